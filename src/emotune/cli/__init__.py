@@ -1,0 +1,1 @@
+"""Thin typer wrappers over emotune's functions: parse, call, print."""

@@ -1,0 +1,67 @@
+"""The ``emotune`` command. Each sub-module adds its commands through ``register(app)``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+from emotune.cli import _common
+from emotune.errors import EmotuneError
+
+app = typer.Typer(
+    name="emotune",
+    help="Build, compare and serve text emotion classifiers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# One module per command group, spaCy-style. Order = order in --help.
+_COMMAND_MODULES = ["data", "eda", "models", "train", "evaluate", "predict", "serve", "export", "feedback",
+                    "instruct", "annotate"]
+
+
+@app.command("version")
+def version() -> None:
+    """Print emotune's version."""
+    from emotune import __version__
+
+    _common.console.print(__version__)
+
+
+def _register() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"emotune.cli.{name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    # Offline by default: hub ids resolve only from the local cache unless the user opts in.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except EmotuneError as exc:
+        _common.fail(exc)
+    except click.exceptions.Abort:
+        _common.console_err.print("[yellow]Aborted.[/]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        _common.console_err.print("[yellow]Interrupted.[/]")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""`emotune models` (not yet implemented)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,1 @@
+"""Metrics, statistics, plots, comparison reports and benchmark suites."""

@@ -1,0 +1,1 @@
+"""Classifier backends behind one protocol, the registry that names them, and the model zoo."""

@@ -1,0 +1,172 @@
+"""The classifier protocol every backend implements.
+
+Reads like a scikit-learn estimator (cf. SetFit's ``SetFitModel``)::
+
+    clf = backend_class("tfidf")(label_set, model_config, training_config)
+    history = clf.fit(train, dev)
+    clf.predict(["I passed my exam!"])        # ["joy"]
+    clf.predict_proba([...])                  # (n, n_labels) probabilities / regression values
+    clf.save_pretrained("runs/x/model")
+    EmotionClassifier.from_pretrained("runs/x/model")
+
+A saved model directory always holds ``emotune_model.json`` (backend, label set, configs,
+thresholds) next to the backend's own files; weights are safetensors or JSON, never pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from emotune._version import __version__
+from emotune.data.dataset import EmotionDataset
+from emotune.data.labels import LabelSet, Task
+from emotune.errors import ModelError
+
+MODEL_META = "emotune_model.json"
+
+
+class EmotionClassifier(ABC):
+    backend: ClassVar[str] = ""
+    #: whether ``fit`` learns anything (the lexicon and zero-shot prompting do not)
+    trainable: ClassVar[bool] = True
+
+    def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
+        from emotune.training.config import ModelConfig, TrainingConfig
+
+        self.label_set = label_set
+        self.model_config = model_config if model_config is not None else ModelConfig(backend=self.backend)
+        self.training_config = training_config if training_config is not None else TrainingConfig()
+        # Multi-label decision thresholds, tuned on dev by the trainer; None means 0.5.
+        self.thresholds: np.ndarray | None = None
+
+    @property
+    def task(self) -> Task:
+        return self.label_set.task
+
+    # -- what every backend implements --------------------------------------------------------
+    @abstractmethod
+    def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *,
+            output_dir: str | Path | None = None, resume: bool = False) -> list[dict]:
+        """Train; return per-epoch history rows (``{"epoch": 1, "dev_f1_macro": ...}``).
+
+        Backends that train for several epochs evaluate on ``dev`` after each epoch, keep the
+        best weights by ``training_config.metric`` and stop early; with ``output_dir`` they keep
+        resumable checkpoints there and ``resume=True`` continues from the last one.
+        """
+
+    @abstractmethod
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """(n, n_labels): softmax (single), per-label sigmoid (multi) or predicted values (regression)."""
+
+    @abstractmethod
+    def _save(self, path: Path) -> dict:
+        """Write backend files into ``path``; return extra JSON-able metadata for ``emotune_model.json``."""
+
+    @classmethod
+    @abstractmethod
+    def _load(cls, path: Path, meta: dict) -> EmotionClassifier:
+        """Rebuild from files written by ``_save`` (``meta`` is the parsed ``emotune_model.json``)."""
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list:
+        """Label names (single), label lists (multi, thresholded) or value arrays (regression)."""
+        scores = self.predict_proba(texts, batch_size=batch_size)
+        return self.decide(scores)
+
+    def decide(self, scores: np.ndarray) -> list:
+        names = self.label_set.names
+        if self.task == Task.SINGLE:
+            return [names[i] for i in np.asarray(scores).argmax(axis=1)]
+        if self.task == Task.MULTI:
+            thr = self.thresholds if self.thresholds is not None else np.full(len(names), 0.5)
+            return [[names[j] for j in np.flatnonzero(row >= thr)] for row in np.asarray(scores)]
+        return [row for row in np.asarray(scores, dtype=float)]
+
+    def predict_top_k(self, texts: Sequence[str], k: int | None = None, batch_size: int | None = None
+                      ) -> list[list[tuple[str, float]]]:
+        """Per text, (label, score) pairs sorted by score; all labels when ``k`` is None."""
+        scores = np.asarray(self.predict_proba(texts, batch_size=batch_size), dtype=float)
+        names = self.label_set.names
+        out = []
+        for row in scores:
+            order = np.argsort(-row) if self.task != Task.REGRESSION else np.arange(len(row))
+            if k:
+                order = order[:k]
+            out.append([(names[j], float(row[j])) for j in order])
+        return out
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        extra = self._save(path) or {}
+        meta = {
+            "backend": self.backend,
+            "emotune_version": __version__,
+            "label_set": self.label_set.to_dict(),
+            "model": self.model_config.model_dump(mode="json"),
+            "training": self.training_config.model_dump(mode="json"),
+            "thresholds": None if self.thresholds is None else np.asarray(self.thresholds, dtype=float).tolist(),
+            **extra,
+        }
+        tmp = path / (MODEL_META + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path / MODEL_META)  # written last and atomically: a half-saved model has no meta
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs) -> EmotionClassifier:
+        return load_classifier(path, **kwargs)
+
+    def _restore_common(self, meta: dict) -> None:
+        if meta.get("thresholds") is not None:
+            self.thresholds = np.asarray(meta["thresholds"], dtype=float)
+
+    @staticmethod
+    def configs_from_meta(meta: dict):
+        from emotune.training.config import ModelConfig, TrainingConfig
+
+        return (LabelSet.from_dict(meta["label_set"]), ModelConfig.model_validate(meta.get("model") or {}),
+                TrainingConfig.model_validate(meta.get("training") or {}))
+
+    def describe(self) -> str:
+        return f"{self.backend}:{self.model_config.name or ''}"
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A run directory (holds ``model/``) or a model directory (holds ``emotune_model.json``)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"Run directory not found: {path}")
+    for candidate in (path, path / "model"):
+        if (candidate / MODEL_META).is_file():
+            return candidate
+    raise ModelError(
+        f"No trained model in {path}: expected {path / 'model' / MODEL_META}",
+        hint="Train one with `emotune train CONFIG`, or the run was interrupted before it saved its best model.",
+    )
+
+
+def load_classifier(path: str | Path, **kwargs) -> EmotionClassifier:
+    from emotune.models.registry import backend_class
+
+    model_dir = resolve_model_dir(path)
+    try:
+        meta = json.loads((model_dir / MODEL_META).read_text(encoding="utf-8"))
+        backend = meta["backend"]
+    except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as exc:
+        raise ModelError(f"Corrupt model metadata {model_dir / MODEL_META}: {exc}") from None
+    cls = backend_class(backend)
+    try:
+        clf = cls._load(model_dir, meta, **kwargs)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelError(f"Could not load the {backend} model in {model_dir}: {exc}") from None
+    clf._restore_common(meta)
+    return clf

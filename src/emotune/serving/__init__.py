@@ -1,0 +1,1 @@
+"""Prediction, the HTTP API, the web page, feedback storage and ONNX export."""

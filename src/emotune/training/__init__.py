@@ -1,0 +1,1 @@
+"""Configuration, the trainer that writes run directories, and cross-validation."""

@@ -1,0 +1,200 @@
+"""One serialisable run configuration: YAML file + dotted command-line overrides.
+
+Every knob has a default; unknown keys are rejected with the closest valid key.
+``emotune train configs/isear-minilm.yaml --set training.epochs=2``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from emotune.errors import ConfigError, closest
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class SplitConfig(_Strict):
+    """How to split a dataset that has no official split (official splits are used otherwise)."""
+
+    dev: float = 0.1
+    test: float = 0.1
+    seed: int = 42
+    dedup: bool = True  # drop normalised duplicates before splitting (conflicting labels: dropped too)
+    group_by: str | None = None  # metadata column kept on one side (e.g. respondent_id)
+    use_official: bool = True
+
+
+class ContextConfig(_Strict):
+    """Conversation context for utterance-level datasets (MELD, EmoryNLP, DailyDialog)."""
+
+    window: int = 0  # previous turns to include; 0 = the utterance alone
+    speaker: bool = True
+    separator: str = " </s> "
+    target_marker: str = ">> "
+
+
+class DataConfig(_Strict):
+    dataset: str = "isear"  # built-in name (emotune data list) or a CSV/TSV/JSONL/Parquet path
+    text_col: str | None = None
+    label_col: str | None = None  # single label or a list of labels per row
+    label_cols: list[str] | None = None  # one 0/1 column per label (multi-label)
+    target_cols: list[str] | None = None  # numeric targets (regression)
+    split_col: str | None = None
+    label_map: str | None = None  # taxonomy mapping, e.g. "ekman" for GoEmotions
+    cap: dict[str, int] = Field(default_factory=dict)  # e.g. {"neutral": 10000} on train
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    max_train: int | None = None  # fixed-seed sample of train (speed); stated in the model card
+    max_eval: int | None = None
+    drop_placeholders: bool = True
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    options: dict[str, Any] = Field(default_factory=dict)  # loader options (e.g. {"emotion": "anger"})
+
+
+class LoraConfig(_Strict):
+    enabled: bool = True
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] | None = None  # None: the architecture's attention projections
+
+
+class PromptConfig(_Strict):
+    shots: int = 0  # examples per class drawn from train with the training seed
+    system: str = "You are an expert annotator of emotions in text."
+    instruction: str = "Which emotion does the following text express? Answer with one of: {labels}."
+    max_new_tokens: int = 8
+
+
+class ModelConfig(_Strict):
+    backend: str = "tfidf"
+    name: str | None = None  # zoo preset (emotune models list), hub id, or local directory
+    # heads (encoder / embed-head)
+    head: Literal["linear", "mlp", "logreg"] = "linear"
+    head_hidden: int = 128
+    head_dropout: float = 0.5
+    # decoders
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    double_quant: bool = True
+    gradient_checkpointing: bool = False
+    # seq2seq
+    input_template: str = "Classify emotion: {text}"
+    max_target_length: int = 10
+    # prompting
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    # tfidf
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    C: float = 4.0
+    max_features: int | None = 200_000
+    # ensemble
+    members: list[str] = Field(default_factory=list)  # run directories
+    combine: Literal["mean", "vote"] = "mean"
+
+
+class TrainingConfig(_Strict):
+    epochs: float = 3
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_accum: int = 1
+    max_length: int = 128
+    seed: int = 42
+    class_weights: bool = True
+    loss: Literal["auto", "ce", "bce", "mse"] = "auto"
+    metric: str = "f1_macro"  # dev metric that picks the best epoch
+    early_stopping_patience: int = 2
+    optimizer: str = "adamw_torch"  # any transformers optim name, e.g. paged_adamw_32bit
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
+    group_by_length: bool = True
+    head_epochs: float = 0  # two-stage schedule: head only first ...
+    head_learning_rate: float = 1e-3  # ... with a larger learning rate
+    max_steps: int = -1
+    thresholds: Literal["per_label", "global", "none"] = "per_label"
+    threads: int | None = None
+    logging_steps: int = 50
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    description: str = ""
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output_dir: str = "runs"
+
+    # -- I/O ----------------------------------------------------------------------------------
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, raw: dict, *, source: str = "config") -> RunConfig:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise _explain(exc, source) from None
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, training)")
+        raw.setdefault("name", path.stem)
+        apply_overrides(raw, overrides or [])
+        return cls.from_dict(raw, source=str(path))
+
+
+def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys.extend(_all_keys(ann, prefix + name + "."))
+    return keys
+
+
+def _explain(exc: ValidationError, source: str) -> ConfigError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        guess = closest(key, _all_keys(RunConfig)) or closest(key.split(".")[-1], [k.split(".")[-1] for k in _all_keys(RunConfig)])
+        hint = f"Did you mean '{guess[0]}'?" if guess else "See configs/ for the valid keys."
+        return ConfigError(f"{source}: unknown key '{key}'", hint=hint)
+    return ConfigError(f"{source}: invalid value for '{key}': {err['msg']} (got {err.get('input')!r})")
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML: numbers, lists, booleans)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Override '{item}' must look like section.key=value (e.g. training.epochs=2)")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for p in parts[:-1]:
+            if not isinstance(node.get(p, {}), dict):
+                raise ConfigError(f"Override '{item}': '{p}' is not a section")
+            node = node.setdefault(p, {})
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            node[parts[-1]] = value
+    return raw
