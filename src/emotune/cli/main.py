@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer import _click as click
+except ImportError:  # pragma: no cover
+    import click
 
 from emotune.cli import _common
 from emotune.errors import EmotuneError
@@ -22,6 +26,11 @@ app = typer.Typer(
 # One module per command group, spaCy-style. Order = order in --help.
 _COMMAND_MODULES = ["data", "eda", "models", "train", "evaluate", "predict", "serve", "export", "feedback",
                     "instruct", "annotate"]
+
+
+@app.callback()
+def _root() -> None:
+    """Build, compare and serve text emotion classifiers."""
 
 
 @app.command("version")
