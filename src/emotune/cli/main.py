@@ -8,9 +8,9 @@ import sys
 import typer
 
 try:  # typer >= 0.20 vendors click as typer._click
-    from typer import _click as click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
 except ImportError:  # pragma: no cover
-    import click
+    from click.exceptions import ClickException, NoArgsIsHelpError
 
 from emotune.cli import _common
 from emotune.errors import EmotuneError
@@ -59,16 +59,14 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=False)
     except EmotuneError as exc:
         _common.fail(exc)
-    except click.exceptions.Abort:
-        _common.console_err.print("[yellow]Aborted.[/]")
-        sys.exit(130)
     except KeyboardInterrupt:
         _common.console_err.print("[yellow]Interrupted.[/]")
         sys.exit(130)
-    except click.ClickException as exc:
+    except NoArgsIsHelpError as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+        sys.exit(0)
+    except ClickException as exc:
+        exc.show()
         sys.exit(exc.exit_code)
 
 
