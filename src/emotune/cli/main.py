@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and rv:  # typer.Exit(code) comes back as a return value here
+            sys.exit(rv)
     except EmotuneError as exc:
         _common.fail(exc)
     except KeyboardInterrupt:
