@@ -1,7 +1,86 @@
-"""`emotune train` (not yet implemented)."""
+"""`emotune train` and `emotune cv`: thin wrappers over :func:`emotune.training.trainer.train` and
+:func:`emotune.training.cv.cross_validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from emotune.cli._common import console
+
+_SET_HELP = "Override a config key, e.g. --set training.epochs=2 --set data.max_train=500 (repeatable)."
+
+
+def _load_config(config: Path | None, overrides: list[str], dataset: str | None, backend: str | None,
+                 model: str | None):
+    from emotune.errors import ConfigError
+    from emotune.training.config import RunConfig, apply_overrides
+
+    quick = [f"data.dataset={dataset}"] if dataset else []
+    quick += [f"model.backend={backend}"] if backend else []
+    quick += [f"model.name={model}"] if model else []
+    if config is None:
+        if not (dataset and backend):
+            raise ConfigError("Give a config file (see configs/) or at least --dataset and --backend",
+                              hint="e.g. emotune train configs/isear-tfidf.yaml, or "
+                                   "emotune train --dataset isear --backend tfidf")
+        name = "-".join(x.replace("/", "_") for x in (dataset, backend, model) if x)
+        raw = apply_overrides({"name": name}, quick + list(overrides))
+        return RunConfig.from_dict(raw, source="command line")
+    return RunConfig.load(config, quick + list(overrides))
+
+
+def _print_scores(metrics: dict, run_dir: Path) -> None:
+    from rich.table import Table
+
+    primary = metrics["primary_metric"]
+    keys = [primary] + [k for k in ("accuracy", "f1_micro", "spearman") if k in metrics.get("dev", {}) and k != primary]
+    table = Table(title=f"{metrics.get('name', '')} ({metrics.get('backend')})", title_justify="left")
+    table.add_column("split")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for split in ("dev", "test"):
+        if split in metrics:
+            table.add_row(split, *(f"{metrics[split].get(k, float('nan')):.4f}" for k in keys))
+    console.print(table)
+    console.print(f"Run directory: {run_dir}", highlight=False)
+
+
+def train_command(
+    config: Path = typer.Argument(None, help="YAML run config (see configs/).", show_default=False),
+    set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Where to write the run (default: output_dir/name)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the run directory."),
+    no_resume: bool = typer.Option(False, "--no-resume", help="Start an unfinished run over instead of resuming it."),
+    dataset: str = typer.Option(None, "--dataset", help="Quick start without a config: data.dataset."),
+    backend: str = typer.Option(None, "--backend", help="Quick start without a config: model.backend."),
+    model: str = typer.Option(None, "--model", help="Quick start without a config: model.name."),
+) -> None:
+    """Train a classifier from a config into a run directory (resumes an unfinished run)."""
+    from emotune.training.trainer import train
+
+    cfg = _load_config(config, set_, dataset, backend, model)
+    result = train(cfg, run_dir, resume=not no_resume, overwrite=overwrite)
+    _print_scores(result.metrics, result.run_dir)
+
+
+def cv_command(
+    config: Path = typer.Argument(..., help="YAML run config (see configs/)."),
+    folds: int = typer.Option(5, "--folds", "-k", min=2, help="Number of folds."),
+    set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Where to write the folds (default: output_dir/name-cvK)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace finished folds."),
+) -> None:
+    """K-fold cross-validation on train+dev (test stays untouched): mean ± std of every metric."""
+    from emotune.training.cv import cross_validate
+
+    cfg = _load_config(config, set_, None, None, None)
+    summary = cross_validate(cfg, folds=folds, run_dir=run_dir, overwrite=overwrite)
+    console.print(summary.to_markdown(), highlight=False)
+    console.print(f"Run directory: {summary.run_dir}", highlight=False)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("train")(train_command)
+    app.command("cv")(cv_command)

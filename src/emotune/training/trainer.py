@@ -1,0 +1,445 @@
+"""Train one configuration into a run directory (layout: :mod:`emotune.training.run_dir`).
+
+``train(RunConfig.load("configs/isear-tfidf.yaml"))`` prepares the data (clean, dedup, split,
+leakage check), fits the configured backend, tunes multi-label thresholds on dev, scores dev and
+test, and writes config, history, predictions, the model and its card. ``metrics.json`` is
+written last: a directory without it is an unfinished run, which ``train`` resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from emotune.data.dataset import EmotionDataset
+from emotune.data.labels import LabelSet, Task
+from emotune.errors import ConfigError, DataError, EmotuneError, ModelError
+from emotune.training import run_dir as rd
+from emotune.training.config import RunConfig
+
+console = Console(stderr=True)
+
+# Keys that may differ between an interrupted run and its resumption.
+_RESUME_IGNORED = {"output_dir", "description"}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict  # the content of metrics.json
+
+    @property
+    def primary(self) -> str:
+        return self.metrics["primary_metric"]
+
+    def score(self, split: str = "test", metric: str | None = None) -> float | None:
+        return self.metrics.get(split, {}).get(metric or self.primary)
+
+
+@dataclass
+class PreparedData:
+    """train/dev/test as the trainer sees them, plus what data preparation did (for the card)."""
+
+    train: EmotionDataset
+    dev: EmotionDataset
+    test: EmotionDataset
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def label_set(self) -> LabelSet:
+        return self.train.label_set
+
+
+# -- data ------------------------------------------------------------------------------------
+def _jsonable(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return _jsonable(obj.to_dict())
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _unpack(prepared) -> PreparedData:
+    """Accept what ``prepare_data`` returns: an object or dict with train/dev/test, or a tuple."""
+    if isinstance(prepared, PreparedData):
+        return prepared
+    if isinstance(prepared, (tuple, list)):
+        train, dev, test, *rest = prepared
+        notes = rest[0] if rest else {}
+    else:
+        get = prepared.get if isinstance(prepared, dict) else (lambda k, d=None: getattr(prepared, k, d))
+        train, dev, test = get("train"), get("dev"), get("test")
+        notes = next((n for n in (get("notes"), get("report"), get("info")) if n is not None), {})
+    return PreparedData(train, dev, test, _jsonable(notes) if notes is not None else {})
+
+
+def prepare(config: RunConfig) -> PreparedData:
+    """The run's train/dev/test via the data pipeline (seeded: the same config gives the same split)."""
+    from emotune.data.pipeline import prepare_data
+
+    return _unpack(prepare_data(config.data))
+
+
+def check_labels_covered(data: PreparedData) -> None:
+    """Every label that dev or test uses must occur in train, or the model cannot learn it."""
+    if data.train.task == Task.REGRESSION:
+        return
+    names = data.label_set.names
+
+    def present(ds: EmotionDataset) -> set[str]:
+        return {lab for labs in ds.frame["labels"] for lab in labs}
+
+    seen = present(data.train)
+    for split in ("dev", "test"):
+        ds = getattr(data, split)
+        missing = sorted(present(ds) - seen, key=lambda n: names.index(n) if n in names else len(names))
+        if missing:
+            raise DataError(
+                f"Labels in {split} never occur in train: {', '.join(missing)}",
+                hint="Use a larger train split or sample (data.max_train), merge or drop these labels "
+                     "(data.label_map / data.cap), or check data.label_col.",
+            )
+
+
+def check_no_leakage(train: EmotionDataset, test: EmotionDataset) -> None:
+    try:
+        from emotune.data.splits import assert_no_leakage
+    except ImportError:  # the splitter's own check is the reference; this is a minimal stand-in
+        assert_no_leakage = _assert_no_exact_overlap
+    assert_no_leakage(train, test)
+
+
+def _assert_no_exact_overlap(train: EmotionDataset, test: EmotionDataset) -> None:
+    norm = lambda t: " ".join(str(t).lower().split())  # noqa: E731
+    overlap = {norm(t) for t in train.texts} & {norm(t) for t in test.texts}
+    if overlap:
+        example = next(iter(overlap))
+        raise DataError(f"{len(overlap)} test texts also occur in train (e.g. {example[:60]!r})",
+                        hint="Enable data.split.dedup or fix the split column.")
+
+
+# -- reproducibility and resources -------------------------------------------------------------
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _set_threads(threads: int | None) -> None:
+    if not threads:
+        return
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _oom_error(config: RunConfig, step: str) -> ModelError:
+    name = config.model.name or config.model.backend
+    return ModelError(
+        f"Out of memory while {step}: {name} with batch size {config.training.batch_size} and max length "
+        f"{config.training.max_length} does not fit on this machine",
+        hint="Lower training.batch_size (raise training.grad_accum to keep the effective batch), lower "
+             "training.max_length, enable model.gradient_checkpointing, use 4-bit QLoRA "
+             "(configs/isear-mistral7b-qlora.yaml shows the settings) or a smaller preset "
+             "(configs/isear-minilm.yaml).",
+    )
+
+
+# -- the run directory -------------------------------------------------------------------------
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(old: RunConfig, new: RunConfig) -> list[str]:
+    """Dotted keys whose values differ, as ``key: old -> new`` (resume-irrelevant keys skipped)."""
+    a, b = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key.split(".")[0] in _RESUME_IGNORED:
+            continue
+        if a.get(key) != b.get(key):
+            diffs.append(f"{key}: {a.get(key)!r} -> {b.get(key)!r}")
+    return diffs
+
+
+def _clear(path: Path) -> None:
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: bool) -> bool:
+    """Create or validate ``run_dir``; return True when an unfinished run is being resumed."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ModelError(f"Run directory {run_dir} exists and is a file")
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return False
+    if not rd.is_run_dir(run_dir):
+        # never empty a folder we did not create
+        raise ModelError(f"{run_dir} exists, is not empty and is not an emotune run directory",
+                         hint="Choose another --run-dir or output_dir / name.")
+    if rd.is_finished(run_dir):
+        if not overwrite:
+            raise ModelError(
+                f"{run_dir} already holds a finished run",
+                hint="Pass --overwrite (overwrite=True) to replace it, or choose another name / --run-dir "
+                     "(e.g. --set name=my-run-2).",
+            )
+        _clear(run_dir)
+        return False
+    if overwrite or not resume:
+        _clear(run_dir)
+        return False
+    old = rd.load_config(run_dir)
+    diffs = config_differences(old, config)
+    if diffs:
+        raise ConfigError(
+            f"{run_dir} holds an unfinished run with a different config ({len(diffs)} keys differ): "
+            + "; ".join(diffs[:8]) + (" ..." if len(diffs) > 8 else ""),
+            hint="Resume with the same config, start over with --no-resume, or choose another --run-dir.",
+        )
+    return True
+
+
+def _write_json(path: Path, obj, indent: int | None = 2) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _save_model(clf, run_dir: Path) -> Path:
+    final, tmp = run_dir / rd.MODEL_DIR, run_dir / (rd.MODEL_DIR + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    clf.save_pretrained(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def _save_predictions(run_dir: Path, split: str, ds: EmotionDataset, scores: np.ndarray, thresholds) -> None:
+    pred_dir = run_dir / rd.PREDICTIONS_DIR
+    pred_dir.mkdir(exist_ok=True)
+    arrays = {"scores": np.asarray(scores, dtype=np.float32), "y_true": np.asarray(ds.y())}
+    if thresholds is not None:
+        arrays["thresholds"] = np.asarray(thresholds, dtype=np.float64)
+    np.savez_compressed(pred_dir / f"{split}.npz", **arrays)
+    _write_json(pred_dir / f"{split}_texts.json", ds.texts, indent=None)
+
+
+def _report(label_set: LabelSet, y_true, scores, thresholds) -> dict:
+    try:
+        from emotune.evaluation.metrics import classification_report
+    except ImportError:
+        classification_report = None
+    if classification_report is not None:
+        return classification_report(label_set, y_true, scores, thresholds)
+    from sklearn.metrics import classification_report as skreport
+
+    from emotune.evaluation.metrics import decide
+
+    if label_set.task == Task.REGRESSION:
+        return {}
+    return skreport(y_true, decide(label_set, scores, thresholds), labels=list(range(len(label_set))),
+                    target_names=list(label_set.names), output_dict=True, zero_division=0)
+
+
+def score_texts(clf, texts: Sequence[str], batch_size: int, desc: str, progress: bool = True,
+                chunk: int = 1024) -> np.ndarray:
+    """``predict_proba`` in chunks with a progress bar (long for LLM backends)."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, len(clf.label_set)))
+    if not progress or len(texts) <= chunk:
+        return np.asarray(clf.predict_proba(texts, batch_size=batch_size))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    parts = []
+    with Progress(TextColumn(desc), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True, console=console) as bar:
+        task = bar.add_task(desc, total=len(texts))
+        for start in range(0, len(texts), chunk):
+            parts.append(np.asarray(clf.predict_proba(texts[start:start + chunk], batch_size=batch_size)))
+            bar.advance(task, len(parts[-1]))
+    return np.concatenate(parts, axis=0)
+
+
+def data_summary(data: PreparedData, config: RunConfig) -> dict:
+    out = {"dataset": config.data.dataset, "label_set": data.label_set.to_dict(), "task": data.label_set.task.value,
+           "sizes": {s: len(getattr(data, s)) for s in ("train", "dev", "test")},
+           "label_counts": {}, "notes": data.notes,
+           "sha256": {s: rd.texts_digest(getattr(data, s).texts) for s in ("train", "dev", "test")}}
+    if data.label_set.task != Task.REGRESSION:
+        for s in ("train", "dev", "test"):
+            counts = {n: 0 for n in data.label_set.names}
+            for labs in getattr(data, s).frame["labels"]:
+                for lab in labs:
+                    counts[lab] = counts.get(lab, 0) + 1
+            out["label_counts"][s] = counts
+    return out
+
+
+# -- the entry point ---------------------------------------------------------------------------
+def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool = True, overwrite: bool = False,
+          data: PreparedData | None = None, progress: bool = True, report_test: bool = True) -> TrainResult:
+    """Fit ``config`` into ``run_dir`` (default ``{output_dir}/{name}``) and return its metrics.
+
+    ``data`` skips data preparation (cross-validation passes its folds); ``report_test=False``
+    is for callers that must not look at test.
+    """
+    from emotune.evaluation.metrics import PRIMARY, compute_metrics
+    from emotune.evaluation.thresholds import tune_thresholds
+    from emotune.models.registry import backend_class
+
+    started = time.time()
+    run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.name
+    resuming = _prepare_run_dir(config, run_dir, resume, overwrite)
+    say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
+    say(f"[bold]{'Resuming' if resuming else 'Training'}[/] {config.name} -> {run_dir}")
+
+    set_seed(config.training.seed)
+    _set_threads(config.training.threads)
+
+    t0 = time.time()
+    if data is None:
+        say(f"Preparing data: {config.data.dataset}")
+        data = prepare(config)
+    check_labels_covered(data)
+    check_no_leakage(data.train, data.test)
+    check_no_leakage(data.train, data.dev)
+    label_set = data.label_set
+    task = label_set.task
+    sizes = {s: len(getattr(data, s)) for s in ("train", "dev", "test")}
+    say(f"  {label_set.name or config.data.dataset}: {task.value}, {len(label_set)} labels; "
+        f"train {sizes['train']:,} / dev {sizes['dev']:,} / test {sizes['test']:,} ({time.time() - t0:.1f} s)")
+
+    cls = backend_class(config.model.backend)
+    clf = cls(label_set, config.model, config.training)
+
+    # config + labels first: they make the directory a (resumable) run
+    config.save(run_dir / rd.CONFIG_FILE)
+    label_set.save(run_dir / rd.LABELS_FILE)
+    summary = data_summary(data, config)
+    _write_json(run_dir / rd.DATA_FILE, summary)
+
+    say(f"Fitting {config.model.backend}" + (f" ({config.model.name})" if config.model.name else ""))
+    t0 = time.time()
+    try:
+        history = clf.fit(data.train, data.dev, output_dir=run_dir / rd.CHECKPOINT_DIR, resume=resuming) or []
+    except EmotuneError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - memory errors become user errors, the rest propagate
+        if _is_oom(exc):
+            raise _oom_error(config, "training") from None
+        raise
+    fit_seconds = time.time() - t0
+    with open(run_dir / rd.HISTORY_FILE, "a", encoding="utf-8") as fh:
+        for row in history:
+            fh.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
+    say(f"  fitted in {fit_seconds:.1f} s")
+
+    bs = config.training.eval_batch_size
+    scores: dict[str, np.ndarray] = {}
+    splits = ["dev", "test"] if report_test else ["dev"]
+    try:
+        for split in splits:
+            ds = getattr(data, split)
+            scores[split] = score_texts(clf, ds.texts, bs, f"Scoring {split}", progress)
+    except Exception as exc:  # noqa: BLE001
+        if _is_oom(exc):
+            raise _oom_error(config, "predicting") from None
+        raise
+
+    if task == Task.MULTI and sizes["dev"]:
+        clf.thresholds = tune_thresholds(data.dev.y(), scores["dev"], config.training.thresholds)
+
+    primary = PRIMARY[task]
+    metrics: dict = {"name": config.name, "task": task.value, "primary_metric": primary,
+                     "backend": config.model.backend, "model": config.model.name, "dataset": config.data.dataset,
+                     "sizes": sizes}
+    per_class = {}
+    for split in splits:
+        ds = getattr(data, split)
+        if len(ds) == 0:
+            continue
+        metrics[split] = compute_metrics(label_set, ds.y(), scores[split], clf.thresholds)
+        per_class[split] = _report(label_set, ds.y(), scores[split], clf.thresholds)
+        _save_predictions(run_dir, split, ds, scores[split], clf.thresholds)
+    metrics["per_class"] = per_class
+    metrics["thresholds"] = None if clf.thresholds is None else np.asarray(clf.thresholds).round(4).tolist()
+
+    _save_model(clf, run_dir)
+    metrics["fit_seconds"] = round(fit_seconds, 2)
+    metrics["wall_seconds"] = round(time.time() - started, 2)
+    metrics["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    metrics["machine"] = machine_info()
+
+    from emotune.training.model_card import write_model_card
+
+    write_model_card(run_dir, config, summary, metrics, history)
+    _write_json(run_dir / rd.METRICS_FILE, _jsonable(metrics))  # last: marks the run finished
+
+    parts = [f"{s} {primary} {metrics[s][primary]:.4f}" for s in splits if s in metrics]
+    say(f"[bold green]Done[/] in {metrics['wall_seconds']:.0f} s: " + ", ".join(parts))
+    return TrainResult(run_dir, metrics)
+
+
+def machine_info() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    return info

@@ -1,0 +1,133 @@
+import json
+
+import numpy as np
+import pytest
+
+from emotune.data.dataset import EmotionDataset
+from emotune.errors import ConfigError, DataError, ModelError
+from emotune.models.base import load_classifier
+from emotune.models.tfidf import TfidfClassifier
+from emotune.training import run_dir as rd
+from emotune.training.config import RunConfig
+from emotune.training.trainer import PreparedData, train
+from tests.training import toy
+
+
+def _config(tmp_path, dataset="toy-single", **kw) -> RunConfig:
+    return RunConfig(name="t", output_dir=str(tmp_path), data={"dataset": dataset}, **kw)
+
+
+def test_writes_a_complete_run_dir(tmp_path, toy_data):
+    res = train(_config(tmp_path), progress=False)
+    run = res.run_dir
+    assert run == tmp_path / "t"
+    for name in ("config.yaml", "labels.json", "data.json", "history.jsonl", "metrics.json", "README.md",
+                 "model/emotune_model.json", "predictions/dev.npz", "predictions/test.npz",
+                 "predictions/test_texts.json"):
+        assert (run / name).exists(), name
+    assert not (run / "model.tmp").exists()
+    metrics = rd.load_metrics(run)
+    assert metrics["primary_metric"] == "f1_macro" and metrics["test"]["f1_macro"] > 0.9
+    assert set(metrics["per_class"]["test"]) >= set(toy.ISEAR.names)
+    assert rd.load_config(run).name == "t" and rd.load_labels(run) == toy.ISEAR
+    assert rd.load_history(run)[0]["epoch"] == 1
+    info = rd.load_data_info(run)
+    assert info["sizes"] == {"train": 112, "dev": 28, "test": 28} and info["notes"]["dedup_dropped"] == 0
+    card = (run / "README.md").read_text()
+    for part in ("## Data", "## Recipe", "## Scores", "scikit-learn", "cores"):
+        assert part in card
+
+    pred = rd.load_predictions(run, "test")  # arrays only: loads with allow_pickle=False
+    assert pred.scores.shape == (28, 7) and pred.y_true.shape == (28,) and len(pred.texts) == 28
+    clf = load_classifier(run)
+    np.testing.assert_allclose(clf.predict_proba(pred.texts), pred.scores, rtol=1e-5, atol=1e-6)
+
+
+def test_finished_run_is_not_overwritten_by_accident(tmp_path, toy_data):
+    train(_config(tmp_path), progress=False)
+    with pytest.raises(ModelError, match="finished run") as exc:
+        train(_config(tmp_path), progress=False)
+    assert "--overwrite" in str(exc.value)
+    res = train(_config(tmp_path), progress=False, overwrite=True)
+    assert rd.is_finished(res.run_dir)
+
+
+def test_unfinished_run_resumes_with_the_same_config(tmp_path, toy_data, monkeypatch):
+    res = train(_config(tmp_path), progress=False)
+    (res.run_dir / "metrics.json").unlink()  # as if killed before the end
+    calls = []
+    real_fit = TfidfClassifier.fit
+
+    def spy(self, train_ds, dev=None, *, output_dir=None, resume=False):
+        calls.append(resume)
+        return real_fit(self, train_ds, dev, output_dir=output_dir, resume=resume)
+
+    monkeypatch.setattr(TfidfClassifier, "fit", spy)
+    train(_config(tmp_path), progress=False)
+    assert calls == [True] and rd.is_finished(res.run_dir)
+    assert len(rd.load_history(res.run_dir)) == 2  # appended, not replaced
+
+    (res.run_dir / "metrics.json").unlink()
+    with pytest.raises(ConfigError, match=r"training.seed: 42 -> 7"):
+        train(_config(tmp_path, training={"seed": 7}), progress=False)
+    train(_config(tmp_path), progress=False, resume=False)  # --no-resume starts over
+    assert calls[-1] is False and len(rd.load_history(res.run_dir)) == 1
+
+
+def test_refuses_to_empty_a_foreign_folder(tmp_path, toy_data):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "notes.txt").write_text("mine")
+    with pytest.raises(ModelError, match="not an emotune run directory"):
+        train(_config(tmp_path), progress=False, overwrite=True)
+    assert (tmp_path / "t" / "notes.txt").exists()
+
+
+def test_label_missing_from_train_is_named(tmp_path):
+    data = toy.prepared("single")
+    train_ds = data.train.subset(data.train.frame["labels"].map(lambda labs: labs[0] not in ("shame", "guilt")))
+    bad = PreparedData(train_ds, data.dev, data.test)
+    with pytest.raises(DataError, match="never occur in train: guilt, shame"):
+        train(_config(tmp_path), data=bad, progress=False)
+
+
+def test_train_test_overlap_is_refused(tmp_path):
+    data = toy.prepared("single")
+    leaked = EmotionDataset(data.test.name, data.test.frame.copy(), data.test.label_set)
+    leaked.frame.loc[0, "text"] = data.train.frame.loc[3, "text"]
+    with pytest.raises(DataError):
+        train(_config(tmp_path), data=PreparedData(data.train, data.dev, leaked), progress=False)
+
+
+def test_multi_label_thresholds_are_tuned_on_dev_and_saved(tmp_path, toy_data):
+    res = train(_config(tmp_path, dataset="toy-multi"), progress=False)
+    thr = res.metrics["thresholds"]
+    assert thr is not None and len(thr) == len(toy.MULTI)
+    clf = load_classifier(res.run_dir)
+    np.testing.assert_allclose(clf.thresholds, thr, atol=1e-4)
+    assert "thresholds" in np.load(res.run_dir / "predictions" / "dev.npz", allow_pickle=False).files
+
+
+def test_regression_reports_pearson(tmp_path, toy_data):
+    res = train(_config(tmp_path, dataset="toy-regression"), progress=False)
+    assert res.primary == "pearson" and res.score("test") > 0.8
+
+
+def test_out_of_memory_becomes_a_model_error(tmp_path, toy_data, monkeypatch):
+    def boom(self, *a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(TfidfClassifier, "fit", boom)
+    with pytest.raises(ModelError, match="does not fit") as exc:
+        train(_config(tmp_path), progress=False)
+    assert "QLoRA" in str(exc.value)
+
+
+def test_load_splits_recreates_and_verifies(tmp_path, toy_data, monkeypatch):
+    res = train(_config(tmp_path), progress=False)
+    splits = rd.load_splits(res.run_dir)
+    assert splits.test.texts == json.loads((res.run_dir / "predictions" / "test_texts.json").read_text())
+    from emotune.training import trainer
+
+    monkeypatch.setattr(trainer, "prepare", lambda cfg: toy.prepared("single", scale=2))
+    with pytest.raises(ModelError, match="differs"):
+        rd.load_splits(res.run_dir)
