@@ -1,0 +1,162 @@
+"""From a :class:`DataConfig` to train/dev/test, with every step written down for the model card.
+
+Order: load -> drop placeholders -> label map -> leak-free split -> cap (train only) ->
+conversation context (after splitting, previous turns of the same dialogue only) -> fixed-seed
+samples (``max_train`` / ``max_eval``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emotune.data.dataset import EmotionDataset
+from emotune.data.labels import Task
+from emotune.errors import DataError
+from emotune.training.config import DataConfig
+
+__all__ = ["DataSplits", "prepare_data", "load_from_config", "stratified_sample"]
+
+
+@dataclass
+class DataSplits:
+    train: EmotionDataset
+    dev: EmotionDataset
+    test: EmotionDataset
+    full: EmotionDataset  # everything after splitting (split column set), before context/cap/samples
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label_set(self):
+        return self.full.label_set
+
+    @property
+    def task(self) -> Task:
+        return self.full.task
+
+    def counts(self) -> dict:
+        return {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)}
+
+    def to_dict(self) -> dict:
+        """Summary for run directories / model cards."""
+        return {"dataset": self.full.name, "label_set": self.full.label_set.to_dict(), "rows": self.counts(),
+                "notes": list(self.notes), "info": {k: v for k, v in self.full.info.items()
+                                                     if k in ("dataset", "licence", "folder", "files", "options")}}
+
+
+def load_from_config(cfg: DataConfig) -> EmotionDataset:
+    from emotune.data.loaders import load_dataset
+
+    return load_dataset(cfg.dataset, text_col=cfg.text_col, label_col=cfg.label_col, label_cols=cfg.label_cols,
+                        target_cols=cfg.target_cols, split_col=cfg.split_col, **dict(cfg.options))
+
+
+def _empty_like(ds: EmotionDataset, split: str) -> EmotionDataset:
+    out = ds.subset([], suffix=split)
+    out.frame["split"] = out.frame["split"].astype(object)
+    return out
+
+
+def stratified_sample(ds: EmotionDataset, n: int, seed: int = 0) -> EmotionDataset:
+    """``n`` rows with the class proportions of ``ds`` (every class keeps >= 1 row when possible)."""
+    if n >= len(ds):
+        return ds
+    if n <= 0:
+        return ds.subset([])
+    if ds.task == Task.REGRESSION:
+        return ds.sample(n, seed)
+    if ds.task == Task.SINGLE:
+        strata = [labs[0] for labs in ds.frame["labels"]]
+    else:
+        freq = Counter(lab for labs in ds.frame["labels"] for lab in labs)
+        strata = [min(labs, key=lambda x: (freq[x], x)) if labs else "<none>" for labs in ds.frame["labels"]]
+    strata = np.asarray(strata, dtype=object)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(strata, return_counts=True)
+    quota = counts / counts.sum() * n
+    take = np.floor(quota).astype(int)
+    take = np.maximum(take, np.minimum(1, counts)) if n >= len(classes) else take
+    # largest remainder to hit n exactly
+    while take.sum() > n:
+        j = int(np.argmax(take - quota))
+        take[j] -= 1
+    rem = quota - take
+    while take.sum() < n:
+        j = int(np.argmax(np.where(take < counts, rem, -np.inf)))
+        take[j] += 1
+        rem[j] = -np.inf
+    chosen = []
+    for cls, k in zip(classes, take):
+        idx = np.flatnonzero(strata == cls)
+        chosen.extend(rng.choice(idx, size=int(k), replace=False).tolist())
+    return ds.subset(sorted(chosen))
+
+
+def prepare_data(cfg: DataConfig | None = None) -> DataSplits:
+    """Load, clean, map, split (leak-free), cap, add context and sample according to ``cfg``."""
+    from emotune.data.context import add_context
+    from emotune.data.splits import make_splits
+    from emotune.data.taxonomies import cap_label, map_dataset
+
+    cfg = cfg or DataConfig()
+    notes: list[str] = []
+    ds = load_from_config(cfg)
+    loaded = ds
+    notes.append(f"Loaded '{ds.name}' ({ds.task.value}, label set {ds.label_set.name or '-'}): {len(ds):,} rows.")
+    notes += [str(n) for n in ds.info.get("notes", []) if n]
+
+    if cfg.drop_placeholders and "is_placeholder" in ds.frame.columns:
+        mask = ds.frame["is_placeholder"].astype(bool).to_numpy()
+        if mask.any():
+            ds = ds.subset(~mask)
+            notes.append(f"Dropped {int(mask.sum())} placeholder non-answer(s) (e.g. '[ No response.]').")
+    empty = np.asarray([not str(t).strip() for t in ds.frame["text"]], dtype=bool)
+    if empty.any():
+        ds = ds.subset(~empty)
+        notes.append(f"Dropped {int(empty.sum())} row(s) with empty text.")
+
+    if cfg.label_map:
+        before = len(ds)
+        ds = map_dataset(ds, cfg.label_map)
+        notes.append(ds.info["notes"][-1] if ds.info.get("notes") else
+                     f"Labels mapped with '{cfg.label_map}': {before - len(ds)} rows dropped.")
+    if len(ds) == 0:
+        raise DataError(f"No rows left in '{ds.name}' after cleaning/label mapping")
+
+    full = make_splits(ds, cfg.split)
+    notes += full.info.get("split_notes", [])
+
+    parts = {s: (full.split(s) if s in full.split_names else _empty_like(full, s)) for s in ("train", "dev", "test")}
+
+    for label, n in (cfg.cap or {}).items():
+        before = len(parts["train"])
+        parts["train"] = cap_label(parts["train"], label, int(n), seed=cfg.split.seed)
+        notes.append(f"Capped '{label}' on train at {int(n):,} rows ({before - len(parts['train']):,} rows removed; "
+                     "dev/test untouched).")
+
+    if cfg.context.window > 0:
+        for s in parts:
+            if len(parts[s]):
+                parts[s] = add_context(parts[s], cfg.context, source=loaded)
+        notes.append(f"Conversation context: up to {cfg.context.window} previous turn(s) of the same dialogue "
+                     f"(speaker names {'on' if cfg.context.speaker else 'off'}), target marked "
+                     f"{cfg.context.target_marker.strip()!r}; applied after splitting.")
+
+    if cfg.max_train is not None and len(parts["train"]) > cfg.max_train:
+        before = len(parts["train"])
+        parts["train"] = stratified_sample(parts["train"], cfg.max_train, seed=cfg.split.seed)
+        notes.append(f"Train sampled to {cfg.max_train:,} of {before:,} rows (stratified, seed {cfg.split.seed}).")
+    if cfg.max_eval is not None:
+        for s in ("dev", "test"):
+            if len(parts[s]) > cfg.max_eval:
+                before = len(parts[s])
+                parts[s] = stratified_sample(parts[s], cfg.max_eval, seed=cfg.split.seed)
+                notes.append(f"{s.capitalize()} sampled to {cfg.max_eval:,} of {before:,} rows (stratified, "
+                             f"seed {cfg.split.seed}).")
+    notes.append("Final rows: " + ", ".join(f"{s} {len(p):,}" for s, p in parts.items()) + ".")
+    for s, p in parts.items():
+        p.info["data_notes"] = notes
+    full.info["data_notes"] = notes
+    return DataSplits(parts["train"], parts["dev"], parts["test"], full, notes)
