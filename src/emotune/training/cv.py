@@ -1,0 +1,119 @@
+"""K-fold cross-validation: how much a score moves when the split changes.
+
+Train and dev are merged and re-split into ``k`` folds (stratified for single-label, iterative
+stratification for multi-label, grouped by ``data.split.group_by`` when set); the test split is
+set aside untouched and unused, so cross-validation never spends it. Each fold is an ordinary run
+directory (``fold_0``, ``fold_1``, ...) whose held-out part serves as dev and is what the fold
+reports; ``cv_summary.json`` / ``.md`` hold the mean ± standard deviation of every metric.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emotune.errors import ConfigError
+from emotune.training import run_dir as rd
+from emotune.training.config import RunConfig
+
+SUMMARY_JSON = "cv_summary.json"
+SUMMARY_MD = "cv_summary.md"
+
+
+@dataclass
+class CVSummary:
+    run_dir: Path
+    folds: int
+    primary_metric: str
+    per_fold: list[dict]  # {"fold", "run_dir", "sizes", "metrics"}
+    mean: dict[str, float]
+    std: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"folds": self.folds, "primary_metric": self.primary_metric, "mean": self.mean, "std": self.std,
+                "per_fold": self.per_fold, "notes": self.notes}
+
+    def to_markdown(self) -> str:
+        head = ["metric", "mean ± std"] + [f"fold {f['fold']}" for f in self.per_fold]
+        lines = [f"# {self.folds}-fold cross-validation ({self.run_dir.name})", "",
+                 f"Primary metric: **{self.primary_metric} = {self.mean[self.primary_metric]:.4f} ± "
+                 f"{self.std[self.primary_metric]:.4f}** (mean ± sample std over {self.folds} folds)", "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for key in self.mean:
+            vals = [f"{f['metrics'].get(key, float('nan')):.4f}" for f in self.per_fold]
+            lines.append(f"| {key} | {self.mean[key]:.4f} ± {self.std[key]:.4f} | " + " | ".join(vals) + " |")
+        lines.append("")
+        lines += [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def summarise(per_fold: list[dict]) -> tuple[dict, dict]:
+    keys = [k for k in per_fold[0]["metrics"] if all(k in f["metrics"] for f in per_fold)]
+    values = {k: np.array([f["metrics"][k] for f in per_fold], dtype=float) for k in keys}
+    mean = {k: float(v.mean()) for k, v in values.items()}
+    std = {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()}
+    return mean, std
+
+
+def cross_validate(config: RunConfig, folds: int = 5, run_dir: str | Path | None = None, *, overwrite: bool = False,
+                   progress: bool = True, data=None) -> CVSummary:
+    """Train ``folds`` runs of ``config`` on train+dev and summarise their held-out scores.
+
+    Finished folds with the same config are reused (an interrupted CV continues where it
+    stopped); ``overwrite`` retrains them. Raises :class:`DataError` when a class has fewer
+    examples than folds.
+    """
+    from emotune.data.splits import kfold
+    from emotune.evaluation.metrics import PRIMARY
+    from emotune.training.trainer import PreparedData, config_differences, prepare, train
+
+    base = Path(run_dir) if run_dir is not None else Path(config.output_dir) / f"{config.name}-cv{folds}"
+    if data is None:
+        data = prepare(config)
+    merged = data.train.with_frame(pd.concat([data.train.frame, data.dev.frame], ignore_index=True))
+    merged.name = f"{config.data.dataset}:train+dev"
+    fold_sets = kfold(merged, folds, seed=config.data.split.seed, group_by=config.data.split.group_by)
+    base.mkdir(parents=True, exist_ok=True)
+
+    per_fold = []
+    for i, (fold_train, held_out) in enumerate(fold_sets):
+        fold_dir = base / f"fold_{i}"
+        fold_config = config.model_copy(update={"name": f"{config.name}-fold{i}"}, deep=True)
+        if rd.is_finished(fold_dir) and not overwrite:
+            diffs = config_differences(rd.load_config(fold_dir), fold_config)
+            if diffs:
+                raise ConfigError(f"{fold_dir} was trained with a different config: " + "; ".join(diffs[:8]),
+                                  hint="Pass --overwrite to retrain the folds, or choose another --run-dir.")
+            metrics = rd.load_metrics(fold_dir)
+        else:
+            held_out.frame["split"] = "dev"
+            fold_train.frame["split"] = "train"
+            notes = {**(data.notes or {}), "cross_validation": f"fold {i} of {folds}: trained on the other folds of "
+                     f"train+dev; the held-out fold is both dev and the reported split; test unused"}
+            fold_data = PreparedData(fold_train, held_out, held_out.subset(range(0)), notes)
+            metrics = train(fold_config, fold_dir, overwrite=overwrite, data=fold_data, progress=progress,
+                            report_test=False).metrics
+        per_fold.append({"fold": i, "run_dir": fold_dir.name, "sizes": {"train": len(fold_train), "held_out": len(held_out)},
+                         "metrics": metrics["dev"]})
+
+    task = data.label_set.task
+    mean, std = summarise(per_fold)
+    notes = [f"Folds drawn from train+dev ({len(merged):,} rows before dedup) with seed {config.data.split.seed}"
+             + (f", grouped by {config.data.split.group_by}" if config.data.split.group_by else "")
+             + f"; the test split ({len(data.test):,} rows) was not used.",
+             "Each fold's held-out part also served as its dev set (early stopping"
+             + (", decision thresholds" if task.value == "multi_label" else "")
+             + "), so fold scores are slightly optimistic; compare them with each other, not with a test score."]
+    summary = CVSummary(base, folds, PRIMARY[task], per_fold, mean, std, notes)
+    (base / SUMMARY_JSON).write_text(json.dumps({"name": config.name, **summary.to_dict()}, indent=2) + "\n",
+                                     encoding="utf-8")
+    (base / SUMMARY_MD).write_text(summary.to_markdown(), encoding="utf-8")
+    return summary
+
+
+cv = cross_validate
