@@ -48,6 +48,10 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _param(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else _fmt(v)
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
@@ -106,10 +110,10 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
     model = config.model.model_dump(mode="json")
     keys = _MODEL_KEYS.get(backend, ())
     if keys:
-        parts.append("- Model: " + ", ".join(f"{k}={_fmt(model[k])}" for k in keys if k in model and k != "name"))
+        parts.append("- Model: " + ", ".join(f"{k}={_param(model[k])}" for k in keys if k in model and k != "name"))
     if backend not in _UNTRAINED and backend != "tfidf":
         t = config.training.model_dump(mode="json")
-        parts.append("- Training: " + ", ".join(f"{k}={_fmt(t[k])}" for k in _TRAINING_KEYS if k in t))
+        parts.append("- Training: " + ", ".join(f"{k}={_param(t[k])}" for k in _TRAINING_KEYS if k in t))
     elif backend == "tfidf":
         parts.append(f"- Training: class_weights={config.training.class_weights}, seed={config.training.seed}")
     else:

@@ -92,8 +92,15 @@ def _unpack(prepared) -> PreparedData:
     else:
         get = prepared.get if isinstance(prepared, dict) else (lambda k, d=None: getattr(prepared, k, d))
         train, dev, test = get("train"), get("dev"), get("test")
-        notes = next((n for n in (get("notes"), get("report"), get("info")) if n is not None), {})
-    return PreparedData(train, dev, test, _jsonable(notes) if notes is not None else {})
+        notes = next((n for n in (get("notes"), get("report")) if n is not None), {})
+        summary = prepared.to_dict() if hasattr(prepared, "to_dict") else {}
+        if isinstance(notes, (list, tuple)):
+            notes = {"steps": [str(n) for n in notes]}
+        if summary.get("info"):
+            notes = {**notes, "source": summary["info"]}
+    if isinstance(notes, (list, tuple)):
+        notes = {"steps": [str(n) for n in notes]}
+    return PreparedData(train, dev, test, _jsonable(notes or {}))
 
 
 def prepare(config: RunConfig) -> PreparedData:

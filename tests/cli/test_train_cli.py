@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emotune.cli.main import main
+from tests.training import toy
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return e.value.code or 0, out.out, out.err
+
+
+@pytest.fixture
+def toy_data(monkeypatch):
+    from emotune.training import trainer
+
+    monkeypatch.setattr(trainer, "prepare", lambda cfg: toy.prepared(cfg.data.dataset.removeprefix("toy-")))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("training.epoch=2", "Did you mean 'training.epochs'?"),
+    ("trainig.epochs=2", "Did you mean 'training'?"),
+    ("model.lora.rank=4", "unknown key 'model.lora.rank'"),
+])
+def test_config_typos_name_the_closest_key(capsys, override, message):
+    code, _, err = _run(["train", str(CONFIGS / "isear-tfidf.yaml"), "--set", override], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_missing_config_and_missing_quick_flags(capsys, tmp_path):
+    code, _, err = _run(["train", str(tmp_path / "nope.yaml")], capsys)
+    assert code == 2 and "Config file not found" in err
+    code, _, err = _run(["train"], capsys)
+    assert code == 2 and "--dataset and --backend" in err
+
+
+def test_train_then_refuse_then_overwrite(capsys, tmp_path, toy_data):
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "toy-single", "--backend", "tfidf", "--run-dir", str(run)]
+    code, out, _ = _run(args, capsys)
+    assert code == 0 and "f1_macro" in out and "test" in out
+    assert json.loads((run / "metrics.json").read_text())["name"] == "toy-single-tfidf"
+    code, _, err = _run(args, capsys)
+    assert code == 2 and "already holds a finished run" in err and "--overwrite" in err
+    code, _, _ = _run(args + ["--overwrite"], capsys)
+    assert code == 0
+
+
+def test_cv_command(capsys, tmp_path, toy_data):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: c\ndata: {dataset: toy-single}\nmodel: {backend: tfidf}\n")
+    code, out, _ = _run(["cv", str(cfg), "--folds", "2", "--run-dir", str(tmp_path / "cv")], capsys)
+    assert code == 0 and "±" in out and (tmp_path / "cv" / "cv_summary.json").exists()
+
+
+def test_real_isear_tfidf_from_the_shell(tmp_path):
+    """The real command on a 600-row ISEAR sample: exit 0 and scores printed (no monkeypatching)."""
+    exe = Path(sys.executable).with_name("emotune")
+    proc = subprocess.run([str(exe), "train", str(CONFIGS / "isear-tfidf.yaml"), "--set", "data.max_train=600",
+                           "--run-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "f1_macro" in proc.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["sizes"]["train"] == 600 and 0.2 < metrics["test"]["f1_macro"] < 0.9
+    assert "Train sampled to 600" in (tmp_path / "run" / "README.md").read_text()
