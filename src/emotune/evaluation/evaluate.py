@@ -1,0 +1,335 @@
+"""``emotune evaluate``: score a trained run on a split of its own dataset or of another one.
+
+Also :class:`RunRecord`, the read-only view of a finished run directory that the comparison
+report and the benchmark tables are built from (stored predictions, no re-inference).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from emotune.data.dataset import EmotionDataset
+from emotune.data.labels import LabelSet, Task
+from emotune.errors import DataError, ModelError
+from emotune.evaluation.metrics import PRIMARY, compute_metrics, decide, evaluate_scores
+from emotune.evaluation.stats import bootstrap_ci
+from emotune.training import run_dir as rd
+
+
+# -- stored runs --------------------------------------------------------------------------------
+@dataclass
+class RunRecord:
+    """What a finished run directory says about itself, loaded lazily."""
+
+    path: Path
+    _preds: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunRecord:
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelError(f"Run directory not found: {path}")
+        if not rd.is_run_dir(path):
+            raise ModelError(f"{path} is not a run directory (no {rd.CONFIG_FILE})",
+                             hint="Pass the folder `emotune train` wrote, e.g. runs/isear-tfidf.")
+        if not rd.is_finished(path):
+            raise ModelError(f"The run in {path} is unfinished (no {rd.METRICS_FILE})",
+                             hint="Resume it with `emotune train CONFIG` (same config).")
+        return cls(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def config(self):
+        return rd.load_config(self.path)
+
+    @cached_property
+    def label_set(self) -> LabelSet:
+        return rd.load_labels(self.path)
+
+    @cached_property
+    def metrics(self) -> dict:
+        return rd.load_metrics(self.path)
+
+    @cached_property
+    def data_info(self) -> dict:
+        return rd.load_data_info(self.path)
+
+    @property
+    def task(self) -> Task:
+        return self.label_set.task
+
+    @property
+    def backend(self) -> str:
+        return self.config.model.backend
+
+    @property
+    def seed(self) -> int:
+        return self.config.training.seed
+
+    def has_split(self, split: str) -> bool:
+        return (self.path / rd.PREDICTIONS_DIR / f"{split}.npz").is_file()
+
+    def predictions(self, split: str = "test") -> rd.Predictions:
+        if split not in self._preds:
+            preds = rd.load_predictions(self.path, split)
+            y = np.asarray(preds.y_true)
+            if self.task == Task.SINGLE:
+                y = y.astype(int)
+            elif self.task == Task.MULTI:
+                y = y.astype(int).reshape(len(y), -1)
+            preds.y_true = y
+            preds.scores = np.asarray(preds.scores, dtype=float).reshape(len(y), -1)
+            if preds.thresholds is None:
+                preds.thresholds = self.thresholds
+            self._preds[split] = preds
+        return self._preds[split]
+
+    @cached_property
+    def thresholds(self) -> np.ndarray | None:
+        """Multi-label decision thresholds (tuned on dev), from metrics.json or the saved model."""
+        if self.task != Task.MULTI:
+            return None
+        thr = self.metrics.get("thresholds")
+        if thr is None:
+            meta = self.path / rd.MODEL_DIR / "emotune_model.json"
+            if meta.is_file():
+                thr = json.loads(meta.read_text(encoding="utf-8")).get("thresholds")
+        return None if thr is None else np.asarray(thr, dtype=float)
+
+    # -- numbers for tables -------------------------------------------------------------------
+    def _number(self, *keys: str) -> float | None:
+        """The first of ``keys`` found at the top of metrics.json or under its ``timing``/``info``."""
+        for where in (self.metrics, self.metrics.get("timing") or {}, self.metrics.get("info") or {}):
+            for k in keys:
+                v = where.get(k)
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return float(v)
+        return None
+
+    @property
+    def train_seconds(self) -> float | None:
+        return self._number("fit_seconds", "train_seconds", "train_time_s")
+
+    @property
+    def throughput(self) -> float | None:
+        """Prediction speed in texts per second, when the run (or a benchmark) measured it."""
+        direct = self._number("predict_texts_per_s", "texts_per_s")
+        if direct is not None:
+            return direct
+        secs = self._number("predict_seconds", "test_predict_seconds")
+        n = (self.metrics.get("sizes") or {}).get("test")
+        return n / secs if secs and n else None
+
+    def rows(self, split: str) -> int | None:
+        """Rows the run used for a split: data.json's counts, else the stored predictions."""
+        sizes = self.data_info.get("sizes") or self.data_info.get("rows") or {}
+        if isinstance(sizes, dict) and isinstance(sizes.get(split), int):
+            return sizes[split]
+        if split != "train" and self.has_split(split):
+            return len(self.predictions(split).y_true)
+        return None
+
+
+# -- evaluate -------------------------------------------------------------------------------------
+def _same_dataset(record: RunRecord, dataset: str | None) -> bool:
+    if dataset is None:
+        return True
+    own = record.config.data.dataset
+    if dataset == own:
+        return True
+    try:
+        return Path(dataset).resolve() == Path(own).resolve()
+    except OSError:
+        return False
+
+
+def _own_split(record: RunRecord, split: str):
+    """The split exactly as the run saw it (re-created from its config and checked against data.json)."""
+    prepared = rd.load_splits(record.path)
+    part = getattr(prepared, split, None)
+    if part is None:
+        raise DataError(f"The run's data has no '{split}' split", hint="Choose one of train, dev, test.")
+    return part
+
+
+@dataclass
+class _Target:
+    """What a run is scored against: the rows, the label set of the scores, how to map model scores."""
+
+    data: EmotionDataset
+    label_set: LabelSet
+    score_map: np.ndarray | None = None  # (n_model_labels, n_data_labels) 0/1: data label <- model labels
+    notes: list[str] = field(default_factory=list)
+
+
+def _foreign_split(record: RunRecord, dataset: str, split: str, options: dict | None = None) -> _Target:
+    """A split of another dataset, its labels mapped onto the run's (or the run's onto its) when possible."""
+    from emotune.data.pipeline import prepare_data
+    from emotune.training.config import DataConfig
+
+    prepared = prepare_data(DataConfig(dataset=dataset, options=dict(options or {})))
+    if split not in ("train", "dev", "test"):
+        raise DataError(f"Unknown split '{split}'", hint="Choose one of train, dev, test.")
+    part = getattr(prepared, split)
+    if len(part) == 0:
+        raise DataError(f"Dataset '{dataset}' has no '{split}' rows", hint="Pick another split with --split.")
+    ls = record.label_set
+    data_ls = part.label_set
+    if data_ls.task == Task.REGRESSION or ls.task == Task.REGRESSION:
+        if data_ls.task != ls.task or data_ls.names != ls.names:
+            raise ModelError(f"The run predicts {ls.task.value} {list(ls.names)}; '{dataset}' has "
+                             f"{data_ls.task.value} {list(data_ls.names)}")
+        return _Target(part, ls)
+    if data_ls.names == ls.names and data_ls.task == ls.task:
+        return _Target(part, ls)
+    if set(data_ls.names) == set(ls.names) and data_ls.task == ls.task:
+        # rows hold label names, so the same labels in another order only need the run's label set
+        return _Target(EmotionDataset(part.name, part.frame.copy(), ls, dict(part.info)), ls)
+
+    from emotune.data import taxonomies
+
+    # 1. the data's labels map onto the run's: evaluate in the run's label space
+    try:
+        taxonomies.resolve_mapping(data_ls.name, ls.name)
+        mapped = taxonomies.map_dataset(part, ls.name)
+    except DataError:
+        mapped = None
+    if mapped is not None and mapped.label_set.names == ls.names and mapped.task == ls.task:
+        mapped = EmotionDataset(mapped.name, mapped.frame, ls, mapped.info)
+        return _Target(mapped, ls, notes=[f"Gold labels mapped {data_ls.name} -> {ls.name}; "
+                                          f"{len(part) - len(mapped)} row(s) without a counterpart dropped."])
+    # 2. the run's labels map onto the data's: merge the model's scores (max over the labels mapped together)
+    try:
+        _, mapping = taxonomies.resolve_mapping(ls.name, data_ls.name)
+    except DataError:
+        mapping = None
+    if mapping is not None:
+        m = np.zeros((len(ls), len(data_ls)))
+        for src, targets in mapping.items():
+            for t in targets:
+                if src in ls.names and t in data_ls.names:
+                    m[ls.names.index(src), data_ls.names.index(t)] = 1
+        unreachable = [n for j, n in enumerate(data_ls.names) if not m[:, j].any()]
+        notes = [f"Model scores mapped {ls.name} -> {data_ls.name} (a data label's score is the highest score of "
+                 f"the model labels mapped to it)."]
+        if unreachable:
+            notes.append(f"The model cannot predict these data labels: {', '.join(unreachable)}.")
+        return _Target(part, data_ls, m, notes)
+    only_data = [n for n in data_ls.names if n not in ls.names]
+    only_model = [n for n in ls.names if n not in data_ls.names]
+    raise ModelError(
+        f"Dataset '{dataset}' ({data_ls.name or 'its labels'}) uses other labels than the run ({ls.name or 'its labels'}) "
+        f"and no mapping between them is known: only in the data: {', '.join(only_data) or 'none'}; "
+        f"only in the model: {', '.join(only_model) or 'none'}",
+        hint="Evaluate on a dataset with the same labels, or add a mapping to emotune.data.taxonomies.MAPPINGS"
+             + (f" (known for {data_ls.name}: {', '.join(taxonomies.available_mappings(data_ls.name))})"
+                if taxonomies.available_mappings(data_ls.name) else "") + ".",
+    )
+
+
+def _train_overlap(record: RunRecord, part: EmotionDataset) -> int:
+    """How many of the evaluation texts the run trained on (normalised), or -1 when unknown."""
+    try:
+        from emotune.data.splits import leakage
+
+        return len(leakage(rd.load_splits(record.path, verify=False).train, part))
+    except Exception:  # noqa: BLE001 - a note, never a reason to fail the evaluation
+        return -1
+
+
+def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "test", out: str | Path | None = None,
+                 *, n_resamples: int = 1000, batch_size: int | None = None, dataset_options: dict | None = None) -> dict:
+    """Score a run's model on ``split`` of its own dataset (default) or of ``dataset``.
+
+    Re-runs inference with the saved model (``load_classifier``), so it also checks that the
+    model directory reproduces the stored predictions. Another dataset is mapped onto the run's
+    labels (or the run's scores onto the dataset's) with :mod:`emotune.data.taxonomies`.
+    Returns (and with ``out`` writes as JSON) ``{"run", "dataset", "split", "n", "metrics",
+    "report", "confusion_matrix", "calibration", "ci", "notes"}``.
+    """
+    from emotune.models.base import load_classifier
+
+    record = RunRecord.load(run_dir)
+    if split not in ("train", "dev", "test"):
+        raise DataError(f"Unknown split '{split}'", hint="Choose one of train, dev, test.")
+    own = _same_dataset(record, dataset)
+    if own:
+        target = _Target(_own_split(record, split), record.label_set)
+    else:
+        target = _foreign_split(record, dataset, split, dataset_options)
+    part, label_set = target.data, target.label_set
+    if len(part) == 0:
+        raise DataError(f"The '{split}' split of {dataset or record.config.data.dataset} is empty")
+    clf = load_classifier(record.path)
+    raw = np.asarray(clf.predict_proba(part.texts, batch_size=batch_size), dtype=float)
+    thresholds = clf.thresholds if record.task == Task.MULTI else None
+    scores = raw
+    if target.score_map is not None:
+        scores = np.stack([(raw * target.score_map[:, j]).max(axis=1) if target.score_map[:, j].any()
+                           else np.zeros(len(raw)) for j in range(target.score_map.shape[1])], axis=1)
+        if record.task == Task.MULTI and label_set.task == Task.MULTI and thresholds is not None:
+            # a merged label fires when any of its model labels fires: compare scores to the threshold
+            # by dividing it out (score / threshold >= 1), so the tuned thresholds still apply
+            norm = raw / np.asarray(thresholds)[None, :]
+            scores = np.stack([(norm * target.score_map[:, j]).max(axis=1) * 0.5 if target.score_map[:, j].any()
+                               else np.zeros(len(raw)) for j in range(target.score_map.shape[1])], axis=1)
+        thresholds = None
+    y_true = part.y()
+    result = {
+        "run": str(record.path),
+        "dataset": dataset or record.config.data.dataset,
+        "split": split,
+        "labels": list(label_set.names),
+        "task": label_set.task.value,
+        "notes": list(target.notes),
+        **evaluate_scores(label_set, y_true, scores, thresholds),
+    }
+    if label_set.is_classification:
+        support = np.bincount(y_true, minlength=len(label_set)) if label_set.task == Task.SINGLE else y_true.sum(axis=0)
+        absent = [n for n, c in zip(label_set.names, support) if c == 0]
+        if absent:
+            from sklearn.metrics import f1_score
+
+            present = [i for i, c in enumerate(support) if c > 0]
+            y_pred = decide(label_set, scores, thresholds)
+            if label_set.task == Task.SINGLE:
+                value = f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+            else:
+                value = f1_score(y_true[:, present], y_pred[:, present], average="macro", zero_division=0)
+            result["metrics"]["f1_macro_present_labels"] = float(value)
+            result["notes"].append(f"No {split} rows carry {', '.join(absent)}: their F1 is 0 by definition and "
+                                   f"pulls f1_macro down; f1_macro over the labels present is {value:.4f}.")
+    primary = PRIMARY[label_set.task]
+    ci_metrics = [primary] + (["accuracy"] if label_set.task == Task.SINGLE else
+                              ["jaccard_samples"] if label_set.task == Task.MULTI else [])
+    result["ci"] = {m: bootstrap_ci(y_true, scores, m, label_set=label_set, thresholds=thresholds,
+                                    n_resamples=n_resamples) for m in ci_metrics}
+    if own and record.has_split(split):
+        stored = record.predictions(split)
+        if stored.scores.shape == scores.shape:
+            result["max_abs_diff_vs_stored"] = float(np.max(np.abs(stored.scores - scores))) if scores.size else 0.0
+    elif not own:
+        overlap = _train_overlap(record, part)
+        if overlap > 0:
+            result["notes"].append(f"{overlap} of these {len(part)} texts occur in the run's training data: "
+                                   "the scores are optimistic.")
+        result["train_overlap"] = overlap
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def stored_metrics(record: RunRecord, split: str = "test") -> dict:
+    """compute_metrics on a run's stored predictions (what the trainer measured)."""
+    p = record.predictions(split)
+    return compute_metrics(record.label_set, p.y_true, p.scores, p.thresholds)
