@@ -71,14 +71,14 @@ def add_context(ds: EmotionDataset, cfg: ContextConfig | None = None, *,
     spk = sf["speaker"].tolist() if "speaker" in sf.columns else [None] * len(sf)
     turns = pd.to_numeric(sf["turn"]).tolist()
     by_dialogue: dict = {}
-    for d, t, u, s in zip(sf["dialogue_id"].astype(str).tolist(), turns, utter, spk):
+    for d, t, u, s in zip([str(v) for v in sf["dialogue_id"].tolist()], turns, utter, spk):
         by_dialogue.setdefault(d, {})[t] = (u, s)
     history = {d: sorted(turns_.items()) for d, turns_ in by_dialogue.items()}
 
     frame = ds.frame.copy()
     texts = []
     own = frame["text"].tolist()
-    for d, t, u, s in zip(frame["dialogue_id"].astype(str).tolist(), pd.to_numeric(frame["turn"]).tolist(), own,
+    for d, t, u, s in zip([str(v) for v in frame["dialogue_id"].tolist()], pd.to_numeric(frame["turn"]).tolist(), own,
                           frame["speaker"].tolist() if "speaker" in frame.columns else [None] * len(frame)):
         prev = [x for x in history.get(d, []) if x[0] < t][-cfg.window:]
         parts = [_utterance(pu, ps, cfg.speaker) for _, (pu, ps) in prev]

@@ -94,10 +94,13 @@ def _finish(name: str, frame: pd.DataFrame, label_set: LabelSet, info: dict, *,
     "Nothing." are genuine utterances with an emotion label, so there only the source's own flags count.
     """
     frame = frame.reset_index(drop=True)
-    frame["text_original"] = frame["text_original"].astype(object).where(frame["text_original"].notna(), "")
-    frame["text"] = [clean_text(t) for t in frame["text_original"]]
+    originals = ["" if (t is None or (isinstance(t, float) and t != t)) else str(t)
+                 for t in frame["text_original"].tolist()]
+    # object dtype: iterating pandas' arrow-backed strings row by row is ~50x slower
+    frame["text_original"] = pd.Series(originals, dtype=object, index=frame.index)
+    frame["text"] = pd.Series([clean_text(t) for t in originals], dtype=object, index=frame.index)
     if placeholders:
-        flag = np.array([is_placeholder(t) for t in frame["text"]], dtype=bool)
+        flag = np.array([is_placeholder(t) for t in frame["text"].tolist()], dtype=bool)
     else:
         flag = np.zeros(len(frame), dtype=bool)
     if "is_placeholder" in frame.columns:

@@ -94,6 +94,18 @@ def stratified_sample(ds: EmotionDataset, n: int, seed: int = 0) -> EmotionDatas
     return ds.subset(sorted(chosen))
 
 
+def prefix_text(ds: EmotionDataset, column: str) -> EmotionDataset:
+    """``"<column value>: <text>"``: one model for several targets told apart in the input (EI-reg's emotion)."""
+    if column not in ds.frame.columns:
+        raise DataError(f"data.text_prefix_col: dataset '{ds.name}' has no column '{column}'",
+                        hint="Columns: " + ", ".join(map(str, ds.frame.columns)))
+    frame = ds.frame.copy()
+    if "utterance" not in frame.columns:  # dedup/leakage keys stay on the text itself, not on the prefix
+        frame["utterance"] = frame["text"].tolist()
+    frame["text"] = [f"{p}: {t}" for p, t in zip(frame[column].tolist(), frame["text"].tolist())]
+    return ds.with_frame(frame)
+
+
 def prepare_data(cfg: DataConfig | None = None) -> DataSplits:
     """Load, clean, map, split (leak-free), cap, add context and sample according to ``cfg``."""
     from emotune.data.context import add_context
@@ -106,6 +118,10 @@ def prepare_data(cfg: DataConfig | None = None) -> DataSplits:
     loaded = ds
     notes.append(f"Loaded '{ds.name}' ({ds.task.value}, label set {ds.label_set.name or '-'}): {len(ds):,} rows.")
     notes += [str(n) for n in ds.info.get("notes", []) if n]
+    prefix_col = getattr(cfg, "text_prefix_col", None)
+    if prefix_col:
+        ds = prefix_text(ds, prefix_col)
+        notes.append(f"Each text is prefixed with its '{prefix_col}' value ('<value>: <text>').")
 
     if cfg.drop_placeholders and "is_placeholder" in ds.frame.columns:
         mask = ds.frame["is_placeholder"].astype(bool).to_numpy()

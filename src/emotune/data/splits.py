@@ -232,10 +232,11 @@ def make_splits(ds: EmotionDataset, cfg: SplitConfig | None = None) -> EmotionDa
     cfg = cfg or SplitConfig()
     notes: list[str] = []
     stats: dict = {"rows_in": len(ds)}
-    present = set(ds.frame["split"].astype(str)) - {""}
+    split_values = ["" if v is None or v != v else str(v) for v in ds.frame["split"].tolist()]
+    present = set(split_values) - {""}
     has_official = bool(present)
-    if has_official and "" in set(ds.frame["split"].astype(str)):
-        n_blank = int((ds.frame["split"].astype(str) == "").sum())
+    if has_official and "" in set(split_values):
+        n_blank = split_values.count("")
         raise DataError(f"Dataset '{ds.name}': {n_blank} row(s) have no split value while others do",
                         hint="Fill the split column for every row (train/dev/test) or drop it.")
     unknown = present - set(SPLITS)
@@ -339,7 +340,7 @@ def kfold(ds: EmotionDataset, k: int = 5, seed: int = 42, *, dedup_first: bool =
             if group_by not in work.frame.columns:
                 raise DataError(f"group_by column '{group_by}' not in dataset '{ds.name}'",
                                 hint=did_you_mean(group_by, work.frame.columns))
-            groups = work.frame[group_by].astype(str).to_numpy()
+            groups = np.asarray([str(v) for v in work.frame[group_by].tolist()], dtype=object)
             if work.task == Task.REGRESSION:
                 from sklearn.model_selection import GroupKFold
 

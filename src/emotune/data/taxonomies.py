@@ -307,7 +307,7 @@ def merge_datasets(datasets: list[EmotionDataset], mapping_name: str = "shared10
     keys = text_keys(frame)
     dup = keys.duplicated(keep="first").to_numpy()
     frame = frame[~dup].reset_index(drop=True)
-    has_split = (frame["split"].astype(str) != "")
+    has_split = pd.Series([isinstance(v, str) and v != "" for v in frame["split"].tolist()])
     if has_split.any() and not has_split.all():
         frame["split"] = ""  # mixed: let make_splits split everything
     label_set = LabelSet(target.names, Task.MULTI if multi else target.task, name=target.name)

@@ -1,0 +1,403 @@
+"""User data files (CSV / TSV / JSONL / JSON / Parquet) into the canonical :class:`EmotionDataset`.
+
+Pass the path wherever a dataset name is accepted (``data.dataset: my_data.csv``) plus the columns:
+
+* ``text_col`` (default: the first of text, sentence, utterance, content, tweet),
+* one of ``label_col`` (one label per row, or a list per row: ``["joy", "love"]``, ``['joy']`` or
+  ``joy,love``  -> multi-label), ``label_cols`` (one 0/1 column per label -> multi-label) or
+  ``target_cols`` (numbers -> regression); default: the first of label, labels, emotion, emotions,
+* optional ``split_col`` (train / dev / test; valid, validation and val mean dev),
+* optional dialogue columns ``dialogue_id``, ``turn``, ``speaker`` (or ``dialogue_col`` / ``turn_col`` /
+  ``speaker_col`` options) for conversation context.
+
+Options: ``labels`` (the allowed label names, in order; integer ids in the file are then read as
+positions in this list), ``sep`` (delimiter), ``multi_label`` (force multi-label).
+
+Every problem is a :class:`DataError` that names the file and the line, row or column.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emotune.data.dataset import SPLITS
+from emotune.data.labels import LabelSet, Task
+from emotune.errors import DataError, did_you_mean
+
+__all__ = ["load_file", "read_table", "parse_label_list"]
+
+TEXT_CANDIDATES = ("text", "sentence", "utterance", "content", "tweet", "Text", "Utterance", "Tweet")
+LABEL_CANDIDATES = ("label", "labels", "emotion", "emotions", "Label", "Emotion")
+SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "valid": "dev", "validation": "dev",
+                 "val": "dev", "test": "test", "testing": "test"}
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line})",
+            hint="Save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`, or 'Save as CSV UTF-8').",
+        ) from None
+
+
+def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, list[int]]:
+    text = _decode(path)
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise DataError(f"{path}: line {line} contains a NUL byte; this does not look like a text {path.suffix} file")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    rows, lines = [], []
+    header: list[str] | None = None
+    try:
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if header is None:
+                header = [h.strip() for h in row]
+                continue
+            if len(row) != len(header):
+                what = "more" if len(row) > len(header) else "fewer"
+                raise DataError(
+                    f"{path}, line {reader.line_num}: {len(row)} fields but the header has {len(header)} ({what} "
+                    f"than expected)",
+                    hint=f"Quote texts that contain the delimiter {sep!r} (\"like, this\") or check the delimiter "
+                         f"(options.sep).")
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: cannot be parsed as {'TSV' if sep == chr(9) else 'CSV'} "
+                        f"({exc})", hint="Check quoting: a field that starts with \" must end with \".") from None
+    if header is None:
+        raise DataError(f"{path}: the file is empty (no header line)")
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise DataError(f"{path}: duplicate column name(s) {dup} in the header")
+    return pd.DataFrame(rows, columns=header, dtype=object), lines
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    text = _decode(path)
+    records, lines = [], []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}, line {i}: not valid JSON ({exc.msg} at column {exc.colno})",
+                            hint="A JSONL file holds one JSON object per line.") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}, line {i}: expected a JSON object ({{...}}), got {type(rec).__name__}")
+        records.append(rec)
+        lines.append(i)
+    return pd.DataFrame.from_records(records).astype(object), lines
+
+
+def _read_json(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    text = _decode(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Extra data"):  # really JSON lines
+            return _read_jsonl(path)
+        raise DataError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    if isinstance(data, dict):
+        for key in ("data", "rows", "records", "examples"):
+            if isinstance(data.get(key), list):
+                data = data[key]
+                break
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(f"{path}: expected a list of objects (one per example)")
+    return pd.DataFrame.from_records(data).astype(object), [i + 1 for i in range(len(data))]
+
+
+def read_table(path: str | Path, sep: str | None = None) -> tuple[pd.DataFrame, list[int], str]:
+    """(frame of strings/objects, source line per row, how rows are numbered in messages)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"Data file not found: {path}",
+                        hint="Give a built-in dataset name (`emotune data list`) or the path of a CSV/TSV/JSONL/Parquet file.")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a CSV/TSV/JSONL/Parquet file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            try:
+                frame = pd.read_parquet(path)
+            except Exception as exc:
+                raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from None
+            return frame.astype(object), list(range(1, len(frame) + 1)), "row"
+        if suffix in (".jsonl", ".ndjson"):
+            frame, lines = _read_jsonl(path)
+            return frame, lines, "line"
+        if suffix == ".json":
+            frame, lines = _read_json(path)
+            return frame, lines, "item"
+        if sep is None:
+            if suffix == ".tsv":
+                sep = "\t"
+            elif suffix == ".csv":
+                sep = ","
+            else:
+                first = _decode(path).split("\n", 1)[0]
+                sep = "\t" if "\t" in first else (";" if first.count(";") > first.count(",") else ",")
+        frame, lines = _read_delimited(path, sep)
+        return frame, lines, "line"
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+
+
+# -- parsing helpers -----------------------------------------------------------------------------
+def _blank(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return isinstance(v, str) and not v.strip()
+
+
+def parse_label_list(value) -> list[str]:
+    """A label cell as a list: JSON / Python list strings, 'a,b' (also ; and |), or one label."""
+    if _blank(value):
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v).strip() for v in value if not _blank(v)]
+    if isinstance(value, (int, np.integer)):
+        return [str(int(value))]
+    if isinstance(value, (float, np.floating)):
+        return [str(int(value)) if float(value).is_integer() else str(value)]
+    s = str(value).strip()
+    if s.startswith("[") and s.endswith("]"):
+        try:
+            parsed = json.loads(s)
+        except json.JSONDecodeError:
+            try:
+                parsed = ast.literal_eval(s)  # python-list strings, never eval
+            except (ValueError, SyntaxError):
+                parsed = [p.strip().strip("'\"") for p in s[1:-1].split(",")]
+        if isinstance(parsed, (list, tuple)):
+            return [str(p).strip() for p in parsed if not _blank(p)]
+        return [str(parsed).strip()]
+    for delim in (",", ";", "|"):
+        if delim in s:
+            return [p.strip() for p in s.split(delim) if p.strip()]
+    return [s]
+
+
+def _pick(frame: pd.DataFrame, path: Path, given: str | None, candidates, what: str, required: bool = True):
+    cols = [str(c) for c in frame.columns]
+    if given is not None:
+        if given not in cols:
+            raise DataError(f"{path}: no column '{given}' ({what}); available columns: {', '.join(cols)}",
+                            hint=did_you_mean(given, cols))
+        return given
+    for c in candidates:
+        if c in cols:
+            return c
+    if required:
+        raise DataError(f"{path}: no {what} found (looked for {', '.join(dict.fromkeys(c.lower() for c in candidates))}); "
+                        f"available columns: {', '.join(cols)}",
+                        hint=f"Name it with --{what.split()[0]}-col / data.{what.split()[0]}_col.")
+    return None
+
+
+def _row_ref(kind: str, lines: list[int], idx) -> str:
+    nums = [str(lines[i]) for i in idx]
+    shown = ", ".join(nums[:10]) + (f" ... ({len(nums)} in all)" if len(nums) > 10 else "")
+    return f"{kind}{'s' if len(nums) > 1 else ''} {shown}"
+
+
+def _to_float(v) -> float:
+    if isinstance(v, bool):
+        raise ValueError
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    s = str(v).strip()
+    if not s:
+        raise ValueError
+    return float(s)
+
+
+def _as_int(v):
+    if _blank(v):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v  # reported by the context check, with its row
+    return int(f) if f.is_integer() else f
+
+
+def _to_binary(v) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
+        return int(v)
+    s = str(v).strip().lower()
+    if s in ("1", "1.0", "true", "yes", "y", "t"):
+        return 1
+    if s in ("0", "0.0", "false", "no", "n", "f", ""):
+        return 0
+    raise ValueError
+
+
+# -- main ------------------------------------------------------------------------------------------
+def load_file(path: str | Path, *, text_col: str | None = None, label_col: str | None = None,
+              label_cols: list[str] | None = None, target_cols: list[str] | None = None,
+              split_col: str | None = None, labels: list[str] | None = None, sep: str | None = None,
+              multi_label: bool | None = None, dialogue_col: str | None = None, turn_col: str | None = None,
+              speaker_col: str | None = None, name: str | None = None):
+    """Read a user file into an :class:`EmotionDataset` (see the module docstring)."""
+    from emotune.data.loaders import _finish
+
+    path = Path(path).expanduser()
+    if isinstance(label_cols, str):
+        label_cols = [c.strip() for c in label_cols.split(",") if c.strip()]
+    if isinstance(target_cols, str):
+        target_cols = [c.strip() for c in target_cols.split(",") if c.strip()]
+    if isinstance(labels, str):
+        labels = parse_label_list(labels)
+    given = [n for n, v in (("label_col", label_col), ("label_cols", label_cols), ("target_cols", target_cols)) if v]
+    if len(given) > 1:
+        raise DataError(f"Give only one of label_col, label_cols, target_cols (got {', '.join(given)})")
+    raw, lines, kind = read_table(path, sep)
+    if len(raw) == 0:
+        raise DataError(f"{path}: no data rows (only a header?)")
+    raw.columns = [str(c) for c in raw.columns]
+    cols = list(raw.columns)
+    tcol = _pick(raw, path, text_col, TEXT_CANDIDATES, "text column")
+    notes: list[str] = []
+
+    # empty texts: dropped with a note (all empty -> error)
+    empty = np.asarray([_blank(v) for v in raw[tcol]], dtype=bool)
+    if empty.all():
+        raise DataError(f"{path}: column '{tcol}' is empty in every row", hint="Is text_col the right column?")
+    if empty.any():
+        idx = np.flatnonzero(empty)
+        notes.append(f"Dropped {len(idx)} row(s) with empty text ({_row_ref(kind, lines, idx)}).")
+        keep = ~empty
+        raw = raw[keep].reset_index(drop=True)
+        lines = [ln for ln, k in zip(lines, keep) if k]
+
+    frame = pd.DataFrame({"text_original": [str(v) for v in raw[tcol]]})
+    used = {tcol}
+
+    if target_cols:
+        for c in target_cols:
+            _pick(raw, path, c, (), "target column")
+        values = np.empty((len(raw), len(target_cols)))
+        for j, c in enumerate(target_cols):
+            for i, v in enumerate(raw[c]):
+                try:
+                    values[i, j] = _to_float(v)
+                except (ValueError, TypeError):
+                    raise DataError(f"{path}, {kind} {lines[i]}: column '{c}' has a non-numeric value {v!r}",
+                                    hint="Regression targets (target_cols) must be numbers.") from None
+            if np.isnan(values[:, j]).any():
+                i = int(np.flatnonzero(np.isnan(values[:, j]))[0])
+                raise DataError(f"{path}, {kind} {lines[i]}: column '{c}' is missing (NaN)")
+        frame["targets"] = [tuple(r) for r in values.tolist()]
+        label_set = LabelSet(tuple(target_cols), Task.REGRESSION, name=path.stem)
+        used |= set(target_cols)
+    elif label_cols:
+        for c in label_cols:
+            _pick(raw, path, c, (), "label column")
+        ind = np.zeros((len(raw), len(label_cols)), dtype=int)
+        for j, c in enumerate(label_cols):
+            for i, v in enumerate(raw[c]):
+                try:
+                    ind[i, j] = _to_binary(v)
+                except (ValueError, TypeError):
+                    raise DataError(f"{path}, {kind} {lines[i]}: column '{c}' must be 0 or 1 (got {v!r})",
+                                    hint="label_cols are one 0/1 column per label (multi-label).") from None
+        frame["labels"] = [tuple(label_cols[j] for j in np.flatnonzero(r)) for r in ind]
+        label_set = LabelSet(tuple(label_cols), Task.MULTI, name=path.stem)
+        used |= set(label_cols)
+    else:
+        lcol = _pick(raw, path, label_col, LABEL_CANDIDATES, "label column")
+        used.add(lcol)
+        parsed = [parse_label_list(v) for v in raw[lcol]]
+        if labels:
+            names = [str(x) for x in labels]
+            all_values = {x for p in parsed for x in p}
+            if all_values and not (all_values & set(names)) and all(x.lstrip("-").isdigit() for x in all_values):
+                ids = sorted(int(x) for x in all_values)
+                if ids[0] >= 0 and ids[-1] < len(names):
+                    parsed = [[names[int(x)] for x in p] for p in parsed]
+                    notes.append(f"Integer labels read as positions in the given label list ({len(names)} names).")
+            for i, p in enumerate(parsed):
+                for x in p:
+                    if x not in names:
+                        raise DataError(f"{path}, {kind} {lines[i]}: unknown label '{x}' in column '{lcol}'; "
+                                        f"the label set is {names}", hint=did_you_mean(x, names))
+        else:
+            seen = list(dict.fromkeys(x for p in parsed for x in p))
+            if seen and all(x.lstrip("-").isdigit() for x in seen):
+                names = sorted(seen, key=int)
+            else:
+                names = sorted(seen)
+        if not names:
+            raise DataError(f"{path}: column '{lcol}' has no labels in any row")
+        multi = multi_label if multi_label is not None else any(len(p) != 1 for p in parsed)
+        if multi and multi_label is None:
+            missing = [i for i, p in enumerate(parsed) if not p]
+            if missing and all(len(p) <= 1 for p in parsed):
+                raise DataError(f"{path}: column '{lcol}' is empty in {_row_ref(kind, lines, missing)}",
+                                hint="Every row needs a label (or use label_cols / a list column for multi-label).")
+        if not multi:
+            frame["labels"] = [(p[0],) for p in parsed]
+        else:
+            frame["labels"] = [tuple(dict.fromkeys(p)) for p in parsed]
+        label_set = LabelSet(tuple(names), Task.MULTI if multi else Task.SINGLE, name=path.stem)
+
+    # split column
+    scol = _pick(raw, path, split_col, (), "split column", required=False) if split_col else None
+    if scol:
+        used.add(scol)
+        splits = []
+        for i, v in enumerate(raw[scol]):
+            key = "" if _blank(v) else str(v).strip().lower()
+            if key not in SPLIT_ALIASES:
+                raise DataError(f"{path}, {kind} {lines[i]}: split value {v!r} in column '{scol}' is not one of "
+                                f"{list(SPLITS)}" if key else f"{path}, {kind} {lines[i]}: column '{scol}' is empty",
+                                hint="Use train / dev / test (valid, validation and val are read as dev).")
+            splits.append(SPLIT_ALIASES[key])
+        frame["split"] = splits
+    else:
+        frame["split"] = ""
+
+    # conversation columns
+    for core, opt in (("dialogue_id", dialogue_col), ("turn", turn_col), ("speaker", speaker_col)):
+        src = _pick(raw, path, opt, (core,), f"{core} column", required=False) if opt else (core if core in cols else None)
+        if src:
+            used.add(src)
+            vals = raw[src]
+            if core == "turn":
+                frame[core] = [_as_int(v) for v in vals]
+            else:
+                frame[core] = [None if _blank(v) else str(v) for v in vals]
+    if "dialogue_id" in frame.columns:
+        from emotune.data.context import check_dialogue_columns
+
+        check_dialogue_columns(frame, name=str(path), speaker=False)
+
+    # everything else: metadata
+    for c in cols:
+        if c not in used and c not in frame.columns:
+            frame[c if c not in ("text", "labels", "targets", "split", "is_placeholder") else f"meta_{c}"] = raw[c].to_numpy()
+    frame["source_line"] = lines
+    ds = _finish(name or path.stem, frame, label_set, {"files": [str(path)], "user_file": True, "notes": notes},
+                 placeholders=True)
+    return ds
