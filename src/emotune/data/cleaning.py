@@ -72,7 +72,7 @@ _PLACEHOLDER = re.compile(
     r"""^(?:
         no\ (?:response|reponse|responce|answer|description|reply|comment|idea|such\ (?:situation|experience))
       | not?\ (?:applicable|answered|relevant)
-      | n\ ?a
+      | n\ ?/?\ ?a
       | does\ ?n[o']?t\ apply | doesnt\ apply | do\ not\ apply | not\ apply
       | (?:i\ )?(?:have\ )?never\ (?:experienced|felt)(?:\ (?:it|this|that|such|this\ emotion))?
       | never | nothing | none | nil | blank | empty | unknown | same | idem | dito | ditto | x+ | \?+ | -+

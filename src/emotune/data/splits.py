@@ -9,7 +9,7 @@ Guarantee (tested on every built-in dataset): after :func:`make_splits`, no norm
 * **No official split**: normalised duplicates are dropped (first kept; a text that carries
   conflicting labels is dropped entirely), then a stratified split (single-label: per class;
   multi-label: iterative stratification; regression: shuffle), optionally keeping every value of
-  ``cfg.group_by`` on one side (sklearn ``StratifiedGroupKFold`` / ``GroupShuffleSplit``).
+  ``cfg.group_by`` on one side (a greedy stratified group hold-out, like ``StratifiedGroupKFold``).
   Conversations are grouped by ``dialogue_id`` automatically.
 
 Every step is written to ``ds.info["split_notes"]`` (it ends up in the model card).
@@ -136,6 +136,35 @@ def _per_class_split(strata: np.ndarray, fraction: float, rng: np.random.Generat
     return held
 
 
+def _grouped_holdout(strata: np.ndarray, groups: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Hold out whole groups, greedily filling each class's quota (StratifiedGroupKFold-like, fast)."""
+    _, cls = np.unique(strata.astype(str), return_inverse=True)
+    uniq, grp = np.unique(groups, return_inverse=True)
+    counts = np.zeros((len(uniq), cls.max() + 1))
+    np.add.at(counts, (grp, cls), 1)
+    quota = counts.sum(axis=0) * fraction
+    total = quota.sum()
+    held_counts = np.zeros_like(quota)
+    chosen = np.zeros(len(uniq), dtype=bool)
+    order = rng.permutation(len(uniq))
+    for g in order:  # pass 1: groups that mostly fill open quotas
+        if held_counts.sum() >= total:
+            break
+        m = counts[g]
+        gain = np.minimum(m, np.maximum(quota - held_counts, 0)).sum()
+        if gain >= m.sum() - gain and held_counts.sum() + m.sum() <= total + m.sum() / 2:
+            chosen[g] = True
+            held_counts += m
+    if held_counts.sum() < total:  # pass 2: top up with the smallest groups
+        for g in sorted(np.flatnonzero(~chosen), key=lambda i: (counts[i].sum(), rng.random())):
+            if held_counts.sum() >= total:
+                break
+            if held_counts.sum() + counts[g].sum() <= total + counts[g].sum() / 2:
+                chosen[g] = True
+                held_counts += counts[g]
+    return chosen[grp]
+
+
 def _holdout(ds: EmotionDataset, fraction: float, seed: int, groups: np.ndarray | None) -> np.ndarray:
     """Mask of rows held out (``fraction`` of ``ds``), stratified where possible, grouped if given."""
     n = len(ds)
@@ -145,27 +174,10 @@ def _holdout(ds: EmotionDataset, fraction: float, seed: int, groups: np.ndarray 
         return np.ones(n, dtype=bool)
     rng = np.random.default_rng(seed)
     if groups is not None and len(np.unique(groups)) < n:
-        n_groups = len(np.unique(groups))
-        if n_groups < 2:
+        if len(np.unique(groups)) < 2:
             raise DataError("Cannot split: every row belongs to the same group",
                             hint="Choose another split.group_by column or none.")
-        n_splits = int(min(max(2, round(1 / fraction)), n_groups))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if ds.task != Task.REGRESSION:
-                from sklearn.model_selection import StratifiedGroupKFold
-
-                cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-                strata = _stratum(ds).astype(str)
-                _, test_idx = next(cv.split(np.zeros(n), strata, groups))
-            else:
-                from sklearn.model_selection import GroupShuffleSplit
-
-                cv = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-                _, test_idx = next(cv.split(np.zeros(n), None, groups))
-        mask = np.zeros(n, dtype=bool)
-        mask[test_idx] = True
-        return mask
+        return _grouped_holdout(_stratum(ds), groups, fraction, rng)
     if ds.task == Task.SINGLE:
         return _per_class_split(_stratum(ds), fraction, rng)
     if ds.task == Task.MULTI:
