@@ -65,7 +65,7 @@ def test_unfinished_run_resumes_with_the_same_config(tmp_path, toy_data, monkeyp
     monkeypatch.setattr(TfidfClassifier, "fit", spy)
     train(_config(tmp_path), progress=False)
     assert calls == [True] and rd.is_finished(res.run_dir)
-    assert len(rd.load_history(res.run_dir)) == 2  # appended, not replaced
+    assert len(rd.load_history(res.run_dir)) == 1  # the same epoch row is not appended twice
 
     (res.run_dir / "metrics.json").unlink()
     with pytest.raises(ConfigError, match=r"training.seed: 42 -> 7"):

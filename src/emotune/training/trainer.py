@@ -391,9 +391,12 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
             raise _oom_error(config, "training") from None
         raise
     fit_seconds = time.time() - t0
+    # appended: a resumed backend may return the epochs it restored from its checkpoint again
+    seen = {json.dumps(r, sort_keys=True) for r in rd.load_history(run_dir)}
     with open(run_dir / rd.HISTORY_FILE, "a", encoding="utf-8") as fh:
-        for row in history:
-            fh.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
+        for row in map(_jsonable, history):
+            if json.dumps(row, sort_keys=True) not in seen:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     say(f"  fitted in {fit_seconds:.1f} s")
 
     bs = config.training.eval_batch_size
