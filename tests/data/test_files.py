@@ -160,3 +160,22 @@ def test_dialogue_user_file_grouped_by_dialogue(tmp_path):
     assert (per_dialogue == 1).all()
     t3 = d.train.frame[d.train.frame["turn"] == 3].iloc[0]
     assert t3["text"].count(" </s> ") == 2 and t3["text"].split(" </s> ")[-1].startswith(">> B: ")
+
+
+def test_dialogue_file_missing_columns(tmp_path):
+    body = "".join(f"d{d},{t},text {d} {t},{'joy' if t else 'anger'}\n" for d in range(10) for t in range(2))
+    p = _write(tmp_path / "nospk.csv", "dialogue_id,turn,text,label\n" + body)
+    with pytest.raises(DataError, match="needs a 'speaker' column"):
+        prepare_data(DataConfig(dataset=str(p), context={"window": 1}))
+    assert len(prepare_data(DataConfig(dataset=str(p), context={"window": 1, "speaker": False})).full) == 20
+    q = _write(tmp_path / "noturn.csv", "dialogue_id,speaker,text,label\nd1,A,hi,joy\nd1,B,yo,anger\n")
+    assert len(load_dataset(str(q))) == 2  # fine without context
+    with pytest.raises(DataError, match="needs a 'turn' column"):
+        prepare_data(DataConfig(dataset=str(q), context={"window": 1}))
+    r = _write(tmp_path / "blank.csv", "dialogue_id,turn,speaker,text,label\nd1,0,A,hi,joy\nd1,,B,yo,anger\n")
+    with pytest.raises(DataError, match="blank.csv, line 3: column 'turn' is empty"):
+        load_dataset(str(r))
+    s = _write(tmp_path / "blankspk.csv", "dialogue_id,turn,speaker,text,label,split\n"
+               "d1,0,A,hi,joy,train\nd1,1,,yo,anger,train\nd2,0,A,ok,joy,test\nd2,1,B,no,anger,test\n")
+    with pytest.raises(DataError, match="line 3 has no 'speaker' value"):
+        prepare_data(DataConfig(dataset=str(s), split_col="split", context={"window": 1}))

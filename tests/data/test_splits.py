@@ -168,3 +168,21 @@ def test_kfold_too_few_examples_names_the_class():
     ds = EmotionDataset.from_texts([f"t{i}" for i in range(23)], ["joy"] * 10 + ["anger"] * 10 + ["fear"] * 3, ls)
     with pytest.raises(DataError, match="class 'fear' has 3"):
         kfold(ds, k=5)
+
+
+def test_carved_dev_keeps_duplicate_train_texts_together():
+    ls = LabelSet(("joy", "anger"))
+    texts = [f"dup {i % 20}" for i in range(80)] + [f"test {i}" for i in range(20)]
+    ds = EmotionDataset.from_texts(texts, ["joy", "anger"] * 50, ls)
+    ds.frame["split"] = ["train"] * 80 + ["test"] * 20
+    out = make_splits(ds)
+    assert set(out.split_names) == {"train", "dev", "test"}
+    _assert_disjoint(out)
+
+
+def test_train_only_split_column_gets_dev_and_test():
+    ls = LabelSet(("joy", "anger"))
+    ds = EmotionDataset.from_texts([f"x{i}" for i in range(100)], ["joy", "anger"] * 50, ls)
+    ds.frame["split"] = "train"
+    out = make_splits(ds)
+    assert Counter(out.frame["split"]) == {"train": 80, "dev": 10, "test": 10}

@@ -89,3 +89,9 @@ def test_merge_goemotions_and_empathetic_on_shared10():
     out = make_splits(merged)
     assert set(out.split_names) == {"train", "dev", "test"}
     assert "cross-source duplicate" in merged.info["notes"][0]
+
+
+def test_ekman_alias_falls_back_to_six_emotions():
+    ds = EmotionDataset.from_texts(["a", "b"], ["guilt", "joy"], TAXONOMIES["isear-7"], name="isear")
+    out = map_dataset(ds, "ekman")
+    assert out.label_set.name == "ekman-6" and out.labels == ["joy"]

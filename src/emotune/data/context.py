@@ -31,16 +31,22 @@ def check_dialogue_columns(frame: pd.DataFrame, *, name: str = "dataset", speake
             raise DataError(f"{name}: conversation context needs a '{col}' column, which is missing",
                             hint="Give dialogue_id, turn and speaker columns, or set context.window=0"
                                  + (" / context.speaker=false" if col == "speaker" else "") + ".")
+    def where(row: int) -> str:  # the file's line for user files, else the row number
+        if "source_line" in frame.columns:
+            return f"line {frame['source_line'].iloc[row]}"
+        return f"row {row + 1}"
+
     for col in needed:
-        bad = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+        values = frame[col].tolist()
+        bad = np.asarray([v is None or (isinstance(v, float) and v != v) or not str(v).strip() for v in values])
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{name}: row {row + 1} has no '{col}' value ({int(bad.sum())} row(s) in all)",
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{name}: {where(row)} has no '{col}' value ({int(bad.sum())} row(s) in all)",
                             hint=f"Every utterance of a dialogue needs a {col}.")
     turns = pd.to_numeric(frame["turn"], errors="coerce")
     if turns.isna().any():
         row = int(np.flatnonzero(turns.isna().to_numpy())[0])
-        raise DataError(f"{name}: row {row + 1} has a non-numeric 'turn' value {frame['turn'].iloc[row]!r}")
+        raise DataError(f"{name}: {where(row)} has a non-numeric 'turn' value {frame['turn'].iloc[row]!r}")
 
 
 def _utterance(row_text: str, speaker, with_speaker: bool) -> str:

@@ -388,10 +388,14 @@ def load_file(path: str | Path, *, text_col: str | None = None, label_col: str |
                 frame[core] = [_as_int(v) for v in vals]
             else:
                 frame[core] = [None if _blank(v) else str(v) for v in vals]
-    if "dialogue_id" in frame.columns:
-        from emotune.data.context import check_dialogue_columns
-
-        check_dialogue_columns(frame, name=str(path), speaker=False)
+    for core in ("dialogue_id", "turn"):  # context needs them complete; speaker is checked when context is used
+        if core in frame.columns:
+            for i, v in enumerate(frame[core]):
+                if v is None or _blank(v):
+                    raise DataError(f"{path}, {kind} {lines[i]}: column '{core}' is empty",
+                                    hint="Every utterance of a dialogue needs a dialogue_id and a turn number.")
+                if core == "turn" and not isinstance(v, (int, float)):
+                    raise DataError(f"{path}, {kind} {lines[i]}: turn {v!r} is not a number")
 
     # everything else: metadata
     for c in cols:

@@ -116,11 +116,6 @@ def _finish(name: str, frame: pd.DataFrame, label_set: LabelSet, info: dict, *,
     return EmotionDataset(name, frame, label_set, info)
 
 
-def _counts_check(frame: pd.DataFrame, path: Path, expected: int | None) -> None:  # pragma: no cover - guard
-    if expected is not None and len(frame) != expected:
-        raise DataError(f"{path}: expected {expected} rows, found {len(frame)} (file changed or truncated?)")
-
-
 def _single(labels) -> list[tuple[str, ...]]:
     return [(str(x),) for x in labels]
 

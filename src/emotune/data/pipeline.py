@@ -116,6 +116,13 @@ def prepare_data(cfg: DataConfig | None = None) -> DataSplits:
     notes: list[str] = []
     ds = load_from_config(cfg)
     loaded = ds
+    if cfg.context.window > 0:  # fail before the (slow) split when the context cannot be built
+        from emotune.data.context import check_dialogue_columns
+
+        if "dialogue_id" not in ds.frame.columns:
+            raise DataError(f"Dataset '{ds.name}' has no dialogues: context.window={cfg.context.window} needs "
+                            "dialogue_id, turn and speaker columns", hint="Set context.window=0 for this dataset.")
+        check_dialogue_columns(ds.frame, name=ds.name, speaker=cfg.context.speaker)
     notes.append(f"Loaded '{ds.name}' ({ds.task.value}, label set {ds.label_set.name or '-'}): {len(ds):,} rows.")
     notes += [str(n) for n in ds.info.get("notes", []) if n]
     prefix_col = getattr(cfg, "text_prefix_col", None)

@@ -175,8 +175,9 @@ def _holdout(ds: EmotionDataset, fraction: float, seed: int, groups: np.ndarray 
     rng = np.random.default_rng(seed)
     if groups is not None and len(np.unique(groups)) < n:
         if len(np.unique(groups)) < 2:
-            raise DataError("Cannot split: every row belongs to the same group",
-                            hint="Choose another split.group_by column or none.")
+            raise DataError("Cannot split: every row belongs to the same group (one split.group_by value, or one "
+                            "dialogue for conversation data)",
+                            hint="Choose another split.group_by column, or give a split column for the file.")
         return _grouped_holdout(_stratum(ds), groups, fraction, rng)
     if ds.task == Task.SINGLE:
         return _per_class_split(_stratum(ds), fraction, rng)
@@ -263,15 +264,19 @@ def make_splits(ds: EmotionDataset, cfg: SplitConfig | None = None) -> EmotionDa
         if st["train_rows_removed"] or st["dev_rows_removed"]:
             notes.append(f"Leakage removed: {st['train_rows_removed']} train row(s) whose normalised text is also in "
                          f"dev/test, {st['dev_rows_removed']} dev row(s) whose text is also in test (test unchanged).")
-        if "train" in present and "dev" not in present and cfg.dev > 0:
+        missing = {"dev": cfg.dev if "dev" not in present else 0.0, "test": cfg.test if "test" not in present else 0.0}
+        if "train" in present and (missing["dev"] > 0 or missing["test"] > 0):
+            # carve the missing split(s) out of train; identical texts stay together (no new leakage)
             train = out.subset((out.frame["split"] == "train").to_numpy())
-            sub_cfg = cfg.model_copy(update={"test": 0.0, "dev": cfg.dev})
+            sub_cfg = cfg.model_copy(update={"dev": missing["dev"], "test": missing["test"], "dedup": False})
             carved = _assign_split(train, sub_cfg, notes)
             frame = out.frame.copy()
             frame.loc[(frame["split"] == "train").to_numpy(), "split"] = carved.frame["split"].to_numpy()
             out = out.with_frame(frame)
-            notes.append(f"No official dev split: {int((frame['split'] == 'dev').sum())} dev rows carved out of train "
-                         f"({cfg.dev:.0%}, seed {cfg.seed}).")
+            for s, frac in missing.items():
+                if frac > 0:
+                    notes.append(f"No official {s} split: {int((frame['split'] == s).sum()):,} {s} rows carved out of "
+                                 f"train ({frac:.0%}, seed {cfg.seed}).")
         if "train" not in present:
             notes.append("No train split in the source (evaluation-only dataset).")
     else:

@@ -207,8 +207,12 @@ def resolve_mapping(source: str, mapping_name: str) -> tuple[str, dict[str, list
         if src.strip() != source:
             raise DataError(f"Mapping '{name}' is for label set '{src.strip()}', but the data has '{source}'")
         name = tgt
-    target = _TARGET_ALIASES.get(name.strip().lower(), name.strip().lower())
-    key = (source, target)
+    raw = name.strip().lower()
+    candidates = [_TARGET_ALIASES.get(raw, raw)]
+    if raw in ("ekman", "ekman7"):  # "ekman": with neutral when the source has it, else the six basic emotions
+        candidates.append("ekman-6")
+    key = next(((source, t) for t in candidates if (source, t) in MAPPINGS), (source, candidates[0]))
+    target = key[1]
     if key not in MAPPINGS:
         have = available_mappings(source)
         raise DataError(f"No label mapping '{mapping_name}' for label set '{source}'",
