@@ -245,7 +245,9 @@ def load_semeval_ei_reg(data_root=None, emotion=None) -> EmotionDataset:
     ls = LabelSet(("intensity",), Task.REGRESSION, name="semeval-ei-reg")
     return _finish("semeval-ei-reg", frame, ls, {
         "files": files, "options": {"emotion": list(emos)},
-        "notes": [f"Intensity 0-1 for {', '.join(emos)}; the `emotion` column says which emotion a row scores."]})
+        "notes": [f"Intensity 0-1 for {', '.join(emos)}; the `emotion` column says which emotion a row scores."
+                  + (" Stacked: a tweet can occur once per emotion (within-split duplicates by design)."
+                     if len(emos) > 1 else "")]})
 
 
 def load_semeval_ei_oc(data_root=None, emotion=None) -> EmotionDataset:
