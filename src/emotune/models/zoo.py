@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -84,7 +85,8 @@ PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
                 "semeval-distilroberta.yaml", "Encoder baseline (SemEval-2018 E-c study).",
                 aliases=("distilroberta-base",)),
     ModelPreset("xlm-roberta-large", "FacebookAI/xlm-roberta-large", "encoder", "560M", None, "encoder",
-                "meld-xlmr-large.yaml", "Best MLM in the SemEval-2024 EDiReF study (length 55, MLP head 128, dropout 0.5).",
+                "meld-xlmr-large.yaml",
+                "Best MLM in the SemEval-2024 EDiReF study (length 55, MLP head 128, dropout 0.5).",
                 aliases=("xlm-roberta-large",)),
     ModelPreset("bge-small", "BAAI/bge-small-en", "encoder", "33M", None, "embed-head",
                 "isear-bge-small.yaml", "Small embedding model; embeddings + head."),
@@ -92,12 +94,14 @@ PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
                 "semeval-gemma2b-lora.yaml", "Best F1-macro in the SemEval-2018 E-c study (LoRA, multi-label); gated."),
     ModelPreset("llama3.2-1b", "meta-llama/Llama-3.2-1B", "decoder", "1.2B", None, "causal-lm",
                 "semeval-llama3.2-1b-lora.yaml", "LoRA, multi-label (SemEval-2018 E-c study); gated."),
-    ModelPreset("llama3.2-3b-instruct", "meta-llama/Llama-3.2-3B-Instruct", "decoder", "3.2B", None, "causal-lm",
-                "semeval-llama3.2-3b-instruct.yaml", "Instruction model, labels generated (SemEval-2018 E-c study); gated."),
+    ModelPreset("llama3.2-3b-instruct", "meta-llama/Llama-3.2-3B-Instruct", "decoder", "3.2B", None, "prompt",
+                "semeval-llama3.2-3b-instruct.yaml",
+                "Instruction model, labels generated (SemEval-2018 E-c study); gated."),
     ModelPreset("qwen2.5-1.5b", "Qwen/Qwen2.5-1.5B", "decoder", "1.5B", None, "causal-lm",
                 "semeval-qwen2.5-1.5b.yaml", "Base decoder (SemEval-2018 E-c study)."),
     ModelPreset("qwen2.5-14b-instruct", "Qwen/Qwen2.5-14B-Instruct", "decoder", "14.8B", None, "causal-lm",
-                "semeval-qwen2.5-14b-instruct-lora.yaml", "LoRA on a rented GPU in the SemEval-2018 E-c study; needs a large GPU."),
+                "semeval-qwen2.5-14b-instruct-lora.yaml",
+                "LoRA on a rented GPU in the SemEval-2018 E-c study; needs a large GPU."),
 ]}
 
 DEFAULT_ENCODER = "minilm"
@@ -336,8 +340,7 @@ class _ConcatReader(io.RawIOBase):
 
 
 def _progress_bar(enabled: bool):
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), disable=not enabled, transient=False)
@@ -347,6 +350,22 @@ def _write_marker(path: Path, source: list[Path]) -> None:
     info = {"sources": [{"path": str(s), "bytes": s.stat().st_size} for s in source],
             "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (path / PREPARED_MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def _lock(target: Path):
+    """One preparer at a time per model across processes (tests, a training run, setup.sh)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process lock, still idempotent
+        yield
+        return
+    with open(target.with_name(target.name + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _fresh_tmp(target: Path) -> Path:
@@ -369,6 +388,13 @@ def prepare_mpnet(progress: bool = True) -> Path:
     target = _target_dir("mpnet")
     if is_prepared(target):
         return target
+    with _lock(target):
+        if is_prepared(target):  # another process finished it while we waited
+            return target
+        return _extract_mpnet(target, progress)
+
+
+def _extract_mpnet(target: Path, progress: bool) -> Path:
     parts = _mpnet_parts()
     if parts is None:
         raise _unavailable("mpnet", PRESETS["mpnet"])
@@ -407,6 +433,13 @@ def prepare_smollm2(progress: bool = True) -> Path:
     target = _target_dir("smollm2")
     if is_prepared(target):
         return target
+    with _lock(target):
+        if is_prepared(target):
+            return target
+        return _convert_smollm2(target, progress)
+
+
+def _convert_smollm2(target: Path, progress: bool) -> Path:
     gguf = _smollm2_gguf()
     if gguf is None:
         raise _unavailable("smollm2", PRESETS["smollm2"])
@@ -489,7 +522,12 @@ def prepare(names: list[str] | None = None, progress: bool = True) -> list[Prepa
             if not p.offline_package and downloads_allowed() and _hub_cached(p.hub_id) is None:
                 from huggingface_hub import snapshot_download
 
-                snapshot_download(p.hub_id)
+                try:
+                    snapshot_download(p.hub_id)
+                except Exception as exc:  # noqa: BLE001 - offline mode, gated repo, no network ...
+                    raise ModelError(f"Could not download '{p.hub_id}': {exc}",
+                                     hint="Downloads also need HF_HUB_OFFLINE=0; gated models need `hf auth login`."
+                                     ) from None
                 already = False
             local = resolve_model(p.name, progress=progress)
             verify(local, p.family)
