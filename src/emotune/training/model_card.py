@@ -26,6 +26,7 @@ _MODEL_KEYS = {
     "seq2seq": ("name", "input_template", "max_target_length", "lora"),
     "prompt": ("name", "prompt", "quantization"),
     "ensemble": ("members", "combine"),
+    "instruct": ("name", "instruct", "lora", "quantization"),
 }
 _UNTRAINED = {"lexicon", "prompt", "ensemble"}
 
@@ -147,7 +148,8 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
               f"- Machine: {machine.get('platform', '?')}, {machine.get('cpu_count', '?')} cores"
               + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
               + (f", torch threads {machine['torch_threads']}" if machine.get("torch_threads") else ""),
-              f"- Wall time: {metrics.get('wall_seconds', 0):.0f} s (fitting {metrics.get('fit_seconds', 0):.0f} s)",
+              f"- Wall time: {metrics.get('wall_seconds', 0):.0f} s (fitting {metrics.get('fit_seconds', 0):.0f} s)"
+              + (f"; prediction {metrics['predict_texts_per_s']:,.0f} texts/s" if metrics.get("predict_texts_per_s") else ""),
               f"- Date: {metrics.get('finished_at', '?')}", ""]
     return "\n".join(parts)
 

@@ -402,10 +402,13 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     bs = config.training.eval_batch_size
     scores: dict[str, np.ndarray] = {}
     splits = ["dev", "test"] if report_test else ["dev"]
+    predict_seconds: dict[str, float] = {}
     try:
         for split in splits:
             ds = getattr(data, split)
+            t0 = time.time()
             scores[split] = score_texts(clf, ds.texts, bs, f"Scoring {split}", progress)
+            predict_seconds[split] = time.time() - t0
     except Exception as exc:  # noqa: BLE001
         if _is_oom(exc):
             raise _oom_error(config, "predicting") from None
@@ -431,6 +434,11 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
 
     _save_model(clf, run_dir)
     metrics["fit_seconds"] = round(fit_seconds, 2)
+    timed = "test" if predict_seconds.get("test") else "dev"
+    if predict_seconds.get(timed) and sizes[timed]:
+        # batch prediction speed on the held-out split, on this machine (see "machine")
+        metrics["predict_seconds"] = round(predict_seconds[timed], 3)
+        metrics["predict_texts_per_s"] = round(sizes[timed] / max(predict_seconds[timed], 1e-9), 1)
     metrics["wall_seconds"] = round(time.time() - started, 2)
     metrics["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     metrics["machine"] = machine_info()
