@@ -100,6 +100,7 @@ def test_single_label_report_writes_every_figure(tmp_path):
     assert set(meta["figures"]) == expected and meta["statistics"]["Overview"]["rows"] == "13"
     html = index.read_text()
     assert "tiny" in html and "exact duplicate rows" in html and "all 13 texts" in html
+    assert "happy" in meta["distinctive_lemmas"]["joy"]
 
 
 @pytest.mark.slow

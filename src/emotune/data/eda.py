@@ -321,7 +321,8 @@ def plot_class_distribution(ds: EmotionDataset, path: Path) -> None:
         ax.set_title("Label distribution per split")
         ax.legend(frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
     else:
-        ax.set_title(f"Label distribution ({len(ds):,} rows, no official split; counts on the bars)")
+        where = f"split '{splits[0]}'" if splits[0] else "no official split"
+        ax.set_title(f"Label distribution ({len(ds):,} rows, {where}; counts on the bars)")
     _save(fig, path)
 
 
@@ -412,8 +413,9 @@ def plot_target_correlation(ds: EmotionDataset, path: Path) -> None:
 def plot_text_length(ds: EmotionDataset, grp: dict[str, np.ndarray], path: Path) -> None:
     plt = _plt()
     words = ds.frame["text"].fillna("").astype(str).str.split().str.len().to_numpy()
-    cap = max(5.0, float(np.quantile(words, 0.99)))
-    bins = np.linspace(0, cap, 31)
+    cap = max(5, int(np.ceil(np.quantile(words, 0.99))))
+    step = max(1, int(np.ceil(cap / 30)))  # whole words per bin: fractional bins leave empty stripes
+    bins = np.arange(0, cap + step + 1, step) - 0.5
     names = list(grp)
     rows, cols = _grid(len(names), 4)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.2 * rows), squeeze=False, sharex=True)
@@ -429,7 +431,7 @@ def plot_text_length(ds: EmotionDataset, grp: dict[str, np.ndarray], path: Path)
     for ax in axes[-1]:
         ax.set_xlabel("words per text")
     fig.suptitle(f"Text length per {'class' if ds.task != Task.REGRESSION else 'target quartile'} "
-                 f"(longer than {cap:.0f} words counted in the last bin)", y=1.0)
+                 f"(longer than {cap} words counted in the last bin)", y=1.0)
     fig.tight_layout()
     _save(fig, path)
 
@@ -526,8 +528,10 @@ def plot_wordclouds(tokens: list[list[str]], grp: dict[str, np.ndarray], path: P
     names = list(grp)
     weights = _cloud_weights(tokens, grp)
     rows, cols = _grid(len(names), 4)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows), squeeze=False,
+    height = 2.7 * rows + 0.5
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, height), squeeze=False,
                              gridspec_kw={"hspace": 0.25, "wspace": 0.06})
+    fig.subplots_adjust(top=1 - 0.75 / height, bottom=0.1 / height, left=0.02, right=0.98)
     colors = _palette(len(names))
     for i, name in enumerate(names):
         ax = axes.flat[i]
@@ -553,7 +557,7 @@ def plot_wordclouds(tokens: list[list[str]], grp: dict[str, np.ndarray], path: P
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle("Word clouds: lemmas over-represented in each group, sized by count x log(lift)",
-                 y=0.995 if rows > 1 else 1.05)
+                 y=1 - 0.2 / height)
     _save(fig, path)
 
 
@@ -730,6 +734,7 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
         raise DataError(f"max_points must be at least 2 (got {max_points})")
     _check_out_dir(out_dir, overwrite)
     figs: list[Figure] = []
+    terms: dict[str, list[tuple[str, float]]] = {}
     is_reg = ds.task == Task.REGRESSION
     group_word = "target quartile" if is_reg else "class"
 
@@ -767,7 +772,6 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
         say("finding distinctive terms")
         # a lemma must occur 3 times to rank; tiny datasets (tests, a first look at a file) take any
         terms = distinctive_terms(tokens, grp, min_count=3 if len(tokens) >= 200 else 1)
-        stats["Distinctive lemmas"] = [(g, ", ".join(w for w, _ in t) or "–") for g, t in terms.items()]
         plot_top_terms(terms, out_dir / FIGURES["top_terms"])
         figs.append(Figure("top_terms", f"Distinctive terms per {group_word}",
                            "Lemmas most over-represented in the group compared with all other rows (weighted log-odds "
@@ -809,17 +813,20 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
                                "alike (likely confusions)."))
 
     say("writing the page")
-    html = _render(ds, figs, stats, embed_model=embed_model, seconds=time.perf_counter() - t0)
+    term_rows = [(g, ", ".join(w for w, _ in t) or "–") for g, t in terms.items()]
+    html = _render(ds, figs, stats, term_rows, embed_model=embed_model, seconds=time.perf_counter() - t0)
     (out_dir / "index.html").write_text(html, encoding="utf-8")
     (out_dir / "eda.json").write_text(json.dumps({
         "dataset": ds.name, "task": ds.task.value, "labels": list(ds.label_set.names),
         "statistics": {sec: dict(rows) for sec, rows in stats.items()},
+        "distinctive_lemmas": {g: [w for w, _ in t] for g, t in terms.items()},
         "figures": [f.file for f in figs], "embed_model": embed_model, "max_points": max_points, "seed": seed,
     }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_dir / "index.html"
 
 
-def _render(ds: EmotionDataset, figs: list[Figure], stats: dict, *, embed_model: str, seconds: float) -> str:
+def _render(ds: EmotionDataset, figs: list[Figure], stats: dict, term_rows: list[tuple[str, str]], *,
+            embed_model: str, seconds: float) -> str:
     import jinja2
 
     from emotune import __version__
@@ -828,6 +835,6 @@ def _render(ds: EmotionDataset, figs: list[Figure], stats: dict, *, embed_model:
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     info = {k: v for k, v in (ds.info or {}).items() if isinstance(v, (str, int, float)) and len(str(v)) < 300}
     return env.get_template("eda.html.j2").render(
-        name=ds.name, task=ds.task.value, rows=len(ds), figures=figs, stats=stats, info=info,
+        name=ds.name, task=ds.task.value, rows=len(ds), figures=figs, stats=stats, terms=term_rows, info=info,
         embed_model=embed_model, version=__version__, generated=time.strftime("%Y-%m-%d %H:%M"),
         seconds=f"{seconds:.0f}")
