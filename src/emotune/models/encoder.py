@@ -1,0 +1,264 @@
+"""Backend ``encoder``: full fine-tuning of a transformer encoder with a classification head.
+
+Any ``AutoModelForSequenceClassification`` architecture works (BERT, RoBERTa, XLM-R, DistilBERT,
+MPNet, DeBERTa, ...). The task decides the head and the loss: softmax + cross-entropy
+(single-label), per-label sigmoid + BCE (multi-label) or raw outputs + MSE (regression), with
+class weights from the training set by default.
+
+Options (``model.*`` / ``training.*``):
+
+- ``head: mlp`` replaces the model's final linear layer by
+  ``Linear(in, head_hidden) - ReLU - Dropout(head_dropout) - Linear(head_hidden, n_labels)``
+  (the SemEval-2024 EDiReF recipe); it is saved with the weights and rebuilt on load.
+- ``head_epochs > 0``: a two-stage schedule, first the head alone (base frozen) at
+  ``head_learning_rate``, then everything at ``learning_rate`` for ``epochs``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emotune.data.dataset import EmotionDataset
+from emotune.data.labels import LabelSet
+from emotune.errors import ModelError
+from emotune.models import hf_common as hf
+from emotune.models.base import EmotionClassifier
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "minilm"
+HEAD_FILE = "emotune_head.json"
+
+
+def resolve_source(name: str | None, default: str = DEFAULT_MODEL) -> str:
+    """Preset / hub id / directory -> what ``from_pretrained`` loads (through the model zoo)."""
+    from emotune.models.zoo import resolve_model
+
+    return resolve_model(name or default)
+
+
+# -- heads ------------------------------------------------------------------------------------
+def _final_linear(model):
+    """(parent module, attribute name, Linear) of the layer that outputs the labels."""
+    import torch.nn as nn
+
+    n = model.config.num_labels
+    head_names = [name for name, _ in model.named_children() if name != model.base_model_prefix]
+    candidates = []
+    for top in head_names:
+        for name, module in getattr(model, top).named_modules(prefix=top):
+            if isinstance(module, nn.Linear) and module.out_features == n:
+                candidates.append(name)
+    if not candidates:
+        raise ModelError(f"Cannot find the classification layer of {type(model).__name__} to replace with an MLP head")
+    path = candidates[-1]
+    parent_path, _, attr = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    return parent, attr, getattr(parent, attr), path
+
+
+def install_mlp_head(model, hidden: int, dropout: float) -> str:
+    """Replace the final label layer by an MLP; return its module path (``classifier``, ``classifier.out_proj``)."""
+    import torch.nn as nn
+
+    parent, attr, linear, path = _final_linear(model)
+    mlp = nn.Sequential(nn.Linear(linear.in_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+                        nn.Linear(hidden, linear.out_features))
+    mlp.to(device=linear.weight.device, dtype=linear.weight.dtype)
+    setattr(parent, attr, mlp)
+    return path
+
+
+def head_parameter_names(model) -> list[str]:
+    """Parameters outside the pretrained body (the classification head, DistilBERT's pre_classifier ...)."""
+    prefix = model.base_model_prefix + "."
+    return [n for n, _ in model.named_parameters() if not n.startswith(prefix)]
+
+
+def set_base_trainable(model, trainable: bool) -> None:
+    base = getattr(model, model.base_model_prefix)
+    for p in base.parameters():
+        p.requires_grad_(trainable)
+
+
+def _load_state_dict_files(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    state: dict = {}
+    for f in files:
+        if not (path / f).is_file():
+            raise ModelError(f"Missing weights file {path / f}")
+        state.update(load_file(str(path / f)))
+    return state
+
+
+# -- the backend ------------------------------------------------------------------------------
+class EncoderClassifier(EmotionClassifier):
+    backend = "encoder"
+
+    def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
+        super().__init__(label_set, model_config, training_config)
+        self.model = None
+        self.tokenizer = None
+        self.callbacks: list = []  # extra transformers TrainerCallbacks for fit (progress UIs, tests)
+        self.max_length = int(self.training_config.max_length)  # tokens per text (serving reads it too)
+        self.source: str | None = None  # what from_pretrained loaded the body from
+        self.head_path: str | None = None  # module path of the MLP head, when there is one
+
+    @property
+    def model_name(self) -> str:
+        return self.model_config.name or DEFAULT_MODEL
+
+    def describe(self) -> str:
+        return f"{self.backend}:{self.model_name}"
+
+    # -- building -----------------------------------------------------------------------------
+    def _hf_kwargs(self) -> dict:
+        return dict(num_labels=len(self.label_set), problem_type=hf.HF_PROBLEM_TYPE[self.task],
+                    id2label=self.label_set.id2label, label2id=self.label_set.label2id)
+
+    def build(self) -> None:
+        """Load the pretrained body + a fresh head for this label set."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.source = resolve_source(self.model_config.name)
+        try:
+            with hf.quiet_hf():
+                self.tokenizer = AutoTokenizer.from_pretrained(self.source, trust_remote_code=False)
+                self.model = AutoModelForSequenceClassification.from_pretrained(
+                    self.source, trust_remote_code=False, ignore_mismatched_sizes=True, **self._hf_kwargs())
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"Could not load encoder '{self.model_name}' from {self.source}: {exc}",
+                             hint="Use a preset from `emotune models list` or a local model directory.") from None
+        limit = self.tokenizer.model_max_length
+        if isinstance(limit, int) and 0 < limit < 100_000 and self.max_length > limit:
+            log.warning("training.max_length=%d exceeds what %s accepts; using %d", self.max_length,
+                        self.model_name, limit)
+            self.max_length = limit
+        if self.tokenizer.pad_token is None:  # a few encoders ship without one
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.sep_token
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        if self.model_config.head == "mlp":
+            self.head_path = install_mlp_head(self.model, self.model_config.head_hidden, self.model_config.head_dropout)
+        elif self.model_config.head != "linear":
+            raise ModelError(f"model.head={self.model_config.head} is not available for the encoder backend",
+                             hint="Use 'linear' or 'mlp' (logreg is for the embed-head backend).")
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
+            resume: bool = False, quiet: bool = False) -> list[dict]:
+        t = self.training_config
+        hf.setup_threads(t)
+        hf.set_seed(t.seed)
+        if self.model is None:
+            self.build()
+        if len(train) == 0:
+            raise ModelError("The training set is empty")
+        train_y = train.y()
+        train_ds = hf.TokenizedDataset(self.tokenizer, train.texts, hf.encode_targets(self.label_set, train_y),
+                                       max_length=self.max_length)
+        dev_ds = None
+        if dev is not None and len(dev):
+            dev_ds = hf.TokenizedDataset(self.tokenizer, dev.texts, hf.encode_targets(self.label_set, dev.y()),
+                                         max_length=self.max_length, sort_by_length=True)
+        weights = hf.class_weights(self.label_set, train_y) if t.class_weights else None
+        common = dict(label_set=self.label_set, training=t, loss_weights=weights, quiet=quiet,
+                      callbacks=self.callbacks, save_checkpoints=output_dir is not None)
+        history: list[dict] = []
+        ckpt_root = hf.checkpoint_dir(output_dir)
+        with hf.work_dir(ckpt_root) as root:
+            if t.head_epochs > 0:
+                history += self._train_head(train_ds, dev_ds, root / "head", resume=resume, **common)
+            set_base_trainable(self.model, True)
+            result = hf.run_trainer(self.model, self.tokenizer, train_ds, dev_ds, output_dir=root, resume=resume,
+                                    description=f"{self.model_name}", epoch_offset=float(t.head_epochs),
+                                    stage="full" if t.head_epochs > 0 else None, **common)
+            history += result.history
+            self.model = result.trainer.model
+            del result
+        self.model.eval()
+        return history
+
+    def _train_head(self, train_ds, dev_ds, folder: Path, *, resume: bool, **common) -> list[dict]:
+        """Stage 1 of the two-stage schedule: the body frozen, the head at ``head_learning_rate``."""
+        t = self.training_config
+        set_base_trainable(self.model, False)
+        trainable, total = hf.count_parameters(self.model)
+        log.info("head stage: training %s of %s parameters", hf.human_count(trainable), hf.human_count(total))
+        result = hf.run_trainer(self.model, self.tokenizer, train_ds, dev_ds, output_dir=folder, resume=resume,
+                                epochs=t.head_epochs, learning_rate=t.head_learning_rate, early_stopping=False,
+                                select_best=False, description=f"{self.model_name} (head)", stage="head",
+                                args_overrides={"max_steps": -1}, **common)
+        self.model = result.trainer.model
+        return result.history
+
+    # -- inference ----------------------------------------------------------------------------
+    def predict_logits(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        if self.model is None:
+            raise ModelError("The encoder model has not been trained or loaded")
+        hf.setup_threads(self.training_config, only_explicit=True)
+        return hf.predict_logits(self.model, self.tokenizer, texts,
+                                 batch_size=batch_size or self.training_config.eval_batch_size,
+                                 max_length=self.max_length)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return hf.scores_from_logits(self.task, self.predict_logits(texts, batch_size=batch_size))
+
+    # -- persistence --------------------------------------------------------------------------
+    def _save(self, path: Path) -> dict:
+        if self.model is None:
+            raise ModelError("Nothing to save: the encoder has not been trained")
+        head = {"type": self.model_config.head, "path": self.head_path, "hidden": self.model_config.head_hidden,
+                "dropout": self.model_config.head_dropout}
+        with hf.quiet_hf():
+            self.model.save_pretrained(path)
+            self.tokenizer.save_pretrained(path)
+        (path / HEAD_FILE).write_text(json.dumps(head, indent=2) + "\n", encoding="utf-8")
+        return {"encoder": {"base_model": self.model_name, "source": self.source, "head": head,
+                            "max_length": self.max_length}}
+
+    @classmethod
+    def _load(cls, path: Path, meta: dict, **kwargs) -> EncoderClassifier:
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        label_set, model_config, training_config = cls.configs_from_meta(meta)
+        clf = cls(label_set, model_config, training_config)
+        info = meta.get("encoder") or {}
+        head = info.get("head") or {"type": "linear"}
+        clf.source = info.get("source")
+        clf.max_length = int(info.get("max_length") or clf.max_length)
+        with hf.quiet_hf():
+            clf.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+            if head.get("type") == "mlp":
+                config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+                model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+                clf.head_path = install_mlp_head(model, int(head["hidden"]), float(head["dropout"]))
+                missing, unexpected = model.load_state_dict(_load_state_dict_files(path), strict=False)
+                missing = [k for k in missing if not _is_tied_or_buffer(model, k)]
+                if missing or unexpected:
+                    raise ModelError(f"Weights in {path} do not match the saved MLP head "
+                                     f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+                model.tie_weights()
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=False)
+        model.to(hf.select_device())
+        model.eval()
+        clf.model = model
+        return clf
+
+
+def _is_tied_or_buffer(model, key: str) -> bool:
+    tied = getattr(model, "_tied_weights_keys", None) or []
+    if isinstance(tied, dict):
+        tied = list(tied)
+    return any(key == t or key.endswith(t) for t in tied) or key in dict(model.named_buffers())
