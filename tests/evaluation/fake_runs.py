@@ -11,6 +11,8 @@ from emotune.data.labels import LabelSet, Task
 from emotune.evaluation.metrics import compute_metrics
 from emotune.training.config import RunConfig
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
 ISEAR = LabelSet(("anger", "disgust", "fear", "guilt", "joy", "sadness", "shame"), name="isear-7")
 MULTI = LabelSet(("anger", "fear", "joy", "sadness", "surprise"), Task.MULTI, name="toy-multi")
 REG = LabelSet(("V", "A"), Task.REGRESSION, name="vad")
@@ -49,7 +51,7 @@ def scores_for(label_set: LabelSet, y: np.ndarray, skill: float, seed: int) -> n
 def make_run(root: Path, name: str, label_set: LabelSet = ISEAR, *, n_test: int = 300, n_dev: int = 200,
              skill: float = 0.6, seed: int = 42, backend: str = "tfidf", model_name: str | None = None,
              config_name: str | None = None, texts: bool = True, test_seed: int = 123, dataset: str = "isear",
-             train_seconds: float = 12.5, texts_per_s: float = 850.0) -> Path:
+             train_seconds: float | None = 12.5, texts_per_s: float | None = 850.0) -> Path:
     run = Path(root) / name
     (run / "predictions").mkdir(parents=True)
     (run / "model").mkdir()
@@ -59,9 +61,13 @@ def make_run(root: Path, name: str, label_set: LabelSet = ISEAR, *, n_test: int 
     cfg.save(run / "config.yaml")
     label_set.save(run / "labels.json")
     thresholds = np.full(len(label_set), 0.45) if label_set.task == Task.MULTI else None
-    out = {"task": label_set.task.value, "primary_metric": "f1_macro", "train_seconds": train_seconds,
-           "predict_texts_per_s": texts_per_s,
-           "thresholds": None if thresholds is None else thresholds.tolist()}
+    out = {"task": label_set.task.value, "primary_metric": "f1_macro",
+           "thresholds": None if thresholds is None else thresholds.tolist(),
+           "sizes": {"train": 1000, "dev": n_dev, "test": n_test}}
+    if train_seconds is not None:
+        out["fit_seconds"] = train_seconds  # as the trainer writes it
+    if texts_per_s is not None:
+        out["predict_texts_per_s"] = texts_per_s
     for split, n, split_seed in (("dev", n_dev, test_seed + 1), ("test", n_test, test_seed)):
         y = gold(label_set, n, split_seed)
         s = scores_for(label_set, y, skill, seed * 7 + split_seed)

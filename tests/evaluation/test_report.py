@@ -116,8 +116,8 @@ def test_multi_label_and_regression_reports(tmp_path):
     assert (tmp_path / "rr" / "figures" / "scatter_r-encoder.png").is_file()
 
 
-def test_single_run_without_texts(tmp_path):
-    run = make_run(tmp_path, "solo", texts=False)
+def test_single_run_without_texts_or_timings(tmp_path):
+    run = make_run(tmp_path, "solo", texts=False, train_seconds=None, texts_per_s=None)
     html = compare_runs([run], tmp_path / "r", n_resamples=20).read_text()
     assert "Only one model" in html and "no stored texts" in html
 

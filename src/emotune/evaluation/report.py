@@ -443,8 +443,13 @@ def _json_ready(comparison: dict) -> dict:
 
 def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite: bool = False, *,
                  groups: Mapping[str, str] | None = None, title: str | None = None,
-                 n_resamples: int = DEFAULT_RESAMPLES, f1_threshold: float = F1_THRESHOLD) -> Path:
-    """Write the HTML comparison report of finished runs into ``out_dir``; return ``index.html``."""
+                 n_resamples: int = DEFAULT_RESAMPLES, f1_threshold: float = F1_THRESHOLD,
+                 measurements: Mapping[str, Mapping] | None = None) -> Path:
+    """Write the HTML comparison report of finished runs into ``out_dir``; return ``index.html``.
+
+    ``groups`` names models explicitly (run dir -> model name) instead of grouping by config;
+    ``measurements`` adds numbers a benchmark measured per run dir (``{"texts_per_s": ...}``).
+    """
     from emotune.evaluation.evaluate import RunRecord
 
     if not run_dirs:
@@ -462,12 +467,28 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite:
             records.append(r)
     comparison = build_comparison(records, groups=groups, n_resamples=n_resamples, f1_threshold=f1_threshold)
     comparison["title"] = title or f"emotune comparison: {comparison['dataset']}"
-    if out_dir.exists() and overwrite:
+    if measurements:
+        for m in comparison["models"]:
+            speeds = [measurements.get(str(Path(r).resolve()), {}).get("texts_per_s") for r in m["runs"]]
+            speeds = [s for s in speeds if s is not None]
+            if speeds and "texts_per_s" not in m["metrics"]:
+                m["metrics"]["texts_per_s"] = {"mean": float(np.mean(speeds)), "std": float(np.std(speeds)), "n": len(speeds)}
+    # build next to the target and swap at the end: a failure never leaves half a report behind
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        figures = make_figures(comparison, staging / "figures")
+        (staging / "comparison.json").write_text(json.dumps(_json_ready(comparison), indent=2) + "\n", encoding="utf-8")
+        render_html(comparison, figures, staging / "index.html")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out_dir.exists():
         shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures = make_figures(comparison, out_dir / "figures")
-    (out_dir / "comparison.json").write_text(json.dumps(_json_ready(comparison), indent=2) + "\n", encoding="utf-8")
-    return render_html(comparison, figures, out_dir / "index.html")
+    staging.rename(out_dir)
+    return out_dir / "index.html"
 
 
 # -- Markdown results table (benchmarks) ------------------------------------------------------------------

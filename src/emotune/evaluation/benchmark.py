@@ -1,0 +1,539 @@
+"""Benchmark suites: every backend on one dataset, several seeds, one table and one report.
+
+A suite is a list of :class:`RunSpec` built from the presets in ``configs/`` with overrides:
+``configs/{prefix}-{model}.yaml`` when the dataset has its own preset, otherwise the model's
+recipe preset (``configs/isear-mpnet.yaml`` ...) with the suite's ``data`` section. ``run_suite``
+
+1. prepares each distinct data config once and asserts that no normalised dev/test text occurs
+   in train (:func:`emotune.data.splits.assert_no_leakage`);
+2. trains every run that is not finished yet (a benchmark that was stopped continues where it
+   stopped; a failure such as a model that is not available offline becomes a table note);
+3. measures prediction throughput once per model;
+4. builds an ensemble of the best models, chosen by their **dev** score, and cross-validates the
+   best model (isear);
+5. writes ``results.json``, ``results.md`` (model, primary metric mean ± std over seeds, 95% CI,
+   accuracy or Jaccard, train time, texts/s, rows used, notes) and the comparison report.
+
+Models too slow for the full data on 2 CPU cores are trained on a fixed sample and/or fewer
+epochs, and LLM prompting is scored on a fixed sample of test; the table's ``train rows`` /
+``eval rows`` / ``note`` columns say so. ``--quick`` is a smoke version (tiny samples, three cheap
+models and one epoch of MiniLM on 100 rows) that runs in a minute or two.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from emotune.data.labels import Task
+from emotune.errors import ConfigError, EmotuneError, ModelError, did_you_mean
+from emotune.paths import _REPO_ROOT
+from emotune.training import run_dir as rd
+from emotune.training.config import RunConfig
+
+CONFIG_DIR = _REPO_ROOT / "configs"
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+REPORT_DIR = "report"
+MEASURE_FILE = "measurements.json"
+BASE_SEED = 42
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a suite: which preset, which overrides, and why they were needed."""
+
+    key: str  # short name in tables: tfidf, lexicon, embed-head, minilm, mpnet, smollm2-lora, smollm2-prompt
+    recipes: tuple[str, ...]  # preset stems to take model/training from when the dataset has no own preset
+    overrides: tuple[str, ...] = ()
+    note: str = ""
+    seeded: bool = True  # False: deterministic (lexicon, prompting): one run whatever --seeds says
+    tasks: tuple[Task, ...] = (Task.SINGLE, Task.MULTI)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    prefix: str  # preset file prefix: configs/{prefix}-tfidf.yaml ...
+    data_preset: str  # stem of the preset whose data section every run shares
+    models: tuple[ModelSpec, ...]
+    seeds: int = 3
+    cv_folds: int = 0  # k-fold CV of the best model (0: none)
+    ensemble_size: int = 3
+
+
+@dataclass
+class RunSpec:
+    key: str  # model key
+    seed: int | None
+    config: RunConfig
+    run_dir: Path
+    note: str = ""
+    kind: str = "model"  # model | ensemble
+
+
+@dataclass
+class SuitePlan:
+    suite: SuiteSpec
+    quick: bool
+    out_dir: Path
+    runs: list[RunSpec]
+    seeds: int
+
+
+@dataclass
+class BenchmarkResult:
+    out_dir: Path
+    results: dict
+    table_markdown: str
+    report: Path | None
+
+
+# -- the suites -----------------------------------------------------------------------------------
+_TFIDF = ModelSpec("tfidf", ("isear-tfidf",))
+_LEXICON = ModelSpec("lexicon", ("isear-lexicon",), seeded=False,
+                     note="no training: NRC lexicon counts mapped onto the labels")
+_EMBED = ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"))
+_MINILM = ModelSpec("minilm", ("isear-minilm",))
+_MPNET_SMALL = ModelSpec("mpnet", ("isear-mpnet",),
+                         ("data.max_train=2000", "training.epochs=2", "training.max_length=96"),
+                         note="train sampled to 2,000 rows, 2 epochs (MPNet: ~4 s a step on 2 CPU cores)")
+_SMOL_LORA = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
+                       ("data.max_train=1500", "training.epochs=1", "training.max_length=96"),
+                       note="train sampled to 1,500 rows, 1 epoch (LoRA on SmolLM2-135M: ~5 s a step on 2 CPU cores)")
+_SMOL_PROMPT = ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), seeded=False,
+                         note="zero-shot prompting, no training")
+
+
+def _sampled(spec: ModelSpec, *extra: str, note: str) -> ModelSpec:
+    return ModelSpec(spec.key, spec.recipes, spec.overrides + extra, note, spec.seeded, spec.tasks)
+
+
+SUITES: dict[str, SuiteSpec] = {
+    "isear": SuiteSpec(
+        "isear", "isear", "isear-tfidf",
+        (_TFIDF, _LEXICON, _EMBED, _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT),
+        seeds=3, cv_folds=5),
+    "goemotions": SuiteSpec(
+        "goemotions", "goemotions", "goemotions-tfidf",
+        (_TFIDF,
+         ModelSpec("embed-head", ("goemotions-embed-head",)),
+         ModelSpec("minilm", ("goemotions-minilm",), ("data.max_train=10000", "training.epochs=2"),
+                   note="train sampled to 10,000 of 43,410 rows, 2 epochs"),
+         ModelSpec("mpnet", ("goemotions-minilm",),
+                   ("model.name=mpnet", "data.max_train=3000", "training.epochs=2", "training.learning_rate=3e-5"),
+                   note="MiniLM recipe with MPNet; train sampled to 3,000 rows, 2 epochs"),
+         ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
+                   ("data.max_train=2000", "training.epochs=1", "training.max_length=64"),
+                   note="train sampled to 2,000 rows, 1 epoch"),
+         ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=500",), seeded=False,
+                   note="zero-shot prompting on a fixed 500-row sample of dev/test (28 labels, slow generation)")),
+        seeds=3, cv_folds=0),
+    "semeval-ec": SuiteSpec(
+        "semeval-ec", "semeval-ec", "semeval-ec-tfidf",
+        (_TFIDF, _LEXICON, ModelSpec("embed-head", ("goemotions-embed-head",)),
+         _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT),
+        seeds=3, cv_folds=0),
+    "dair-emotion": SuiteSpec(
+        "dair-emotion", "dair-emotion", "dair-emotion-tfidf",
+        (_TFIDF, _LEXICON, _EMBED,
+         _sampled(_MINILM, "data.max_train=8000", note="train sampled to 8,000 of 16,000 rows"),
+         _MPNET_SMALL, _SMOL_LORA,
+         ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=1000",), seeded=False,
+                   note="zero-shot prompting on a fixed 1,000-row sample of dev/test")),
+        seeds=3, cv_folds=0),
+}
+
+# --quick: tiny samples, cheap models, a minute or two on 2 cores (part of the test suite)
+QUICK_DATA = ("data.max_train=300", "data.max_eval=100")
+QUICK_MODELS = (
+    ModelSpec("tfidf", ("isear-tfidf",), ("model.max_features=20000",)),
+    _LEXICON,
+    ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"), ("training.max_length=64",)),
+    ModelSpec("minilm", ("isear-minilm",), ("data.max_train=64", "training.epochs=1", "training.max_length=32",
+                                            "training.batch_size=32", "training.early_stopping_patience=0"),
+              note="1 epoch on 64 rows: a smoke test of fine-tuning, not a score"),
+)
+QUICK_SEEDS = 2
+QUICK_FOLDS = 3
+QUICK_CV_BACKENDS = ("tfidf",)  # --quick cross-validates the TF-IDF model only (seconds, not minutes)
+
+
+def suite_names() -> list[str]:
+    return list(SUITES)
+
+
+def _load_preset(stem: str, overrides: Sequence[str] = ()) -> RunConfig:
+    path = CONFIG_DIR / f"{stem}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"Preset {path} not found", hint="The benchmark builds its runs from configs/*.yaml.")
+    return RunConfig.load(path, list(overrides))
+
+
+def _base_config(suite: SuiteSpec, model: ModelSpec, task: Task) -> tuple[RunConfig, str]:
+    """The model's preset for this dataset, or its recipe with the suite's data section."""
+    own = CONFIG_DIR / f"{suite.prefix}-{model.key}.yaml"
+    data_cfg = _load_preset(suite.data_preset).data
+    if own.is_file():
+        cfg = _load_preset(own.stem)
+        return cfg, own.stem
+    recipes = list(model.recipes)
+    if task == Task.MULTI:  # prefer a multi-label recipe (e.g. goemotions-embed-head) when there is one
+        recipes.sort(key=lambda s: not s.startswith(("goemotions", "semeval")))
+    stem = next((s for s in recipes if (CONFIG_DIR / f"{s}.yaml").is_file()), None)
+    if stem is None:
+        raise ConfigError(f"No preset for model '{model.key}' (looked for {own.name} and {', '.join(recipes)})")
+    cfg = _load_preset(stem)
+    cfg = cfg.model_copy(update={"data": data_cfg.model_copy(deep=True), "name": f"{suite.prefix}-{model.key}"},
+                         deep=True)
+    return cfg, stem
+
+
+def _with_overrides(cfg: RunConfig, overrides: Sequence[str]) -> RunConfig:
+    from emotune.training.config import apply_overrides
+
+    raw = cfg.model_dump(mode="json")
+    apply_overrides(raw, list(overrides))
+    return RunConfig.from_dict(raw, source=f"benchmark overrides {list(overrides)}")
+
+
+def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None = None, seeds: int | None = None,
+                out_dir: str | Path | None = None) -> SuitePlan:
+    """The runs of a suite, without training anything."""
+    if name not in SUITES:
+        raise ConfigError(f"Unknown benchmark suite '{name}'", hint=did_you_mean(name, SUITES))
+    suite = SUITES[name]
+    specs = QUICK_MODELS if quick else suite.models
+    if models:
+        known = {m.key for m in specs}
+        for m in models:
+            if m not in known and m != "ensemble":
+                raise ConfigError(f"Suite '{name}'{' --quick' if quick else ''} has no model '{m}'",
+                                  hint=did_you_mean(m, sorted(known | {"ensemble"})))
+        specs = tuple(m for m in specs if m.key in models)
+    n_seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else suite.seeds)
+    if n_seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1 (got {n_seeds})")
+    out = Path(out_dir) if out_dir is not None else _REPO_ROOT / "bench_out" / (name + ("-quick" if quick else ""))
+    suite_task = _suite_task(suite)
+    runs: list[RunSpec] = []
+    for m in specs:
+        if suite_task not in m.tasks:
+            continue
+        base, stem = _base_config(suite, m, suite_task)
+        overrides = list(QUICK_DATA if quick else ()) + list(m.overrides)
+        note = m.note
+        if stem != f"{suite.prefix}-{m.key}":
+            note = (note + "; " if note else "") + f"recipe from configs/{stem}.yaml"
+        for i in range(n_seeds if m.seeded else 1):
+            seed = BASE_SEED + i
+            run_name = f"{suite.prefix}-{m.key}" + (f"-s{seed}" if m.seeded else "")
+            cfg = _with_overrides(base, overrides + [f"training.seed={seed}", f"name={run_name}",
+                                                     "description=" + json.dumps(f"benchmark {name}: {m.key}")])
+            runs.append(RunSpec(m.key, seed if m.seeded else None, cfg, out / "runs" / run_name, note))
+    return SuitePlan(suite, quick, out, runs, n_seeds)
+
+
+def _suite_task(suite: SuiteSpec) -> Task:
+    from emotune.data.loaders import get_spec
+
+    return get_spec(_load_preset(suite.data_preset).data.dataset).task
+
+
+# -- running ----------------------------------------------------------------------------------------
+def _data_key(cfg: RunConfig) -> str:
+    return json.dumps(cfg.data.model_dump(mode="json"), sort_keys=True)
+
+
+def _prepare_checked(cfg: RunConfig, cache: dict, say) -> object:
+    """Prepared data for a run's data config (shared by runs with the same one), leakage-checked."""
+    from emotune.data.splits import assert_no_leakage
+    from emotune.training.trainer import prepare
+
+    key = _data_key(cfg)
+    if key not in cache:
+        data = prepare(cfg)
+        assert_no_leakage(data.test, data.train)
+        assert_no_leakage(data.dev, data.train)
+        say(f"  data: train {len(data.train):,} / dev {len(data.dev):,} / test {len(data.test):,} rows; "
+            "no normalised dev/test text occurs in train")
+        cache[key] = data
+    return cache[key]
+
+
+def _measure_throughput(run_dir: Path, texts: Sequence[str], n: int = 256, batch_size: int = 64) -> float | None:
+    """Texts per second of the saved model on up to ``n`` test texts (after a small warm-up)."""
+    from emotune.models.base import load_classifier
+
+    texts = list(texts)[:n]
+    if not texts:
+        return None
+    clf = load_classifier(run_dir)
+    clf.predict_proba(texts[:4], batch_size=batch_size)
+    t0 = time.perf_counter()
+    clf.predict_proba(texts, batch_size=batch_size)
+    return len(texts) / max(time.perf_counter() - t0, 1e-9)
+
+
+def _train_one(spec: RunSpec, data, say, progress: bool) -> dict:
+    """Train (or reuse) one run; ``{"status": "done" | "reused" | "failed", ...}``."""
+    from emotune.training.trainer import config_differences, train
+
+    if rd.is_finished(spec.run_dir):
+        diffs = config_differences(rd.load_config(spec.run_dir), spec.config)
+        if not diffs:
+            say(f"[dim]= {spec.run_dir.name}: finished earlier, reused[/]")
+            return {"status": "reused"}
+        say(f"[yellow]! {spec.run_dir.name}: config changed ({diffs[0]}...), retraining[/]")
+    try:
+        train(spec.config, spec.run_dir, resume=True, overwrite=True, data=data, progress=progress)
+    except EmotuneError as exc:
+        say(f"[red]x {spec.run_dir.name} failed:[/] {exc.message}")
+        return {"status": "failed", "error": exc.message}
+    return {"status": "done"}
+
+
+def _dev_primary(run_dir: Path) -> float | None:
+    m = rd.load_metrics(run_dir)
+    return (m.get("dev") or {}).get(m.get("primary_metric", "f1_macro"))
+
+
+def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = None, models: Sequence[str] | None = None,
+              seeds: int | None = None, n_resamples: int = 1000, progress: bool = True, report: bool = True,
+              cv: bool = True, ensemble: bool = True) -> BenchmarkResult:
+    """Train, measure and compare every run of a suite (resumable); see the module docstring."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
+    plan = build_suite(name, quick=quick, models=models, seeds=seeds, out_dir=out_dir)
+    out = plan.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    measure_path = out / MEASURE_FILE
+    measurements = json.loads(measure_path.read_text(encoding="utf-8")) if measure_path.is_file() else {}
+    say(f"[bold]Benchmark {name}{' (quick)' if quick else ''}[/]: {len(plan.runs)} runs -> {out}")
+
+    data_cache: dict = {}
+    status: dict[str, dict] = {}
+    for spec in plan.runs:
+        say(f"[bold]> {spec.run_dir.name}[/] ({spec.config.model.backend}"
+            + (f" {spec.config.model.name}" if spec.config.model.name else "") + ")")
+        data = _prepare_checked(spec.config, data_cache, say)
+        status[str(spec.run_dir)] = _train_one(spec, data, say, progress=False)
+
+    finished = [s for s in plan.runs if rd.is_finished(s.run_dir) and status[str(s.run_dir)]["status"] != "failed"]
+    ref_rows = _reference_eval_rows(finished)
+
+    # ensemble of the best models by DEV score (never test), from runs on the reference test set
+    if ensemble and (not models or "ensemble" in models) and finished:
+        ens = _ensemble_spec(plan, finished, ref_rows)
+        if ens is not None:
+            say(f"[bold]> {ens.run_dir.name}[/] (ensemble of {', '.join(Path(m).name for m in ens.config.model.members)})")
+            data = _prepare_checked(ens.config, data_cache, say)
+            status[str(ens.run_dir)] = _train_one(ens, data, say, progress=False)
+            plan.runs.append(ens)
+            if rd.is_finished(ens.run_dir) and status[str(ens.run_dir)]["status"] != "failed":
+                finished.append(ens)
+
+    # throughput once per model (it does not depend on the seed), kept across resumed benchmarks
+    for key in dict.fromkeys(s.key for s in finished):
+        first = next(s for s in finished if s.key == key)
+        stamp = rd.load_metrics(first.run_dir).get("finished_at")
+        if measurements.get(first.run_dir.name, {}).get("finished_at") == stamp:
+            continue
+        try:
+            texts = rd.load_predictions(first.run_dir, "test").texts or []
+            speed = _measure_throughput(first.run_dir, texts, n=32 if quick else 256)
+            measurements[first.run_dir.name] = {"texts_per_s": speed, "finished_at": stamp}
+        except (EmotuneError, OSError) as exc:
+            measurements[first.run_dir.name] = {"texts_per_s": None, "error": str(exc), "finished_at": stamp}
+        measure_path.write_text(json.dumps(measurements, indent=2) + "\n", encoding="utf-8")
+
+    cv_result = None
+    folds = QUICK_FOLDS if quick else plan.suite.cv_folds
+    if cv and folds and finished:
+        cv_result = _cross_validate_best(plan, finished, folds, data_cache, say)
+
+    results = _collect(plan, finished, status, measurements, ref_rows, n_resamples, cv_result, started)
+    table = _table(results)
+    (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    report_path = None
+    in_report = [s for s in finished if _eval_rows(s.run_dir) == ref_rows]
+    if report and in_report:
+        from emotune.evaluation.report import compare_runs
+
+        groups = {str(s.run_dir): s.key for s in in_report}
+        meas = {str(s.run_dir.resolve()): measurements.get(s.run_dir.name, {}) for s in in_report}
+        report_path = compare_runs([s.run_dir for s in in_report], out / REPORT_DIR, overwrite=True, groups=groups,
+                                   title=f"emotune benchmark: {name}{' (quick)' if quick else ''}",
+                                   n_resamples=n_resamples, measurements=meas)
+        results["report"] = str(report_path.relative_to(out))
+        (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out / RESULTS_MD).write_text(_markdown(results, table), encoding="utf-8")
+    say(f"Done in {time.time() - started:.0f} s")
+    return BenchmarkResult(out, results, table, report_path)
+
+
+def _eval_rows(run_dir: Path) -> int | None:
+    return (rd.load_metrics(run_dir).get("sizes") or {}).get("test")
+
+
+def _reference_eval_rows(finished: list[RunSpec]) -> int | None:
+    """The test size most runs share (prompting on a sample has fewer rows and sits out the report)."""
+    from collections import Counter
+
+    sizes = Counter(n for n in (_eval_rows(s.run_dir) for s in finished) if n is not None)
+    if not sizes:
+        return None
+    return max(sizes, key=lambda n: (sizes[n], n))  # most runs; on a tie the larger test set
+
+
+def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | None) -> RunSpec | None:
+    by_key: dict[str, list[RunSpec]] = {}
+    for s in finished:
+        if s.kind == "model" and _eval_rows(s.run_dir) == ref_rows and _dev_primary(s.run_dir) is not None:
+            by_key.setdefault(s.key, []).append(s)
+    if len(by_key) < 2:
+        return None
+    ranked = sorted(by_key.items(), key=lambda kv: -np.mean([_dev_primary(s.run_dir) for s in kv[1]]))
+    chosen = ranked[: plan.suite.ensemble_size]
+    members = [max(runs, key=lambda s: _dev_primary(s.run_dir)) for _, runs in chosen]  # best seed by dev
+    base = members[0].config
+    name = f"{plan.suite.prefix}-ensemble"
+    cfg = base.model_copy(update={"name": name, "description": f"benchmark {plan.suite.name}: ensemble"}, deep=True)
+    cfg.model = cfg.model.model_copy(update={"backend": "ensemble", "name": None,
+                                             "members": [str(m.run_dir.resolve()) for m in members],
+                                             "combine": "mean"})
+    from emotune.evaluation.metrics import PRIMARY
+
+    primary = PRIMARY[rd.load_labels(members[0].run_dir).task]
+    note = (f"mean of the probabilities of the best {len(members)} models by dev {primary}: "
+            + ", ".join(m.key + (f" (seed {m.seed})" if m.seed is not None else "") for m in members))
+    return RunSpec("ensemble", None, cfg, plan.out_dir / "runs" / name, note, kind="ensemble")
+
+
+def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, data_cache: dict, say) -> dict | None:
+    from emotune.training.cv import cross_validate
+
+    candidates = [s for s in finished if s.kind == "model" and s.seed is not None and _dev_primary(s.run_dir) is not None
+                  and (not plan.quick or s.config.model.backend in QUICK_CV_BACKENDS)]
+    if not candidates:
+        return None
+    by_key: dict[str, list[float]] = {}
+    for s in candidates:
+        by_key.setdefault(s.key, []).append(_dev_primary(s.run_dir))
+    best_key = max(by_key, key=lambda k: np.mean(by_key[k]))
+    spec = next(s for s in candidates if s.key == best_key)
+    say(f"[bold]> {folds}-fold cross-validation of {best_key}[/] (best by dev)")
+    try:
+        summary = cross_validate(spec.config, folds, plan.out_dir / "cv" / f"{spec.config.name}-cv{folds}",
+                                 progress=False, data=_prepare_checked(spec.config, data_cache, say))
+    except EmotuneError as exc:
+        say(f"[red]x cross-validation failed:[/] {exc.message}")
+        return {"model": best_key, "folds": folds, "error": exc.message}
+    return {"model": best_key, "folds": folds, "run_dir": str(summary.run_dir.relative_to(plan.out_dir)),
+            "chosen_from": "the TF-IDF runs (--quick)" if plan.quick else "all models",
+            "primary_metric": summary.primary_metric, "mean": summary.mean, "std": summary.std,
+            "per_fold": [f["metrics"].get(summary.primary_metric) for f in summary.per_fold], "notes": summary.notes}
+
+
+def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurements: dict, ref_rows: int | None,
+             n_resamples: int, cv_result: dict | None, started: float) -> dict:
+    from emotune.evaluation.evaluate import RunRecord
+    from emotune.evaluation.metrics import PRIMARY
+    from emotune.evaluation.stats import aggregate, resample_indices, resampled_values
+    from emotune.training.trainer import machine_info
+
+    rows = []
+    keys = list(dict.fromkeys(s.key for s in plan.runs))
+    for key in keys:
+        specs = [s for s in plan.runs if s.key == key]
+        done = [s for s in specs if s in finished]
+        failed = [status.get(str(s.run_dir), {}) for s in specs if status.get(str(s.run_dir), {}).get("status") == "failed"]
+        row: dict = {"model": key, "runs": [str(s.run_dir.relative_to(plan.out_dir)) for s in done],
+                     "seeds": [s.seed for s in done], "note": specs[0].note, "status": "ok" if done else "failed"}
+        if failed:
+            row["note"] = "; ".join(x for x in [row["note"], f"failed: {failed[0].get('error')}"] if x)
+        if not done:
+            rows.append(row)
+            continue
+        records = [RunRecord.load(s.run_dir) for s in done]
+        ls = records[0].label_set
+        primary = PRIMARY[ls.task]
+        secondary = {Task.SINGLE: "accuracy", Task.MULTI: "jaccard_samples", Task.REGRESSION: "spearman"}[ls.task]
+        tests = [r.metrics.get("test") or {} for r in records]
+        agg = aggregate(tests)
+        dev = aggregate([r.metrics.get("dev") or {} for r in records])
+        preds = [r.predictions("test") for r in records]
+        idx = resample_indices(len(preds[0].y_true), n_resamples, seed=0)
+        seed_mean = np.mean([resampled_values(p.y_true, p.scores, primary, label_set=ls, thresholds=p.thresholds, idx=idx)
+                             for p in preds], axis=0)
+        lo, hi = np.nanquantile(seed_mean, [0.025, 0.975])
+        fit = [r.train_seconds for r in records if r.train_seconds is not None]
+        speed = next((measurements.get(s.run_dir.name, {}).get("texts_per_s") for s in done
+                      if measurements.get(s.run_dir.name, {}).get("texts_per_s") is not None), None)
+        sizes = records[0].metrics.get("sizes") or {}
+        eval_rows = sizes.get("test")
+        note = row["note"]
+        if ref_rows is not None and eval_rows != ref_rows:
+            note = "; ".join(x for x in [note, f"scored on {eval_rows} of {ref_rows} test rows: not in the report's "
+                                               "significance tests"] if x)
+        row.update({
+            "primary_metric": primary,
+            "primary": {k: agg[primary][k] for k in ("mean", "std", "n")} if primary in agg else None,
+            "ci": {"low": float(lo), "high": float(hi), "n_resamples": n_resamples},
+            "secondary": (secondary, {k: agg[secondary][k] for k in ("mean", "std", "n")}) if secondary in agg else None,
+            "dev_primary": {k: dev[primary][k] for k in ("mean", "std", "n")} if primary in dev else None,
+            "train_seconds": float(np.mean(fit)) if fit else None,
+            "texts_per_s": speed,
+            "train_rows": sizes.get("train"), "eval_rows": eval_rows, "note": note,
+            "test": {k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()},
+        })
+        rows.append(row)
+    return {
+        "suite": plan.suite.name, "quick": plan.quick, "seeds": plan.seeds,
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - started, 1),
+        "reference_eval_rows": ref_rows,
+        "leakage_check": "assert_no_leakage(test, train) and (dev, train) passed for every data config",
+        "machine": machine_info(),
+        "models": rows, "cross_validation": cv_result, "report": None,
+    }
+
+
+def _table(results: dict) -> str:
+    from emotune.evaluation.report import results_table
+
+    primary = next((r["primary_metric"] for r in results["models"] if r.get("primary_metric")), "f1_macro")
+    return results_table([r for r in results["models"]], primary=primary)
+
+
+def _markdown(results: dict, table: str) -> str:
+    from emotune.evaluation.stats import format_mean_std
+
+    lines = [f"# Benchmark: {results['suite']}{' (quick)' if results['quick'] else ''}", "",
+             f"{results['seeds']} training seed(s) per trainable model; test scores are mean ± sample std over the "
+             "seeds; 95% CI: percentile bootstrap over test rows of the seed-mean. Ensemble members and the model "
+             "cross-validated were chosen by dev score, never test.", "", table, ""]
+    cv_res = results.get("cross_validation")
+    if cv_res and "mean" in cv_res:
+        pm = cv_res["primary_metric"]
+        lines += [f"**{cv_res['folds']}-fold cross-validation of {cv_res['model']}** (best by dev among "
+                  f"{cv_res.get('chosen_from', 'all models')}; train+dev re-split, test "
+                  f"unused): {pm} {format_mean_std(cv_res['mean'][pm], cv_res['std'][pm])} "
+                  f"(folds: {', '.join(f'{v:.3f}' for v in cv_res['per_fold'])}).", ""]
+    elif cv_res:
+        lines += [f"Cross-validation of {cv_res['model']} failed: {cv_res.get('error')}", ""]
+    lines += [f"- Leakage: {results['leakage_check']}.",
+              f"- Machine: {results['machine'].get('platform')}, {results['machine'].get('cpu_count')} CPU(s)"
+              + (f", GPU {results['machine']['gpu']}" if results["machine"].get("gpu") else "") + ".",
+              f"- Wall time: {results['wall_seconds']:.0f} s (runs finished earlier were reused).",
+              f"- Report: {results['report'] or 'not written'}.", ""]
+    return "\n".join(lines)

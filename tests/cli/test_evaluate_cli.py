@@ -1,0 +1,71 @@
+import json
+
+import pytest
+
+from emotune.cli.main import main
+from emotune.training.config import RunConfig
+from emotune.training.trainer import train
+from tests.evaluation.fake_runs import CONFIGS, MULTI, make_run
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return e.value.code or 0, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli-runs") / "isear-tfidf-small"
+    cfg = RunConfig.load(CONFIGS / "isear-tfidf.yaml",
+                         ["data.max_train=300", "data.max_eval=100", "model.max_features=20000"])
+    train(cfg, run, progress=False)
+    return run
+
+
+def test_evaluate_prints_the_report_and_writes_json(real_run, tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    code, stdout, err = _run(["evaluate", str(real_run), "--split", "test", "--out", str(out), "--resamples", "100"],
+                             capsys)
+    assert code == 0, err
+    for needle in ("precision", "macro avg", "shame", "95% CI", "ECE"):
+        assert needle in stdout
+    assert json.loads(out.read_text())["n"] == 100
+
+
+def test_evaluate_errors_are_one_line(real_run, capsys, tmp_path):
+    code, _, err = _run(["evaluate", str(real_run), "--dataset", "meld"], capsys)
+    assert code == 2 and "no mapping between them is known" in err and "Traceback" not in err
+    code, _, err = _run(["evaluate", str(real_run), "--split", "valid"], capsys)
+    assert code == 2 and "Unknown split 'valid'" in err
+    code, _, err = _run(["evaluate", str(tmp_path / "missing")], capsys)
+    assert code == 2 and "Run directory not found" in err
+
+
+def test_compare_command(tmp_path, capsys):
+    a = make_run(tmp_path, "a", skill=0.4)
+    b = make_run(tmp_path, "b", skill=0.7, backend="encoder")
+    out = tmp_path / "cmp"
+    code, stdout, err = _run(["compare", str(a), str(b), "--out", str(out), "--resamples", "50"], capsys)
+    assert code == 0, err
+    assert "Report written" in stdout and (out / "index.html").is_file()
+    code, _, err = _run(["compare", str(a), str(b), "--out", str(out)], capsys)
+    assert code == 2 and "--overwrite" in err
+    code, _, err = _run(["compare", str(a), str(b), "--out", str(out), "--overwrite", "--resamples", "50"], capsys)
+    assert code == 0
+    c = make_run(tmp_path, "c", MULTI)
+    code, _, err = _run(["compare", str(a), str(c), "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "different label sets" in err
+    code, _, err = _run(["compare", "--out", str(tmp_path / "y")], capsys)
+    assert code == 2 and "Missing argument" in err
+
+
+def test_benchmark_command_errors_and_dry_run(capsys, tmp_path):
+    code, _, err = _run(["benchmark", "isaer"], capsys)
+    assert code == 2 and "Did you mean 'isear'?" in err
+    code, _, err = _run(["benchmark", "isear", "--models", "tfidf,nope"], capsys)
+    assert code == 2 and "no model 'nope'" in err
+    code, stdout, _ = _run(["benchmark", "goemotions", "--dry-run", "--out", str(tmp_path)], capsys)
+    assert code == 0 and "goemotions-minilm-s4" in stdout and "10,000" in stdout

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from emotune.errors import ConfigError
+from emotune.evaluation import benchmark
+
+
+@pytest.mark.parametrize("suite", benchmark.suite_names())
+def test_every_suite_builds_from_the_presets(suite, tmp_path):
+    plan = benchmark.build_suite(suite, out_dir=tmp_path)
+    keys = {r.key for r in plan.runs}
+    assert {"tfidf", "embed-head", "minilm", "mpnet", "smollm2-lora", "smollm2-prompt"} <= keys
+    for r in plan.runs:
+        assert r.run_dir.parent == tmp_path / "runs"
+        # every run of a suite shares the split (only samples of train / eval may differ)
+        split = r.config.data.split
+        assert split == plan.runs[0].config.data.split and r.config.data.dataset == plan.runs[0].config.data.dataset
+    seeds = {r.config.training.seed for r in plan.runs if r.key == "minilm"}
+    assert len(seeds) == benchmark.SUITES[suite].seeds
+    assert [r for r in plan.runs if r.key == "smollm2-prompt"][0].seed is None
+    # sampled models say so
+    assert "2,000 rows" in next(r.note for r in plan.runs if r.key == "mpnet") or suite == "goemotions"
+
+
+def test_quick_plan_and_selection(tmp_path):
+    plan = benchmark.build_suite("isear", quick=True, out_dir=tmp_path)
+    assert [r.run_dir.name for r in plan.runs] == [
+        "isear-tfidf-s42", "isear-tfidf-s43", "isear-lexicon", "isear-embed-head-s42", "isear-embed-head-s43",
+        "isear-minilm-s42", "isear-minilm-s43"]
+    minilm = plan.runs[-1].config
+    assert minilm.data.max_train == 64 and minilm.training.epochs == 1 and minilm.data.max_eval == 100
+    assert plan.runs[0].config.data.max_train == 300
+    one = benchmark.build_suite("isear", quick=True, models=["tfidf"], seeds=1, out_dir=tmp_path)
+    assert [r.run_dir.name for r in one.runs] == ["isear-tfidf-s42"]
+
+
+def test_unknown_suite_model_or_seeds():
+    with pytest.raises(ConfigError, match="Unknown benchmark suite 'iser'") as exc:
+        benchmark.build_suite("iser")
+    assert "Did you mean 'isear'?" in str(exc.value)
+    with pytest.raises(ConfigError, match="no model 'minilim'") as exc:
+        benchmark.build_suite("isear", models=["minilim"])
+    assert "minilm" in str(exc.value)
+    with pytest.raises(ConfigError, match="at least 1"):
+        benchmark.build_suite("isear", seeds=0)
+
+
+def test_benchmark_resumes_finished_runs(tmp_path):
+    kw = dict(quick=True, out_dir=tmp_path, models=["tfidf", "lexicon"], seeds=1, progress=False, report=False,
+              cv=False, n_resamples=50)
+    first = benchmark.run_suite("isear", **kw)
+    stamp = json.loads((tmp_path / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["finished_at"]
+    second = benchmark.run_suite("isear", **kw)
+    assert json.loads((tmp_path / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["finished_at"] == stamp
+    assert [r["model"] for r in second.results["models"]] == ["tfidf", "lexicon"]  # no ensemble unless selected
+    assert first.results["models"][0]["primary"] == second.results["models"][0]["primary"]
+
+
+def test_quick_isear_benchmark_end_to_end(tmp_path):
+    res = benchmark.run_suite("isear", quick=True, out_dir=tmp_path, progress=False, n_resamples=200)
+    rows = {r["model"]: r for r in res.results["models"]}
+    assert list(rows) == ["tfidf", "lexicon", "embed-head", "minilm", "ensemble"]
+    for key, row in rows.items():
+        assert row["status"] == "ok", (key, row.get("note"))
+        assert row["eval_rows"] == 100 and 0 <= row["primary"]["mean"] <= 1
+        assert row["ci"]["low"] <= row["primary"]["mean"] + 1e-9
+    assert rows["tfidf"]["primary"]["n"] == 2 and rows["lexicon"]["primary"]["n"] == 1
+    assert rows["minilm"]["train_rows"] == 64 and rows["tfidf"]["train_rows"] == 300
+    assert rows["tfidf"]["texts_per_s"] > 0
+    assert "by dev" in rows["ensemble"]["note"]
+    cv = res.results["cross_validation"]
+    assert cv["folds"] == 3 and len(cv["per_fold"]) == 3
+    md = (tmp_path / "results.md").read_text()
+    assert "| model | f1_macro (mean ± std, seeds) | 95% CI | accuracy | train time | predict texts/s |" in md
+    assert "3-fold cross-validation" in md and "assert_no_leakage" in md
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "emotune benchmark: isear (quick)" in html and "embed-head" in html
+    assert json.loads((tmp_path / "results.json").read_text())["report"] == "report/index.html"

@@ -1,0 +1,70 @@
+import json
+
+import numpy as np
+import pytest
+
+from emotune.errors import DataError, ModelError
+from emotune.evaluation.evaluate import RunRecord, evaluate_run, stored_metrics
+from tests.evaluation.fake_runs import make_run
+
+
+def test_evaluate_own_test_split_reproduces_the_stored_predictions(isear_tfidf_run, tmp_path):
+    out = tmp_path / "m.json"
+    res = evaluate_run(isear_tfidf_run, out=out, n_resamples=200)
+    stored = json.loads((isear_tfidf_run / "metrics.json").read_text())["test"]
+    assert res["n"] == 100 and res["split"] == "test" and res["dataset"] == "isear"
+    assert res["metrics"]["f1_macro"] == pytest.approx(stored["f1_macro"])
+    assert res["max_abs_diff_vs_stored"] < 1e-5
+    ci = res["ci"]["f1_macro"]
+    assert ci["low"] <= res["metrics"]["f1_macro"] <= ci["high"] and ci["n_resamples"] == 200
+    assert set(res["ci"]) == {"f1_macro", "accuracy"}
+    on_disk = json.loads(out.read_text())
+    assert on_disk["report"]["joy"]["support"] == res["report"]["joy"]["support"]
+    assert np.asarray(on_disk["confusion_matrix"]).sum() == 100
+
+
+def test_evaluate_dev_split(isear_tfidf_run):
+    res = evaluate_run(isear_tfidf_run, split="dev", n_resamples=50)
+    assert res["metrics"]["f1_macro"] == pytest.approx(
+        json.loads((isear_tfidf_run / "metrics.json").read_text())["dev"]["f1_macro"])
+
+
+def test_unknown_split_is_a_clear_error(isear_tfidf_run):
+    with pytest.raises(DataError, match="Unknown split 'validation'"):
+        evaluate_run(isear_tfidf_run, split="validation")
+
+
+def test_other_dataset_with_a_mapping_is_mapped(isear_tfidf_run):
+    res = evaluate_run(isear_tfidf_run, dataset="dair-emotion", n_resamples=50)
+    assert res["labels"] == ["anger", "disgust", "fear", "guilt", "joy", "sadness", "shame"]
+    assert any("dair-6 -> isear-7" in n for n in res["notes"])
+    # dair-emotion has no disgust/guilt/shame: said, and scored over the labels present too
+    assert any("disgust, guilt, shame" in n for n in res["notes"])
+    assert res["metrics"]["f1_macro_present_labels"] > res["metrics"]["f1_macro"]
+    assert res["report"]["guilt"]["support"] == 0
+
+
+def test_other_dataset_without_a_mapping_names_the_labels(isear_tfidf_run):
+    with pytest.raises(ModelError) as exc:
+        evaluate_run(isear_tfidf_run, dataset="meld")
+    msg = str(exc.value)
+    assert "only in the data: neutral, surprise" in msg and "only in the model: guilt, shame" in msg
+
+
+def test_missing_or_unfinished_runs(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        evaluate_run(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="not a run directory"):
+        evaluate_run(tmp_path / "empty")
+
+
+def test_run_record_reads_the_trainer_layout(isear_tfidf_run, tmp_path):
+    rec = RunRecord.load(isear_tfidf_run)
+    assert rec.backend == "tfidf" and rec.seed == 42 and rec.rows("train") == 300 and rec.rows("test") == 100
+    assert rec.train_seconds is not None and rec.train_seconds >= 0
+    p = rec.predictions("test")
+    assert p.scores.shape == (100, 7) and len(p.texts) == 100
+    assert stored_metrics(rec)["f1_macro"] == pytest.approx(rec.metrics["test"]["f1_macro"])
+    fake = RunRecord.load(make_run(tmp_path, "fake"))
+    assert fake.throughput == 850.0 and fake.train_seconds == 12.5
