@@ -35,7 +35,7 @@ def _print_scores(metrics: dict, run_dir: Path) -> None:
     from rich.table import Table
 
     primary = metrics["primary_metric"]
-    keys = [primary] + [k for k in ("accuracy", "f1_micro", "spearman") if k in metrics.get("dev", {}) and k != primary]
+    keys = [primary] + [k for k in ("accuracy", "f1_micro", "jaccard_samples", "spearman") if k in metrics.get("dev", {}) and k != primary]
     table = Table(title=f"{metrics.get('name', '')} ({metrics.get('backend')})", title_justify="left")
     table.add_column("split")
     for k in keys:
