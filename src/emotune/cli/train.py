@@ -77,7 +77,7 @@ def cv_command(
 
     cfg = _load_config(config, set_, None, None, None)
     summary = cross_validate(cfg, folds=folds, run_dir=run_dir, overwrite=overwrite)
-    console.print(summary.to_markdown(), highlight=False)
+    console.print(summary.to_markdown(), highlight=False, soft_wrap=True)
     console.print(f"Run directory: {summary.run_dir}", highlight=False)
 
 

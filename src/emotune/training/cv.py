@@ -106,9 +106,9 @@ def cross_validate(config: RunConfig, folds: int = 5, run_dir: str | Path | None
     notes = [f"Folds drawn from train+dev ({len(merged):,} rows before dedup) with seed {config.data.split.seed}"
              + (f", grouped by {config.data.split.group_by}" if config.data.split.group_by else "")
              + f"; the test split ({len(data.test):,} rows) was not used.",
-             "Each fold's held-out part also served as its dev set (early stopping"
-             + (", decision thresholds" if task.value == "multi_label" else "")
-             + "), so fold scores are slightly optimistic; compare them with each other, not with a test score."]
+             "Each fold's held-out part also served as its dev set: backends that pick an epoch"
+             + (" or decision thresholds" if task.value == "multi_label" else "")
+             + " on dev score slightly optimistically; compare folds with each other, not with a test score."]
     summary = CVSummary(base, folds, PRIMARY[task], per_fold, mean, std, notes)
     (base / SUMMARY_JSON).write_text(json.dumps({"name": config.name, **summary.to_dict()}, indent=2) + "\n",
                                      encoding="utf-8")
