@@ -105,6 +105,17 @@ def test_different_label_sets_or_test_sets_are_refused(tmp_path):
         compare_runs([a, d], tmp_path / "r3")
 
 
+def test_same_rows_with_other_inputs_are_comparable(tmp_path):
+    import json as _json
+
+    a = make_run(tmp_path, "utt")
+    b = make_run(tmp_path, "ctx", backend="encoder")
+    texts = _json.loads((b / "predictions" / "test_texts.json").read_text())
+    (b / "predictions" / "test_texts.json").write_text(_json.dumps(["previous turn </s> >> " + t for t in texts]))
+    c = build_comparison([RunRecord.load(a), RunRecord.load(b)], n_resamples=20)
+    assert c["notes"] and "other inputs" in c["notes"][0]
+
+
 def test_multi_label_and_regression_reports(tmp_path):
     multi = [make_run(tmp_path, f"m-{b}", MULTI, skill=k, backend=b) for b, k in (("tfidf", 0.4), ("encoder", 0.8))]
     html = compare_runs(multi, tmp_path / "rm", n_resamples=50).read_text()

@@ -1,7 +1,106 @@
-"""`emotune annotate` (not yet implemented)."""
+"""`emotune annotate RUN [RUN...] --input FILE --output FILE`: label a corpus with several runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from emotune.cli._common import console, console_err
+
+
+def annotate(
+    runs: Annotated[list[str], typer.Argument(help="Run directories; an instruct run takes #task (RUN#v-reg, RUN#ei-reg:anger).")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV/TSV, JSONL or plain-text file (one text a line).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Annotated rows (.csv/.tsv or .jsonl). Resumes if it exists.")],
+    text_col: Annotated[str, typer.Option("--text-col", help="Column / JSON field holding the text.")] = "text",
+    review: Annotated[Path | None, typer.Option("--review", help="Write the rows a run was unsure of here (.csv/.tsv/.jsonl).")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0, help="Unsure: top probability below this (single-label).")] = 0.5,
+    margin: Annotated[float, typer.Option("--margin", min=0.0, max=1.0, help="Unsure: top two labels, or a label and its threshold, closer than this.")] = 0.1,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows written and flushed at a time.")] = 256,
+    show: Annotated[int, typer.Option("--show", min=0, help="Unsure rows printed after the summary.")] = 5,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the output file again instead of resuming it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Annotate an unlabelled corpus: emotions and probabilities (classification runs), intensities
+    (regression runs), then a label distribution and the low-confidence rows to review by hand."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    from emotune.serving.annotate import annotate_file, load_annotators, summarize_output, write_review
+    from emotune.serving.predict import InputFile
+    from emotune.serving.registry import set_inference_threads
+
+    InputFile(input, text_col)  # a missing file or column fails before any model loads
+    with console_err.status(f"Loading {len(runs)} run(s) ..."):
+        annotators = load_annotators(runs)
+    set_inference_threads()
+
+    progress = Progress(TextColumn("[bold]annotating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), console=console_err, transient=True, disable=not console_err.is_terminal)
+    task_id = progress.add_task("rows", total=None)
+
+    def on_total(total: int, skipped: int) -> None:
+        progress.update(task_id, total=total, completed=skipped)
+        if skipped:
+            console_err.print(f"Resuming: {skipped} of {total} rows are already in {output}.", highlight=False)
+
+    with progress:
+        result = annotate_file(annotators, input, output, text_col=text_col, batch_size=batch_size,
+                               chunk_size=chunk_size, overwrite=overwrite, on_total=on_total,
+                               on_progress=lambda n: progress.advance(task_id, n))
+    summary = summarize_output(annotators, output, text_col=text_col, threshold=threshold, margin=margin)
+    if review is not None:
+        write_review(summary["review"], review)
+    if as_json:
+        import json
+
+        console.print_json(json.dumps({**result.to_dict(), **summary, "review": summary["review"][:show],
+                                       "unsure": len(summary["review"]),
+                                       "review_file": str(review) if review else None}, default=str))
+        return
+    note = f" ({result.skipped} from an earlier run)" if result.skipped else ""
+    console.print(f"[green]✓[/] {summary['rows']} rows annotated by {len(annotators)} run(s){note} -> {output}",
+                  highlight=False)
+    _print_summary(summary, text_col, show)
+    if review is not None:
+        console.print(f"{len(summary['review'])} unsure rows written to {review}", highlight=False)
+
+
+def _print_summary(summary: dict, text_col: str, show: int) -> None:
+    from rich.table import Table
+
+    for run_id, entry in summary["runs"].items():
+        table = Table(title=f"[bold]{run_id}[/] ({entry['task']})", title_justify="left", show_edge=False)
+        if "counts" in entry:
+            total = max(1, summary["rows"])
+            table.add_column("label")
+            table.add_column("rows", justify="right")
+            table.add_column("share", justify="right")
+            table.add_column("", no_wrap=True)
+            for label, n in sorted(entry["counts"].items(), key=lambda kv: -kv[1]):
+                table.add_row(label, str(n), f"{n / total:.1%}", "[cyan]" + "█" * round(30 * n / total) + "[/]")
+            if "no_label" in entry:
+                table.add_row("[dim](no label)[/]", str(entry["no_label"]), f"{entry['no_label'] / total:.1%}", "")
+        else:
+            for col in ("target", "n", "mean", "std", "min", "max"):
+                table.add_column(col, justify="left" if col == "target" else "right")
+            for name, s in entry["values"].items():
+                fmt = (lambda v: "-" if v is None else f"{v:.3f}")
+                table.add_row(name, str(s["n"]), fmt(s["mean"]), fmt(s["std"]), fmt(s["min"]), fmt(s["max"]))
+            if "invalid" in entry:
+                table.caption = f"{entry['invalid']} invalid (unparsable) answers, left empty"
+        console.print(table)
+    unsure = summary["review"]
+    console.print(f"[bold]{len(unsure)}[/] of {summary['rows']} rows are unsure (top probability < "
+                  f"{summary['threshold']:g} or margin < {summary['margin']:g})", highlight=False)
+    for r in unsure[:show]:
+        text = str(r.get(text_col) or "")
+        console.print(f"  row {r['row']}: {text[:70] + ('...' if len(text) > 70 else '')!r}  [dim]"
+                      + "; ".join(r["reasons"]) + "[/]", highlight=False)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("annotate")(annotate)

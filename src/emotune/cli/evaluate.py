@@ -100,18 +100,17 @@ def benchmark_cmd(
     selected = [m.strip() for m in models.split(",") if m.strip()] if models else None
     if dry_run:
         plan = benchmark.build_suite(suite, quick=quick, models=selected, seeds=seeds, out_dir=out)
-        from rich.table import Table
-
-        table = Table(title=f"{suite}{' --quick' if quick else ''}: {len(plan.runs)} runs in {plan.out_dir} "
-                            "(+ ensemble and cross-validation)", title_justify="left")
-        for col in ("run", "backend", "model", "train rows", "eval rows", "note"):
-            table.add_column(col, overflow="fold", no_wrap=col == "run")
+        extra = " (+ ensemble and cross-validation)" if suite in benchmark.SUITES else ""
+        console.print(f"[bold]{suite}{' --quick' if quick else ''}[/]: {len(plan.runs)} runs in {plan.out_dir}{extra}",
+                      highlight=False)
         for spec in plan.runs:
             d = spec.config.data
-            table.add_row(spec.run_dir.name, spec.config.model.backend, spec.config.model.name or "",
-                          f"<= {d.max_train:,}" if d.max_train else "all", f"<= {d.max_eval:,}" if d.max_eval else "all",
-                          spec.note)
-        console.print(table)
+            rows = (f"train {'<= ' + format(d.max_train, ',') if d.max_train else 'all'}, "
+                    f"eval {'<= ' + format(d.max_eval, ',') if d.max_eval else 'all'}")
+            model = spec.config.model.backend + (f" {spec.config.model.name}" if spec.config.model.name else "")
+            console.print(f"  {spec.run_dir.name}  [dim]{model}; {rows}[/]", highlight=False)
+            if spec.note:
+                console.print(f"      [dim]{spec.note}[/]", highlight=False)
         return
     result = benchmark.run_suite(suite, quick=quick, out_dir=out, models=selected, seeds=seeds, n_resamples=resamples)
     console.print(result.table_markdown, highlight=False, markup=False)

@@ -1,7 +1,32 @@
-"""`emotune feedback` (not yet implemented)."""
+"""`emotune feedback export`: web-page feedback -> a CSV that `emotune train` accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from emotune.cli._common import console
+
+feedback_app = typer.Typer(help="Feedback collected by `emotune serve --feedback-db`.", no_args_is_help=True)
+
+
+@feedback_app.command("export")
+def export(
+    db: Annotated[Path, typer.Option("--db", help="The SQLite file given to `emotune serve --feedback-db`.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write (columns text,label).")],
+    model: Annotated[str | None, typer.Option("--model", help="Only feedback on this model id.")] = None,
+) -> None:
+    """Write corrected labels and thumbs-up predictions as a text,label training CSV."""
+    from emotune.serving.feedback import FeedbackStore, export_feedback
+
+    n = export_feedback(db, out, model_id=model)
+    total = FeedbackStore(db).count()
+    console.print(f"[green]✓[/] {n} of {total} feedback rows -> {out}", highlight=False)
+    console.print("  Train on them with data.dataset=" + str(out) + " data.text_col=text data.label_col=label",
+                  highlight=False)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(feedback_app, name="feedback")

@@ -1,7 +1,121 @@
-"""`emotune predict` (not yet implemented)."""
+"""`emotune predict RUN "text"` and `emotune predict RUN --input FILE --output FILE`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from emotune.cli._common import console, console_err
+
+
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run directory (or its model/ folder).")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to classify.", show_default=False)] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Show the K best labels (default: all for a text, every probability column for a file).")] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="CSV/TSV, JSONL or plain-text file (one text a line) to label.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the labelled rows (.csv/.tsv or .jsonl). Resumes if it exists.")] = None,
+    text_col: Annotated[str, typer.Option("--text-col", help="Column / JSON field holding the text.")] = "text",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Texts per forward pass (default: the run's eval batch size).")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows written and flushed at a time.")] = 512,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Use the ONNX export (emotune export RUN --onnx).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="With --onnx: the int8-quantised graph.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the output file again instead of resuming it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Classify texts with a trained run: a table for a few texts, a labelled file for many."""
+    from emotune.errors import ConfigError
+    from emotune.serving.predict import predict_file, predict_texts, run_context_config
+    from emotune.serving.registry import load_model, read_model_meta, set_inference_threads
+
+    if input is None and not texts:
+        raise ConfigError("Nothing to classify: give a text or --input FILE --output FILE",
+                          hint='e.g. emotune predict runs/isear-minilm "I passed my exam!"')
+    if input is not None and texts:
+        raise ConfigError("Give either texts or --input, not both")
+    if input is not None and output is None:
+        raise ConfigError("--input needs --output FILE (.csv, .tsv or .jsonl)")
+    if int8 and not onnx:
+        raise ConfigError("--int8 selects the quantised ONNX graph: use it together with --onnx")
+    read_model_meta(run)  # a clear error for a missing/corrupt run before anything heavy is imported
+    with console_err.status(f"Loading {run} ..."):
+        clf = load_model(run, onnx=onnx, int8=int8)
+    set_inference_threads()
+
+    if input is None:
+        preds = predict_texts(clf, texts, top_k=top_k, batch_size=batch_size)
+        if as_json:
+            import json
+
+            console.print_json(json.dumps([{"text": t, **p.to_dict()} for t, p in zip(texts, preds)]))
+            return
+        _print_tables(texts, preds, clf)
+        return
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    context = run_context_config(run)
+    progress = Progress(TextColumn("[bold]labelling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), console=console_err, transient=True,
+                        disable=not console_err.is_terminal)
+    task_id = progress.add_task("rows", total=None)
+
+    def on_total(total: int, skipped: int) -> None:
+        progress.update(task_id, total=total, completed=skipped)
+        if skipped:
+            console_err.print(f"Resuming: {skipped} of {total} rows are already in {output}.", highlight=False)
+
+    with progress:
+        result = predict_file(clf, input, output, text_col=text_col, top_k=top_k, batch_size=batch_size,
+                              chunk_size=chunk_size, context=context, overwrite=overwrite, on_total=on_total,
+                              on_progress=lambda n: progress.advance(task_id, n))
+    if as_json:
+        import json
+
+        console.print_json(json.dumps(result.to_dict()))
+        return
+    note = f" ({result.skipped} from an earlier run)" if result.skipped else ""
+    console.print(f"[green]✓[/] {result.skipped + result.written} rows labelled{note} -> {result.output}",
+                  highlight=False)
+    if result.windows:
+        console.print(f"  {result.windows} long texts were scored in overlapping windows (not truncated).",
+                      highlight=False)
+    if result.context:
+        console.print(f"  each turn was given its {context.window} preceding turns as context, as in training.",
+                      highlight=False)
+    elif context is not None:
+        console_err.print(f"[yellow]Warning:[/] the run was trained with {context.window} preceding turns as "
+                          "context, but the input has no dialogue_id/turn/speaker fields: each text was "
+                          "classified alone.", highlight=False)
+
+
+def _print_tables(texts, preds, clf) -> None:
+    from rich.table import Table
+
+    from emotune.data.labels import Task
+
+    regression = clf.task == Task.REGRESSION
+    for text, pred in zip(texts, preds):
+        short = text if len(text) <= 80 else text[:77] + "..."
+        title = f"[bold]{short}[/]" + (f"  [dim]({pred.windows} windows)[/]" if pred.windows > 1 else "")
+        table = Table(title=title, title_justify="left", show_edge=False)
+        table.add_column("emotion" if not regression else "target")
+        table.add_column("probability" if not regression else "value", justify="right")
+        if not regression:
+            table.add_column("", no_wrap=True)
+        decided = set(pred.labels)
+        for label, score in pred.scores:
+            mark = "[bold green]" if label in decided else ""
+            end = "[/]" if mark else ""
+            if regression:
+                table.add_row(label, f"{score:.3f}")
+            else:
+                bar = "█" * max(0, round(score * 30))
+                table.add_row(f"{mark}{label}{end}", f"{mark}{score:.3f}{end}", f"[cyan]{bar}[/]")
+        console.print(table)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("predict")(predict)

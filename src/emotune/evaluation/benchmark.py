@@ -23,16 +23,17 @@ models and one epoch of MiniLM on 100 rows) that runs in a minute or two.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from emotune.data.labels import Task
-from emotune.errors import ConfigError, EmotuneError, ModelError, did_you_mean
+from emotune.errors import ConfigError, EmotuneError, did_you_mean
 from emotune.paths import _REPO_ROOT
 from emotune.training import run_dir as rd
 from emotune.training.config import RunConfig
@@ -165,10 +166,6 @@ QUICK_FOLDS = 3
 QUICK_CV_BACKENDS = ("tfidf",)  # --quick cross-validates the TF-IDF model only (seconds, not minutes)
 
 
-def suite_names() -> list[str]:
-    return list(SUITES)
-
-
 def _load_preset(stem: str, overrides: Sequence[str] = ()) -> RunConfig:
     path = CONFIG_DIR / f"{stem}.yaml"
     if not path.is_file():
@@ -203,11 +200,53 @@ def _with_overrides(cfg: RunConfig, overrides: Sequence[str]) -> RunConfig:
     return RunConfig.from_dict(raw, source=f"benchmark overrides {list(overrides)}")
 
 
+def _other_suites() -> dict:
+    """Suites defined elsewhere as ``name -> (quick, seeds, out_dir) -> [RunConfig]`` (dialogue, intensity...)."""
+    try:
+        from emotune.evaluation import suites_affect
+    except ImportError:
+        return {}
+    return dict(getattr(suites_affect, "SUITES", {}))
+
+
+def suite_names() -> list[str]:
+    return list(SUITES) + [n for n in _other_suites() if n not in SUITES]
+
+
+def _plan_from_configs(name: str, quick: bool, models: Sequence[str] | None, seeds: int | None,
+                       out: Path) -> SuitePlan:
+    """A plan for a suite given as run configs (``output_dir`` = ``{out}/runs``, names end in ``-s{seed}``)."""
+    from emotune.evaluation import suites_affect
+
+    configs = suites_affect.suite_configs(name, quick=quick, seeds=seeds, out_dir=out)
+    runs = []
+    for cfg in configs:
+        seed_match = re.search(r"-s(\d+)$", cfg.name)
+        key = re.sub(r"-s\d+$", "", cfg.name)
+        key = key[len(name) + 1:] if key.startswith(name + "-") else key
+        runs.append(RunSpec(key, int(seed_match.group(1)) if seed_match else None, cfg,
+                            Path(cfg.output_dir) / cfg.name, cfg.description.split(": ", 1)[-1]))
+    if models:
+        known = sorted({r.key for r in runs})
+        for m in models:
+            if m not in known:
+                raise ConfigError(f"Suite '{name}' has no model '{m}'", hint=did_you_mean(m, known))
+        runs = [r for r in runs if r.key in models]
+    spec = SuiteSpec(name, name, "", (), seeds=seeds or 1, cv_folds=0, ensemble_size=0)
+    return SuitePlan(spec, quick, out, runs, max((sum(1 for r in runs if r.key == k) for k in {r.key for r in runs}),
+                                                  default=1))
+
+
 def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None = None, seeds: int | None = None,
                 out_dir: str | Path | None = None) -> SuitePlan:
     """The runs of a suite, without training anything."""
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1 (got {seeds})")
+    out = Path(out_dir) if out_dir is not None else _REPO_ROOT / "bench_out" / (name + ("-quick" if quick else ""))
+    if name not in SUITES and name in _other_suites():
+        return _plan_from_configs(name, quick, models, seeds, out)
     if name not in SUITES:
-        raise ConfigError(f"Unknown benchmark suite '{name}'", hint=did_you_mean(name, SUITES))
+        raise ConfigError(f"Unknown benchmark suite '{name}'", hint=did_you_mean(name, suite_names()))
     suite = SUITES[name]
     specs = QUICK_MODELS if quick else suite.models
     if models:
@@ -218,9 +257,6 @@ def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None 
                                   hint=did_you_mean(m, sorted(known | {"ensemble"})))
         specs = tuple(m for m in specs if m.key in models)
     n_seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else suite.seeds)
-    if n_seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1 (got {n_seeds})")
-    out = Path(out_dir) if out_dir is not None else _REPO_ROOT / "bench_out" / (name + ("-quick" if quick else ""))
     suite_task = _suite_task(suite)
     runs: list[RunSpec] = []
     for m in specs:
@@ -332,7 +368,7 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     ref_rows = _reference_eval_rows(finished)
 
     # ensemble of the best models by DEV score (never test), from runs on the reference test set
-    if ensemble and (not models or "ensemble" in models) and finished:
+    if ensemble and plan.suite.ensemble_size and (not models or "ensemble" in models) and finished:
         ens = _ensemble_spec(plan, finished, ref_rows)
         if ens is not None:
             say(f"[bold]> {ens.run_dir.name}[/] (ensemble of {', '.join(Path(m).name for m in ens.config.model.members)})")
@@ -345,8 +381,13 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     # throughput once per model (it does not depend on the seed), kept across resumed benchmarks
     for key in dict.fromkeys(s.key for s in finished):
         first = next(s for s in finished if s.key == key)
-        stamp = rd.load_metrics(first.run_dir).get("finished_at")
+        run_metrics = rd.load_metrics(first.run_dir)
+        stamp = run_metrics.get("finished_at")
         if measurements.get(first.run_dir.name, {}).get("finished_at") == stamp:
+            continue
+        if isinstance(run_metrics.get("predict_texts_per_s"), (int, float)):  # the trainer timed its test scoring
+            measurements[first.run_dir.name] = {"texts_per_s": float(run_metrics["predict_texts_per_s"]),
+                                                "finished_at": stamp, "source": "trainer (test scoring)"}
             continue
         try:
             texts = rd.load_predictions(first.run_dir, "test").texts or []

@@ -80,34 +80,52 @@ def group_runs(records: Sequence, groups: Mapping[str, str] | None = None) -> di
     return out
 
 
-def check_comparable(records: Sequence, split: str = "test") -> None:
-    """Same label set and the same test rows for every run, else a ModelError that names the odd ones."""
+def _same_rows_other_inputs(a, b) -> bool:
+    """Same dataset, split settings and eval sample: the rows are the same even if the model inputs differ
+    (conversation context prepends previous turns to each utterance)."""
+    da, db = a.config.data, b.config.data
+    return (da.dataset == db.dataset and da.split == db.split and da.max_eval == db.max_eval
+            and da.label_map == db.label_map and da.options == db.options)
+
+
+def check_comparable(records: Sequence, split: str = "test") -> list[str]:
+    """Same label set and the same test rows for every run, else a ModelError that names the odd ones.
+
+    Returns notes (e.g. that the model inputs differ although the rows are the same).
+    """
     if not records:
         raise ModelError("Nothing to compare: give at least one run directory")
     first = records[0]
     for r in records[1:]:
         if r.label_set.names != first.label_set.names or r.task != first.task:
+            names_a = first.label_set.name or list(first.label_set.names)
+            names_b = r.label_set.name or list(r.label_set.names)
             raise ModelError(
-                f"Runs {first.path} and {r.path} use different label sets "
-                f"({first.label_set.name or list(first.label_set.names)} vs {r.label_set.name or list(r.label_set.names)})",
+                f"Runs {first.path} and {r.path} use different label sets ({names_a} vs {names_b})",
                 hint="Only runs that predict the same labels can be compared; evaluate one on the other's "
                      "dataset with `emotune evaluate RUN --dataset NAME` when a label mapping exists.",
             )
     for r in records:
         if not r.has_split(split):
-            raise ModelError(f"Run {r.path} has no stored {split} predictions ({r.path / 'predictions' / (split + '.npz')})")
+            raise ModelError(f"Run {r.path} has no stored {split} predictions "
+                             f"({r.path / 'predictions' / (split + '.npz')})")
+    notes: list[str] = []
     ref = first.predictions(split)
     for r in records[1:]:
         p = r.predictions(split)
         same = p.y_true.shape == ref.y_true.shape and np.array_equal(p.y_true, ref.y_true)
-        if same and ref.texts is not None and p.texts is not None:
-            same = list(ref.texts) == list(p.texts)
+        if same and ref.texts is not None and p.texts is not None and list(ref.texts) != list(p.texts):
+            same = _same_rows_other_inputs(first, r)
+            if same:
+                notes.append(f"{r.name} saw other inputs than {first.name} for the same {split} rows "
+                             "(e.g. conversation context); gold labels are identical.")
         if not same:
+            detail = "different rows" if len(ref.y_true) == len(p.y_true) else f"{len(ref.y_true)} vs {len(p.y_true)} rows"
             raise ModelError(
-                f"Runs {first.path} and {r.path} were evaluated on different {split} sets "
-                f"({len(ref.y_true)} vs {len(p.y_true)} rows{'' if len(ref.y_true) != len(p.y_true) else ', different rows'})",
+                f"Runs {first.path} and {r.path} were evaluated on different {split} sets ({detail})",
                 hint="Compare runs trained on the same dataset and split (same data.split settings and max_eval).",
             )
+    return notes
 
 
 # -- numbers ----------------------------------------------------------------------------------------
@@ -217,7 +235,7 @@ def build_comparison(records: Sequence, *, groups: Mapping[str, str] | None = No
                      n_resamples: int = DEFAULT_RESAMPLES, f1_threshold: float = F1_THRESHOLD,
                      seed: int = 0, examples: int = 3, top_pairs: int = 8) -> dict:
     """All numbers of the comparison, plus the per-model results the figures need (``_models``)."""
-    check_comparable(records, split)
+    notes = check_comparable(records, split)
     label_set = records[0].label_set
     task = label_set.task
     primary = PRIMARY[task]
@@ -342,6 +360,7 @@ def build_comparison(records: Sequence, *, groups: Mapping[str, str] | None = No
         "models": out_models,
         "significance": significance,
         "labels_under_threshold_for_all": under_all,
+        "notes": notes,
         "_models": models,
     }
 

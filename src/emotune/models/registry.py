@@ -18,6 +18,7 @@ BACKENDS: dict[str, str] = {
     "seq2seq": "emotune.models.seq2seq:Seq2SeqClassifier",
     "prompt": "emotune.models.prompt:PromptClassifier",
     "ensemble": "emotune.models.ensemble:EnsembleClassifier",
+    "instruct": "emotune.models.instruct:InstructClassifier",
 }
 
 

@@ -54,6 +54,7 @@ class DataConfig(_Strict):
     drop_placeholders: bool = True
     context: ContextConfig = Field(default_factory=ContextConfig)
     options: dict[str, Any] = Field(default_factory=dict)  # loader options (e.g. {"emotion": "anger"})
+    text_prefix_col: str | None = None  # prepend this column to the text: "anger: <tweet>" (EI-reg with all emotions)
 
 
 class LoraConfig(_Strict):
@@ -69,6 +70,18 @@ class PromptConfig(_Strict):
     system: str = "You are an expert annotator of emotions in text."
     instruction: str = "Which emotion does the following text express? Answer with one of: {labels}."
     max_new_tokens: int = 8
+    length_normalize: bool = False  # rank labels by mean (not summed) token log-probability
+    calibrate: bool = False  # contextual calibration: divide out the label prior of a content-free "N/A"
+
+
+class InstructConfig(_Strict):
+    """Multi-task instruction tuning (backend ``instruct``, tasks of :mod:`emotune.data.instruct`)."""
+
+    tasks: list[str] = Field(default_factory=list)  # SemEval-2018 tasks trained besides the run's own (train splits)
+    templates_per_task: int = 3  # wordings per task drawn from when building the training rows
+    max_per_task: int | None = None  # seeded sample of tweets per extra task (speed)
+    template: int = 0  # the wording used at prediction time
+    file: str | None = None  # train rows of an `emotune instruct build` file, instead of `tasks`
 
 
 class ModelConfig(_Strict):
@@ -88,6 +101,8 @@ class ModelConfig(_Strict):
     max_target_length: int = 10
     # prompting
     prompt: PromptConfig = Field(default_factory=PromptConfig)
+    # instruction tuning
+    instruct: InstructConfig = Field(default_factory=InstructConfig)
     # tfidf
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)

@@ -1,0 +1,159 @@
+"""Inference speed and quality of one fine-tuned encoder run on 2,000 ISEAR texts, four ways.
+
+    .venv/bin/python benchmarks/bench_inference.py runs/isear-minilm [--n 2000] [--out bench_out/inference.json]
+
+(a) the transformers ``text-classification`` pipeline, batch 32 (what a user would write first);
+(b) emotune's torch path (``score_texts``: cleaning, windows, length-sorted batches);
+(c) ONNX fp32 and (d) ONNX int8 through onnxruntime (exported first if ``RUN/onnx`` is missing).
+
+Throughput is measured on ``--n`` texts: the run's held-out dev+test texts first, topped up with
+train texts. Macro-F1 is computed on the held-out texts only (the train texts were seen in
+training). One timed pass per path after a short warm-up; prints a Markdown table plus the
+machine and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def machine() -> dict:
+    import onnxruntime
+    import torch
+    import transformers
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "onnxruntime": onnxruntime.__version__, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+
+
+def texts_for(run: Path, n: int):
+    from emotune.training.run_dir import load_splits
+
+    splits = load_splits(run)
+    held = [*splits.dev.texts, *splits.test.texts]
+    y_held = np.concatenate([splits.dev.y(), splits.test.y()])
+    fill = splits.train.texts[: max(0, n - len(held))]
+    texts = (held + fill)[:n]
+    return texts, y_held[: min(len(held), n)], splits.test.label_set
+
+
+def timed(fn, texts, warmup: int = 32):
+    fn(texts[:warmup])
+    started = time.perf_counter()
+    scores = fn(texts)
+    return np.asarray(scores), time.perf_counter() - started
+
+
+def pipeline_scores(model_dir: Path, label_names, batch_size: int, max_length: int):
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(model_dir), tokenizer=str(model_dir), top_k=None, device="cpu")
+    index = {name: i for i, name in enumerate(label_names)}
+
+    def run(texts):
+        out = pipe(list(texts), batch_size=batch_size, truncation=True, max_length=max_length)
+        scores = np.zeros((len(texts), len(label_names)))
+        for i, row in enumerate(out):
+            for item in row:
+                scores[i, index[item["label"]]] = item["score"]
+        return scores
+
+    return run
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--pipeline-batch-size", type=int, default=32)
+    ap.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    args = ap.parse_args(argv)
+
+    from sklearn.metrics import f1_score
+
+    from emotune.models.base import load_classifier
+    from emotune.serving.export import OnnxClassifier, export_onnx
+    from emotune.serving.predict import score_texts
+    from emotune.serving.registry import read_model_meta, set_inference_threads
+
+    model_dir, meta = read_model_meta(args.run)
+    if meta.get("backend") != "encoder":
+        print(f"{args.run} is a {meta.get('backend')} run; this benchmark needs a fine-tuned encoder run",
+              file=sys.stderr)
+        return 2
+    texts, y_held, label_set = texts_for(args.run, args.n)
+    n_held = len(y_held)
+    clf = load_classifier(args.run)
+    set_inference_threads()
+    if not (args.run / "onnx" / "model.int8.onnx").is_file():
+        print("exporting to ONNX (fp32 + int8) ...", file=sys.stderr)
+        export_onnx(args.run, int8=True)
+
+    def emotune_path(c):
+        return lambda ts: np.stack([s.scores for s in score_texts(c, ts)])
+
+    paths = [
+        ("(a) transformers pipeline, batch 32",
+         pipeline_scores(model_dir, label_set.names, args.pipeline_batch_size, clf.max_length)),
+        ("(b) emotune torch", emotune_path(clf)),
+        ("(c) emotune ONNX fp32", emotune_path(OnnxClassifier.from_run(args.run))),
+        ("(d) emotune ONNX int8", emotune_path(OnnxClassifier.from_run(args.run, int8=True))),
+    ]
+    results, reference = [], None
+    for name, fn in paths:
+        print(f"running {name} ...", file=sys.stderr)
+        scores, seconds = timed(fn, texts)
+        pred = scores.argmax(1)
+        if reference is None:
+            reference = pred
+        row = {"path": name, "texts": len(texts), "seconds": round(seconds, 2),
+               "texts_per_s": round(len(texts) / seconds, 1),
+               "f1_macro": round(float(f1_score(y_held, pred[:n_held], average="macro")), 4),
+               "agreement_with_a": round(float((pred == reference).mean()), 4)}
+        results.append(row)
+        print(f"  {row['texts_per_s']} texts/s, macro-F1 {row['f1_macro']}", file=sys.stderr)
+
+    info = machine()
+    print(f"\n### Inference on {len(texts)} ISEAR texts — {args.run}\n")
+    print(f"Machine: {info['cpu']}, {info['cores']} cores (torch threads {info['torch_threads']}); "
+          f"Python {info['python']}, torch {info['torch']}, transformers {info['transformers']}, "
+          f"onnxruntime {info['onnxruntime']}; {info['date']}; load average {info['load_average']}.\n")
+    print(f"Macro-F1 on the {n_held} held-out (dev+test) texts; speed over all {len(texts)}; one timed pass each.\n")
+    print("| path | texts/s | seconds | macro-F1 | same label as (a) |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['path']} | {r['texts_per_s']} | {r['seconds']} | {r['f1_macro']:.4f} "
+              f"| {r['agreement_with_a']:.1%} |")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"run": str(args.run), "machine": info, "held_out": n_held,
+                                        "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Load test of `emotune serve`: latency and throughput at 1, 8 and 32 concurrent clients.
+
+    .venv/bin/python benchmarks/bench_server.py runs/isear-minilm [--onnx] [--requests 400] [--seconds 60]
+
+Starts ``emotune serve RUN`` on 127.0.0.1 (a free port) as a subprocess, waits for /readyz (which
+loads the model), warms up, then for each concurrency level runs that many clients in a closed
+loop, each sending single-text ``POST /v1/classify`` requests (ISEAR texts) until ``--requests``
+requests are done or ``--seconds`` have passed. Reports p50/p99 latency, requests/s, the mean
+batch size the server formed, and the server's peak RSS (psutil, sampled every 50 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PeakRSS:
+    """Samples the RSS of a process (and its children) in a thread; ``peak`` in bytes."""
+
+    def __init__(self, pid: int, every: float = 0.05):
+        self.proc, self.every, self.peak = psutil.Process(pid), every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def isear_texts(n: int = 2000) -> list[str]:
+    from emotune.data.loaders import load_isear
+
+    texts = load_isear().texts
+    return texts[:n]
+
+
+async def closed_loop(url: str, texts: list[str], clients: int, max_requests: int, max_seconds: float,
+                      headers: dict) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    deadline = time.perf_counter() + max_seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as client:
+        async def worker(wid: int):
+            nonlocal sent, errors
+            while sent < max_requests and time.perf_counter() < deadline:
+                i = sent
+                sent += 1
+                t0 = time.perf_counter()
+                r = await client.post(url, json={"texts": [texts[i % len(texts)]]})
+                if r.status_code == 200:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(clients)))
+        return latencies, errors, time.perf_counter() - started
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--requests", type=int, default=400, help="requests per concurrency level (at most)")
+    ap.add_argument("--seconds", type=float, default=60, help="time per concurrency level (at most)")
+    ap.add_argument("--onnx", action="store_true")
+    ap.add_argument("--int8", action="store_true")
+    ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--max-wait-ms", type=float, default=5)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "emotune.cli.main", "serve", str(args.run), "--port", str(port),
+           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms), "--log-level", "warning",
+           "--queue-size", "1024"]
+    if args.onnx:
+        cmd.append("--onnx")
+    if args.int8:
+        cmd.append("--int8")
+    texts = isear_texts()
+    print("starting:", " ".join(cmd), file=sys.stderr)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rows = []
+    try:
+        with PeakRSS(proc.pid) as rss:
+            deadline = time.monotonic() + 300
+            while True:
+                if proc.poll() is not None:
+                    print(proc.stderr.read().decode(), file=sys.stderr)
+                    return 2
+                try:
+                    if httpx.get(base + "/readyz", timeout=120).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("server did not become ready")
+                time.sleep(0.2)
+            idle_rss = rss.peak
+            asyncio.run(closed_loop(base + "/v1/classify", texts, 4, 40, 30, {}))  # warm-up
+            for clients in [int(c) for c in args.concurrency.split(",")]:
+                before = httpx.get(base + "/v1/models").json()["models"][0]["batching"]
+                lat, errors, wall = asyncio.run(closed_loop(base + "/v1/classify", texts[100:], clients,
+                                                            args.requests, args.seconds, {}))
+                after = httpx.get(base + "/v1/models").json()["models"][0]["batching"]
+                batches = after["batches"] - before["batches"]
+                lat_ms = np.array(lat) * 1000
+                rows.append({"clients": clients, "requests": len(lat), "errors": errors,
+                             "seconds": round(wall, 2), "req_per_s": round(len(lat) / wall, 1),
+                             "p50_ms": round(float(np.percentile(lat_ms, 50)), 1),
+                             "p99_ms": round(float(np.percentile(lat_ms, 99)), 1),
+                             "mean_batch": round((after["texts"] - before["texts"]) / max(1, batches), 2)})
+                print(f"  {rows[-1]}", file=sys.stderr)
+            peak = rss.peak
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    from emotune.serving.registry import read_model_meta
+
+    backend = "ONNX int8" if args.int8 else "ONNX fp32" if args.onnx else read_model_meta(args.run)[1]["backend"]
+    print(f"\n### `emotune serve` — {args.run} ({backend}), single-text requests\n")
+    print(f"Machine: {platform.processor() or platform.machine()}, {cores} cores; Python {platform.python_version()}; "
+          f"{date}; load average {os.getloadavg()}. Server: --max-batch {args.max_batch} --max-wait-ms "
+          f"{args.max_wait_ms}; at most {args.requests} requests or {args.seconds:g} s per level. "
+          f"Server RSS: {idle_rss / 2**20:.0f} MiB ready, {peak / 2**20:.0f} MiB peak.\n")
+    print("| clients | requests | req/s | p50 ms | p99 ms | mean batch | errors |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['clients']} | {r['requests']} | {r['req_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
+              f"{r['mean_batch']} | {r['errors']} |")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"run": str(args.run), "backend": backend, "rows": rows,
+                                        "rss_ready_bytes": idle_rss, "rss_peak_bytes": peak, "date": date,
+                                        "cores": cores}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

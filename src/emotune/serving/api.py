@@ -1,0 +1,382 @@
+"""The HTTP API and the web page, in one FastAPI app served by uvicorn.
+
+Endpoints::
+
+    POST /v1/classify   {"texts": [...], "model": optional id, "top_k": optional}
+    GET  /v1/models     served models, their labels, load state and batching statistics
+    POST /v1/feedback   thumbs up/down and corrected labels from the web page (SQLite)
+    GET  /healthz       the process answers
+    GET  /readyz        every run's metadata is valid and the default model loads
+    GET  /              the web page (static/index.html: no CDN, no build step)
+    GET  /docs          Swagger UI (FastAPI's page fetches its JS/CSS from a CDN; /openapi.json
+                        itself is served locally and works offline)
+
+Every error, whoever raises it (validation, routing, the model), is
+``{"error": {"code": ..., "message": ..., "field": ...}}`` with a 4xx/5xx status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from emotune import __version__
+from emotune.errors import EmotuneError
+from emotune.serving.batching import MicroBatcher, QueueFull
+from emotune.serving.predict import rank_scores, score_texts
+from emotune.serving.registry import ModelRegistry
+
+log = logging.getLogger("emotune.serving")
+
+
+@dataclass
+class ServerSettings:
+    max_batch: int = 32  # texts per model forward pass
+    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    queue_size: int = 256  # waiting requests per model before 503
+    max_texts: int = 256  # texts per request
+    max_chars: int = 20_000  # characters per text (longer texts are windowed, not cut, up to this)
+    max_body_bytes: int = 32 * 1024 * 1024
+    api_key: str | None = None  # bearer token for /v1/*; None = open (bind to 127.0.0.1!)
+    feedback_db: Path | None = None
+    batch_size: int | None = None  # the backend's own inner batch size
+    retry_after_s: int = 1
+
+
+# -- errors ---------------------------------------------------------------------------------------
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
+
+
+def _error(status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status,
+                        headers=headers)
+
+
+def _field_path(loc) -> str | None:
+    """("body", "texts", 3) -> "texts[3]"."""
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or None
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+               422: "invalid_request", 429: "too_many_requests", 503: "unavailable"}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        field = _field_path(first.get("loc", ()))
+        if first.get("type") == "json_invalid":
+            reason = (first.get("ctx") or {}).get("error", "")
+            return _error(400, "invalid_json", f"The request body is not valid JSON: {reason}".rstrip(": "))
+        content_type = request.headers.get("content-type", "")
+        if field is None and request.method == "POST" and content_type and "json" not in content_type:
+            return _error(415, "unsupported_media_type",
+                          f"Send the body as JSON with Content-Type: application/json (got {content_type})")
+        if field is None:
+            return _error(422, "invalid_request", "The request body must be a JSON object")
+        msg = first.get("msg", "invalid value")
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        return _error(422, "invalid_request", f"{field or 'body'}: {msg}{more}", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        message = str(exc.detail)
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        if exc.status_code == 400 and "parsing the body" in message:
+            code, message = "invalid_body", "The request body could not be read as UTF-8 JSON"
+        return _error(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", f"Internal error: {type(exc).__name__}")
+
+
+class _BodyLimit:
+    """Pure ASGI middleware: refuse bodies over ``limit`` bytes before they are read into memory."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            response = _error(413, "payload_too_large", f"The request body is larger than {self.limit} bytes", "body")
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise ApiError(413, "payload_too_large", f"The request body is larger than {self.limit} bytes", "body")
+            return message
+
+        return await self.app(scope, limited_receive, send)
+
+
+# -- request / response models ------------------------------------------------------------------
+class _Strict(BaseModel):
+    # strict: "3" is not a top_k and 1 is not a text; extra keys are typos, not options
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClassifyRequest(_Strict):
+    texts: list[str] = Field(..., description="Texts to classify", examples=[["I passed my exam!"]])
+    model: str | None = Field(None, description="Model id from GET /v1/models (default: the first served)")
+    top_k: int | None = Field(None, ge=1, description="Scores to return per text, best first (default: all)")
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float
+
+
+class TextResult(BaseModel):
+    labels: list[str] = Field(description="The decision: the top label (single-label) or every label "
+                                          "over its threshold (multi-label)")
+    scores: list[LabelScore]
+    windows: int = Field(1, description="Overlapping windows a long text was scored in")
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    task: str
+    results: list[TextResult]
+
+
+class FeedbackPrediction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    labels: list[str] = []
+    scores: list[LabelScore] = []
+
+
+class FeedbackRequest(_Strict):
+    model: str | None = None
+    text: str
+    predicted: FeedbackPrediction | None = None
+    verdict: Literal["up", "down"] | None = None
+    correct_label: str | None = None
+
+
+class FeedbackResponse(BaseModel):
+    id: int
+
+
+# -- the app ------------------------------------------------------------------------------------
+def _index_html() -> str:
+    return resources.files("emotune.serving").joinpath("static/index.html").read_text(encoding="utf-8")
+
+
+def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    batchers: dict[str, MicroBatcher] = {}
+    feedback = None
+    if settings.feedback_db is not None:
+        from emotune.serving.feedback import FeedbackStore
+
+        feedback = FeedbackStore(settings.feedback_db)
+
+    def batcher(model_id: str) -> MicroBatcher:
+        if model_id not in batchers:
+            def predict(texts, _id=model_id):
+                return score_texts(registry.get(_id), texts, batch_size=settings.batch_size)
+
+            batchers[model_id] = MicroBatcher(predict, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
+                                              queue_size=settings.queue_size, name=model_id)
+        return batchers[model_id]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        for model_id in registry.ids:
+            batcher(model_id).start()
+        yield
+        for b in batchers.values():
+            await b.stop()
+
+    app = FastAPI(title="emotune", version=__version__, lifespan=lifespan,
+                  description="Text emotion classification. Every error is "
+                              '`{"error": {"code", "message", "field"}}`.')
+    app.state.registry, app.state.settings, app.state.batchers = registry, settings, batchers
+    _install_error_handlers(app)
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+
+    def authorize(request: Request) -> None:
+        if not settings.api_key:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_key.encode()):
+            raise ApiError(401, "unauthorized", "A valid API key is required: Authorization: Bearer KEY",
+                           "authorization", headers={"WWW-Authenticate": "Bearer"})
+
+    def served(model_id: str | None):
+        try:
+            return registry.entry(model_id)
+        except KeyError:
+            raise ApiError(404, "unknown_model",
+                           f"Unknown model '{model_id}'; available: {', '.join(registry.ids)}", "model") from None
+
+    # -- routes ---------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index():
+        return HTMLResponse(_index_html())
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz():
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz():
+        from emotune.serving.registry import read_model_meta
+
+        states = {}
+        for m in registry.models.values():
+            try:
+                await run_in_threadpool(read_model_meta, m.path)
+                states[m.id] = "loaded" if m.clf is not None else "available"
+            except EmotuneError as exc:
+                raise ApiError(503, "not_ready", f"Model '{m.id}' cannot be loaded: {exc.message}", "model")
+        default = registry.default_id
+        if registry.models[default].clf is None:
+            try:
+                await run_in_threadpool(registry.get, default)
+                states[default] = "loaded"
+            except EmotuneError as exc:
+                raise ApiError(503, "not_ready", f"Model '{default}' cannot be loaded: {exc.message}", "model")
+        return {"status": "ready", "models": states}
+
+    @app.get("/v1/models", tags=["models"])
+    async def models(request: Request):
+        authorize(request)
+        out = []
+        for info in registry.describe():
+            b = batchers.get(info["id"])
+            info["batching"] = b.stats.to_dict() if b else {}
+            info["queued"] = b.queued if b else 0
+            out.append(info)
+        return {"models": out, "default": registry.default_id, "feedback": feedback is not None,
+                "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
+                           "max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
+                           "queue_size": settings.queue_size},
+                "memory": {"budget_bytes": registry.memory_budget, "loaded_bytes": registry.loaded_bytes,
+                           "evictions": registry.evictions}}
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"],
+              responses={404: {"description": "Unknown model"}, 413: {"description": "Too many or too long texts"},
+                         422: {"description": "Invalid request"}, 503: {"description": "Queue full; retry later"}})
+    async def classify(body: ClassifyRequest, request: Request):
+        authorize(request)
+        m = served(body.model)
+        if not body.texts:
+            raise ApiError(422, "invalid_request", "texts: give at least one text", "texts")
+        if len(body.texts) > settings.max_texts:
+            raise ApiError(413, "too_many_texts",
+                           f"texts: {len(body.texts)} texts in one request; the limit is {settings.max_texts}", "texts")
+        for i, text in enumerate(body.texts):
+            if not text.strip():
+                raise ApiError(422, "empty_text", f"texts[{i}] is empty", f"texts[{i}]")
+            if len(text) > settings.max_chars:
+                raise ApiError(413, "text_too_long",
+                               f"texts[{i}] has {len(text)} characters; the limit is {settings.max_chars}",
+                               f"texts[{i}]")
+        try:
+            rows = await batcher(m.id).submit(body.texts)
+        except QueueFull as exc:
+            raise ApiError(503, "overloaded", f"Server busy: {exc}; retry shortly", None,
+                           headers={"Retry-After": str(settings.retry_after_s)}) from None
+        except EmotuneError as exc:
+            raise ApiError(503, "model_unavailable", f"Model '{m.id}' is unavailable: {exc.message}", "model") from None
+        label_set = m.label_set
+        results = [rank_scores(r, label_set.names, label_set.task, body.top_k).to_dict() for r in rows]
+        return {"model": m.id, "task": label_set.task.value, "results": results}
+
+    @app.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, tags=["feedback"])
+    async def post_feedback(body: FeedbackRequest, request: Request):
+        authorize(request)
+        if feedback is None:
+            raise ApiError(503, "feedback_disabled",
+                           "Feedback is not collected: start the server with --feedback-db PATH")
+        m = served(body.model)
+        if not body.text.strip():
+            raise ApiError(422, "empty_text", "text is empty", "text")
+        if len(body.text) > settings.max_chars:
+            raise ApiError(413, "text_too_long",
+                           f"text has {len(body.text)} characters; the limit is {settings.max_chars}", "text")
+        if body.verdict is None and not body.correct_label:
+            raise ApiError(422, "invalid_request", "Give a verdict (up/down) or a correct_label", "verdict")
+        labels = m.label_set.names
+        if body.correct_label and body.correct_label not in labels:
+            raise ApiError(422, "unknown_label",
+                           f"correct_label '{body.correct_label}' is not a label of '{m.id}': {', '.join(labels)}",
+                           "correct_label")
+        predicted = body.predicted.model_dump() if body.predicted else {}
+        row_id = await run_in_threadpool(feedback.add, model_id=m.id, text=body.text, predicted=predicted,
+                                         verdict=body.verdict, correct_label=body.correct_label or None)
+        return {"id": row_id}
+
+    return app
+
+
+# -- running it ---------------------------------------------------------------------------------
+def serve(runs, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,
+          onnx: bool = False, int8: bool = False, memory_budget: int | None = None, threads: int | None = None,
+          log_level: str = "info", on_ready=None) -> None:
+    """Validate the runs, then serve them until interrupted (blocking)."""
+    import uvicorn
+
+    registry = ModelRegistry(runs, onnx=onnx, int8=int8, memory_budget=memory_budget,
+                             threads=threads)  # raises before binding
+    app = create_app(registry, settings)
+    if on_ready:
+        on_ready(registry, app)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve())
+
+
+def api_key_from_env(var: str | None) -> str | None:
+    """The API key in ``$var``; a named but empty variable is an error (an open server by accident)."""
+    if not var:
+        return None
+    from emotune.errors import ConfigError
+
+    value = os.environ.get(var, "")
+    if not value.strip():
+        raise ConfigError(f"--api-key-env {var}: the environment variable is not set or empty",
+                          hint=f"export {var}=... before starting the server, or drop --api-key-env.")
+    return value.strip()

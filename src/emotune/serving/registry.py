@@ -1,0 +1,227 @@
+"""The runs a server (or ``emotune predict``) serves: validated at startup, loaded lazily, kept in an LRU.
+
+Startup only reads each run's ``emotune_model.json`` (cheap, and it catches a missing or corrupt
+run before the server binds its port). Weights load on the first request for a model and stay
+in memory until the memory budget is needed for another one; the least recently used model is
+dropped first. A model's memory is estimated from its weight files (safetensors / ONNX / JSON
+vocabularies) times :data:`MEMORY_FACTOR` – good enough to keep a handful of encoders apart from
+one 7B decoder without importing anything heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emotune.data.labels import LabelSet
+from emotune.errors import ModelError
+from emotune.models.base import MODEL_META, resolve_model_dir
+
+log = logging.getLogger(__name__)
+
+#: resident memory per byte of weight file (activations, tokenizer, Python objects)
+MEMORY_FACTOR = 1.3
+_WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".json", ".gguf", ".bin")
+
+
+def run_root(path: str | Path) -> Path:
+    """The run directory for a run or model directory (``runs/x`` for ``runs/x/model``)."""
+    model_dir = resolve_model_dir(path)
+    return model_dir.parent if model_dir.name == "model" else model_dir
+
+
+def onnx_dir(run: str | Path) -> Path:
+    return run_root(run) / "onnx"
+
+
+def weight_bytes(*dirs: Path) -> int:
+    total = 0
+    for d in dirs:
+        if d.is_dir():
+            for p in d.rglob("*"):
+                if p.is_file() and p.suffix in _WEIGHT_SUFFIXES:
+                    total += p.stat().st_size
+    return total
+
+
+def default_memory_budget() -> int:
+    """Half of the RAM available now: room for the models, their batches and the rest of the system."""
+    import psutil
+
+    return int(psutil.virtual_memory().available * 0.5)
+
+
+def set_inference_threads(threads: int | None = None) -> int:
+    """One process, every core: torch intra-op threads = CPUs this process may use.
+
+    Only touches torch when a backend has imported it (TF-IDF serving never pays for the import);
+    onnxruntime sessions get their thread count in :class:`emotune.serving.export.OnnxClassifier`.
+    """
+    n = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+@dataclass
+class ServedModel:
+    id: str
+    path: Path  # what the user passed
+    model_dir: Path
+    meta: dict
+    onnx_file: Path | None = None  # set when served through onnxruntime
+    size_bytes: int = 0
+    clf: object | None = None
+    last_used: float = 0.0
+    loads: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def backend(self) -> str:
+        return "onnx" if self.onnx_file is not None else self.meta.get("backend", "?")
+
+    @property
+    def label_set(self) -> LabelSet:
+        return LabelSet.from_dict(self.meta["label_set"])
+
+    def describe(self) -> dict:
+        ls = self.label_set
+        return {"id": self.id, "path": str(self.path), "backend": self.backend,
+                "base_backend": self.meta.get("backend"), "model_name": (self.meta.get("model") or {}).get("name"),
+                "task": ls.task.value, "labels": list(ls.names), "label_set": ls.name,
+                "loaded": self.clf is not None, "size_bytes": self.size_bytes,
+                "onnx_file": str(self.onnx_file) if self.onnx_file else None}
+
+
+def read_model_meta(path: str | Path) -> tuple[Path, dict]:
+    """(model dir, parsed metadata) or a :class:`ModelError` that says what is wrong with the run."""
+    model_dir = resolve_model_dir(path)
+    meta_path = model_dir / MODEL_META
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        LabelSet.from_dict(meta["label_set"])
+        backend = meta["backend"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"Corrupt model metadata {meta_path}: {exc!s}",
+                         hint="Retrain the run or restore the file from a backup.") from None
+    from emotune.models.registry import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ModelError(f"{meta_path}: unknown backend '{backend}'", hint="Valid backends: " + ", ".join(BACKENDS))
+    return model_dir, meta
+
+
+def load_model(path: str | Path, *, onnx: bool = False, int8: bool = False, threads: int | None = None):
+    """The classifier of a run: the backend's own (torch, scikit-learn, ...) or the exported ONNX graph."""
+    if onnx:
+        from emotune.serving.export import OnnxClassifier
+
+        return OnnxClassifier.from_run(path, int8=int8, threads=threads)
+    from emotune.models.base import load_classifier
+
+    return load_classifier(path)
+
+
+def _unique_id(path: Path, taken: set[str]) -> str:
+    root = run_root(path)
+    base = root.name or "model"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}-{i}", i + 1
+    return name
+
+
+class ModelRegistry:
+    """Served models by id. Thread-safe: the batchers call :meth:`get` from their worker threads."""
+
+    def __init__(self, runs: Sequence[str | Path], *, onnx: bool = False, int8: bool = False,
+                 memory_budget: int | None = None, threads: int | None = None):
+        if not runs:
+            raise ModelError("No run directories given",
+                             hint="Pass one or more run directories, e.g. runs/isear-minilm")
+        self.onnx = onnx
+        self.int8 = int8
+        self.threads = threads
+        self.memory_budget = memory_budget if memory_budget is not None else default_memory_budget()
+        self.models: dict[str, ServedModel] = {}
+        self._lock = threading.Lock()
+        self.evictions = 0
+        for run in runs:
+            path = Path(run)
+            model_dir, meta = read_model_meta(path)
+            onnx_file = None
+            if onnx:
+                from emotune.serving.export import onnx_model_path
+
+                onnx_file = onnx_model_path(path, int8=int8, meta=meta)
+            model_id = _unique_id(path, set(self.models))
+            size = weight_bytes(model_dir) if onnx_file is None else onnx_file.stat().st_size
+            self.models[model_id] = ServedModel(model_id, path, model_dir, meta, onnx_file,
+                                                int(size * MEMORY_FACTOR))
+
+    # -- lookups ------------------------------------------------------------------------------
+    @property
+    def ids(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def default_id(self) -> str:
+        return self.ids[0]
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self.models
+
+    def entry(self, model_id: str | None) -> ServedModel:
+        model_id = model_id or self.default_id
+        if model_id not in self.models:
+            raise KeyError(model_id)
+        return self.models[model_id]
+
+    @property
+    def loaded_bytes(self) -> int:
+        return sum(m.size_bytes for m in self.models.values() if m.clf is not None)
+
+    # -- loading ------------------------------------------------------------------------------
+    def get(self, model_id: str | None = None):
+        """The loaded classifier for ``model_id`` (loads it now if needed, evicting LRU models)."""
+        m = self.entry(model_id)
+        with m.lock:  # one load per model, other models stay available meanwhile
+            if m.clf is None:
+                self._make_room(m)
+                started = time.perf_counter()
+                clf = load_model(m.path, onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads)
+                set_inference_threads(self.threads)
+                m.clf, m.loads = clf, m.loads + 1
+                log.info("loaded model %s (%s) in %.1fs", m.id, m.backend, time.perf_counter() - started)
+            m.last_used = time.monotonic()
+            return m.clf
+
+    def _make_room(self, incoming: ServedModel) -> None:
+        with self._lock:
+            loaded = sorted((m for m in self.models.values() if m.clf is not None and m is not incoming),
+                            key=lambda m: m.last_used)
+            used = sum(m.size_bytes for m in loaded)
+            for victim in loaded:
+                if used + incoming.size_bytes <= self.memory_budget:
+                    break
+                log.info("evicting model %s to stay within the memory budget", victim.id)
+                victim.clf = None  # in-flight batches keep their own reference until they finish
+                used -= victim.size_bytes
+                self.evictions += 1
+            if used + incoming.size_bytes > self.memory_budget:
+                log.warning("model %s (~%d MB) alone exceeds the memory budget (%d MB); loading it anyway",
+                            incoming.id, incoming.size_bytes >> 20, self.memory_budget >> 20)
+
+    def unload(self, model_id: str) -> None:
+        self.entry(model_id).clf = None
+
+    def describe(self) -> list[dict]:
+        return [m.describe() for m in self.models.values()]
