@@ -77,7 +77,8 @@ def make_run(root: Path, name: str, label_set: LabelSet = ISEAR, *, n_test: int 
             rows = [f"{words[i % 5]} something happened (row {i}) & <b>not bold</b>" for i in range(n)]
             (run / "predictions" / f"{split}_texts.json").write_text(json.dumps(rows), encoding="utf-8")
         out[split] = compute_metrics(label_set, y, s, thresholds)
-    (run / "data.json").write_text(json.dumps({"sizes": {"train": 1000, "dev": n_dev, "test": n_test}}), encoding="utf-8")
+    sizes = {"train": 1000, "dev": n_dev, "test": n_test}
+    (run / "data.json").write_text(json.dumps({"sizes": sizes}), encoding="utf-8")
     (run / "model" / "emotune_model.json").write_text(json.dumps({"backend": backend, "thresholds": out["thresholds"]}),
                                                      encoding="utf-8")
     (run / "metrics.json").write_text(json.dumps(out, indent=2), encoding="utf-8")

@@ -55,10 +55,12 @@ def print_evaluation(result: dict) -> None:
 
 def evaluate_cmd(
     run: Annotated[Path, typer.Argument(help="A run directory written by `emotune train`.")],
-    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to evaluate on (default: the run's own).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        "--dataset", "-d", help="Dataset to evaluate on (default: the run's own).")] = None,
     split: Annotated[str, typer.Option("--split", "-s", help="train, dev or test.")] = "test",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the metrics as JSON here.")] = None,
-    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples for the confidence intervals.")] = 1000,
+    resamples: Annotated[int, typer.Option(
+        "--resamples", help="Bootstrap resamples for the confidence intervals.")] = 1000,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Prediction batch size.")] = None,
 ) -> None:
     """Score a trained run on a split of its own dataset or of another dataset (labels mapped when possible)."""
@@ -87,9 +89,12 @@ def compare_cmd(
 
 def benchmark_cmd(
     suite: Annotated[str, typer.Argument(help="isear, goemotions, semeval-ec or dair-emotion.")],
-    quick: Annotated[bool, typer.Option("--quick", help="Tiny samples and few models: a smoke run of a few minutes.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: bench_out/SUITE[-quick]).")] = None,
-    models: Annotated[str | None, typer.Option("--models", help="Comma-separated subset of the suite's models.")] = None,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Tiny samples and few models: a smoke run of a few minutes.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder (default: bench_out/SUITE[-quick]).")] = None,
+    models: Annotated[str | None, typer.Option(
+        "--models", help="Comma-separated subset of the suite's models.")] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", help="Training seeds per model.")] = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs without training.")] = False,

@@ -371,7 +371,8 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     if ensemble and plan.suite.ensemble_size and (not models or "ensemble" in models) and finished:
         ens = _ensemble_spec(plan, finished, ref_rows)
         if ens is not None:
-            say(f"[bold]> {ens.run_dir.name}[/] (ensemble of {', '.join(Path(m).name for m in ens.config.model.members)})")
+            members = ", ".join(Path(m).name for m in ens.config.model.members)
+            say(f"[bold]> {ens.run_dir.name}[/] (ensemble of {members})")
             data = _prepare_checked(ens.config, data_cache, say)
             status[str(ens.run_dir)] = _train_one(ens, data, say, progress=False)
             plan.runs.append(ens)
@@ -463,7 +464,8 @@ def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | Non
 def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, data_cache: dict, say) -> dict | None:
     from emotune.training.cv import cross_validate
 
-    candidates = [s for s in finished if s.kind == "model" and s.seed is not None and _dev_primary(s.run_dir) is not None
+    candidates = [s for s in finished
+                  if s.kind == "model" and s.seed is not None and _dev_primary(s.run_dir) is not None
                   and (not plan.quick or s.config.model.backend in QUICK_CV_BACKENDS)]
     if not candidates:
         return None
@@ -497,7 +499,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
     for key in keys:
         specs = [s for s in plan.runs if s.key == key]
         done = [s for s in specs if s in finished]
-        failed = [status.get(str(s.run_dir), {}) for s in specs if status.get(str(s.run_dir), {}).get("status") == "failed"]
+        failed = [st for st in (status.get(str(s.run_dir), {}) for s in specs) if st.get("status") == "failed"]
         row: dict = {"model": key, "runs": [str(s.run_dir.relative_to(plan.out_dir)) for s in done],
                      "seeds": [s.seed for s in done], "note": specs[0].note, "status": "ok" if done else "failed"}
         if failed:
@@ -514,8 +516,8 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         dev = aggregate([r.metrics.get("dev") or {} for r in records])
         preds = [r.predictions("test") for r in records]
         idx = resample_indices(len(preds[0].y_true), n_resamples, seed=0)
-        seed_mean = np.mean([resampled_values(p.y_true, p.scores, primary, label_set=ls, thresholds=p.thresholds, idx=idx)
-                             for p in preds], axis=0)
+        seed_mean = np.mean([resampled_values(p.y_true, p.scores, primary, label_set=ls, thresholds=p.thresholds,
+                                              idx=idx) for p in preds], axis=0)
         lo, hi = np.nanquantile(seed_mean, [0.025, 0.975])
         fit = [r.train_seconds for r in records if r.train_seconds is not None]
         speed = next((measurements.get(s.run_dir.name, {}).get("texts_per_s") for s in done
@@ -530,7 +532,8 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
             "primary_metric": primary,
             "primary": {k: agg[primary][k] for k in ("mean", "std", "n")} if primary in agg else None,
             "ci": {"low": float(lo), "high": float(hi), "n_resamples": n_resamples},
-            "secondary": (secondary, {k: agg[secondary][k] for k in ("mean", "std", "n")}) if secondary in agg else None,
+            "secondary": ((secondary, {k: agg[secondary][k] for k in ("mean", "std", "n")})
+                          if secondary in agg else None),
             "dev_primary": {k: dev[primary][k] for k in ("mean", "std", "n")} if primary in dev else None,
             "train_seconds": float(np.mean(fit)) if fit else None,
             "texts_per_s": speed,

@@ -17,7 +17,8 @@ from emotune.data.labels import LabelSet, Task
 DEFAULT_BINS = 10
 
 
-def confidence_and_outcome(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def confidence_and_outcome(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
     """(confidence in [0, 1], 1 if that confident claim was right else 0), one entry per claim."""
     scores = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
     y_true = np.asarray(y_true)
@@ -65,7 +66,8 @@ def expected_calibration_error(label_set: LabelSet, y_true: np.ndarray, scores: 
     return reliability(conf, outcome, n_bins)["ece"]
 
 
-def calibration_summary(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray, n_bins: int = DEFAULT_BINS) -> dict:
+def calibration_summary(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
+                        n_bins: int = DEFAULT_BINS) -> dict:
     """:func:`reliability` for a model's scores, plus what was measured (``kind``)."""
     conf, outcome = confidence_and_outcome(label_set, y_true, scores)
     out = reliability(conf, outcome, n_bins)

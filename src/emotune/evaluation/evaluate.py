@@ -226,7 +226,8 @@ def _foreign_split(record: RunRecord, dataset: str, split: str, options: dict | 
     only_data = [n for n in data_ls.names if n not in ls.names]
     only_model = [n for n in ls.names if n not in data_ls.names]
     raise ModelError(
-        f"Dataset '{dataset}' ({data_ls.name or 'its labels'}) uses other labels than the run ({ls.name or 'its labels'}) "
+        f"Dataset '{dataset}' ({data_ls.name or 'its labels'}) uses other labels than the run "
+        f"({ls.name or 'its labels'}) "
         f"and no mapping between them is known: only in the data: {', '.join(only_data) or 'none'}; "
         f"only in the model: {', '.join(only_model) or 'none'}",
         hint="Evaluate on a dataset with the same labels, or add a mapping to emotune.data.taxonomies.MAPPINGS"
@@ -246,7 +247,8 @@ def _train_overlap(record: RunRecord, part: EmotionDataset) -> int:
 
 
 def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "test", out: str | Path | None = None,
-                 *, n_resamples: int = 1000, batch_size: int | None = None, dataset_options: dict | None = None) -> dict:
+                 *, n_resamples: int = 1000, batch_size: int | None = None,
+                 dataset_options: dict | None = None) -> dict:
     """Score a run's model on ``split`` of its own dataset (default) or of ``dataset``.
 
     Re-runs inference with the saved model (``load_classifier``), so it also checks that the

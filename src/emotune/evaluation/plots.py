@@ -70,8 +70,8 @@ def grouped_bars(values: Mapping[str, Mapping[str, float]], path: str | Path, *,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=min(n_m, 4), loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(labels) <= 8 else -0.3),
-              frameon=False)
+    below = -0.18 if len(labels) <= 8 else -0.3  # rotated tick labels need more room
+    ax.legend(fontsize=8, ncol=min(n_m, 4), loc="upper center", bbox_to_anchor=(0.5, below), frameon=False)
     return _save(fig, path)
 
 

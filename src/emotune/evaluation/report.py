@@ -23,7 +23,14 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.evaluation import plots
 from emotune.evaluation.calibration import calibration_summary
-from emotune.evaluation.metrics import PRIMARY, classification_report, compute_metrics, confused_pairs, confusion, decide
+from emotune.evaluation.metrics import (
+    PRIMARY,
+    classification_report,
+    compute_metrics,
+    confused_pairs,
+    confusion,
+    decide,
+)
 from emotune.evaluation.stats import (
     DEFAULT_RESAMPLES,
     aggregate,
@@ -120,7 +127,8 @@ def check_comparable(records: Sequence, split: str = "test") -> list[str]:
                 notes.append(f"{r.name} saw other inputs than {first.name} for the same {split} rows "
                              "(e.g. conversation context); gold labels are identical.")
         if not same:
-            detail = "different rows" if len(ref.y_true) == len(p.y_true) else f"{len(ref.y_true)} vs {len(p.y_true)} rows"
+            n_a, n_b = len(ref.y_true), len(p.y_true)
+            detail = "different rows" if n_a == n_b else f"{n_a} vs {n_b} rows"
             raise ModelError(
                 f"Runs {first.path} and {r.path} were evaluated on different {split} sets ({detail})",
                 hint="Compare runs trained on the same dataset and split (same data.split settings and max_eval).",
@@ -280,7 +288,7 @@ def build_comparison(records: Sequence, *, groups: Mapping[str, str] | None = No
         label_rows = {row["label"]: row for row in m.report_rows}
         key = "pearson" if task == Task.REGRESSION else "f1-score"
 
-        def _label_entry(j):
+        def _label_entry(j, label_rows=label_rows, per_label_mean=per_label_mean):
             row = label_rows[names[j]]
             entry = {"label": names[j], "value": float(per_label_mean[j]), "support": row["support"]}
             for c in ("precision", "recall", "f1-score", "pearson", "spearman", "mae"):
@@ -297,7 +305,8 @@ def build_comparison(records: Sequence, *, groups: Mapping[str, str] | None = No
             "backend": m.runs[0].backend,
             "model_name": m.runs[0].config.model.name,
             "metrics": {k_: {"mean": v["mean"], "std": v["std"], "n": v["n"]} for k_, v in m.metrics.items()},
-            "dev": None if m.dev is None else {k_: {"mean": v["mean"], "std": v["std"], "n": v["n"]} for k_, v in m.dev.items()},
+            "dev": (None if m.dev is None else
+                    {k_: {"mean": v["mean"], "std": v["std"], "n": v["n"]} for k_, v in m.dev.items()}),
             "ci": m.ci,
             "per_label": {"metric": key, "mean": dict(zip(names, per_label_mean.tolist())),
                           "std": dict(zip(names, (m.per_label.std(axis=0, ddof=1) if len(m.runs) > 1
@@ -328,8 +337,10 @@ def build_comparison(records: Sequence, *, groups: Mapping[str, str] | None = No
                     shown.append({
                         "row": text_i,
                         "text": texts[text_i] if texts is not None else None,
-                        "true": names[int(gold)] if task == Task.SINGLE else [names[j] for j in np.flatnonzero(gold)],
-                        "pred": names[int(np.argmax(pred))] if task == Task.SINGLE else [names[j] for j in np.flatnonzero(pred)],
+                        "true": (names[int(gold)] if task == Task.SINGLE
+                                 else [names[j] for j in np.flatnonzero(gold)]),
+                        "pred": (names[int(np.argmax(pred))] if task == Task.SINGLE
+                                 else [names[j] for j in np.flatnonzero(pred)]),
                         "run": m.runs[run_i].name,
                     })
                     if len(shown) >= examples:
@@ -392,11 +403,16 @@ def make_figures(comparison: dict, fig_dir: Path) -> dict:
     figs["per_label_bars"] = rel(plots.grouped_bars(
         per_label, fig_dir / "per_label_bars.png", title=f"Per-label {metric_word} by model", ylabel=metric_word,
         errors=errors, threshold=comparison["f1_threshold"] if task != Task.REGRESSION else None))
-    figs["heatmap"] = rel(plots.heatmap(
-        [[m["per_label"]["mean"][n] for n in names] for m in models], [m["name"] for m in models], names,
-        fig_dir / "heatmap.png", title=f"{metric_word}: model x label", cmap="viridis",
-        vmin=min(0.0, min(v for m in models for v in m["per_label"]["mean"].values())), vmax=1.0,
-        colorbar_label=metric_word))
+    matrix = np.array([[m["per_label"]["mean"][n] for n in names] for m in models])
+    vmin = min(0.0, float(matrix.min()))
+    if len(names) > 12:  # many labels: one row per label reads better than a long thin strip
+        figs["heatmap"] = rel(plots.heatmap(
+            matrix.T, names, [m["name"] for m in models], fig_dir / "heatmap.png",
+            title=f"{metric_word}: label x model", cmap="viridis", vmin=vmin, vmax=1.0, colorbar_label=metric_word))
+    else:
+        figs["heatmap"] = rel(plots.heatmap(
+            matrix, [m["name"] for m in models], names, fig_dir / "heatmap.png",
+            title=f"{metric_word}: model x label", cmap="viridis", vmin=vmin, vmax=1.0, colorbar_label=metric_word))
     spread = {n: [v[j] for m in models for v in m["per_label"]["runs"]] for j, n in enumerate(names)}
     n_points = sum(len(m["runs"]) for m in models)
     figs["box"] = rel(plots.box_per_label(
@@ -433,11 +449,18 @@ def _jinja_env():
     )
     env.filters["f3"] = lambda x: _fmt(x, 3)
     env.filters["f2"] = lambda x: _fmt(x, 2)
-    env.filters["ms"] = lambda d, digits=3: format_mean_std(d["mean"], d["std"] if d.get("n", 2) > 1 else None, digits) if d else "–"
+    env.filters["ms"] = _fmt_mean_std
     env.filters["pval"] = lambda p: "–" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
     env.filters["labels"] = lambda v: ", ".join(v) if isinstance(v, list) else str(v)
     env.filters["secs"] = _fmt_seconds
     return env
+
+
+def _fmt_mean_std(d, digits: int = 3) -> str:
+    """``{"mean", "std", "n"}`` as "0.612 ± 0.010", or just the mean for a single run."""
+    if not d:
+        return "–"
+    return format_mean_std(d["mean"], d["std"] if d.get("n", 2) > 1 else None, digits)
 
 
 def _fmt_seconds(s) -> str:
@@ -491,7 +514,8 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite:
             speeds = [measurements.get(str(Path(r).resolve()), {}).get("texts_per_s") for r in m["runs"]]
             speeds = [s for s in speeds if s is not None]
             if speeds and "texts_per_s" not in m["metrics"]:
-                m["metrics"]["texts_per_s"] = {"mean": float(np.mean(speeds)), "std": float(np.std(speeds)), "n": len(speeds)}
+                m["metrics"]["texts_per_s"] = {"mean": float(np.mean(speeds)), "std": float(np.std(speeds)),
+                                               "n": len(speeds)}
     # build next to the target and swap at the end: a failure never leaves half a report behind
     staging = out_dir.with_name(out_dir.name + ".partial")
     if staging.exists():
@@ -524,7 +548,8 @@ def results_table(rows: Sequence[Mapping], primary: str = "f1_macro") -> str:
     for r in rows:
         p = r.get("primary") or {}
         n = p.get("n", 1)
-        prim = format_mean_std(p.get("mean"), p.get("std") if n and n > 1 else None) + (f" (n={n})" if n and n > 1 else "")
+        several = bool(n and n > 1)
+        prim = format_mean_std(p.get("mean"), p.get("std") if several else None) + (f" (n={n})" if several else "")
         ci = r.get("ci")
         sec = r.get("secondary")
         cells = [

@@ -209,7 +209,8 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
 
 def aggregate(rows: Sequence[Mapping[str, float]]) -> dict[str, dict]:
     """``{key: {"mean", "std", "n", "values"}}`` over metric dicts (one per seed or fold)."""
-    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if all(isinstance(r.get(k), (int, float)) for r in rows)]
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r)
+            if all(isinstance(r.get(k), (int, float)) for r in rows)]
     out = {}
     for k in keys:
         vals = [float(r[k]) for r in rows]
