@@ -6,7 +6,7 @@ from emotune.errors import ConfigError
 from emotune.evaluation import benchmark
 
 
-@pytest.mark.parametrize("suite", benchmark.suite_names())
+@pytest.mark.parametrize("suite", sorted(benchmark.SUITES))  # the classic suites; affect suites differ
 def test_every_suite_builds_from_the_presets(suite, tmp_path):
     plan = benchmark.build_suite(suite, out_dir=tmp_path)
     keys = {r.key for r in plan.runs}
@@ -77,3 +77,15 @@ def test_quick_isear_benchmark_end_to_end(tmp_path):
     html = (tmp_path / "report" / "index.html").read_text()
     assert "emotune benchmark: isear (quick)" in html and "embed-head" in html
     assert json.loads((tmp_path / "results.json").read_text())["report"] == "report/index.html"
+
+
+def test_suites_given_as_run_configs_use_the_same_runner(tmp_path):
+    other = benchmark._other_suites()
+    if "meld" not in other:
+        pytest.skip("no config-list suites defined")
+    plan = benchmark.build_suite("meld", quick=True, out_dir=tmp_path)
+    assert plan.runs and all(r.run_dir.parent == tmp_path / "runs" for r in plan.runs)
+    assert "tfidf" in {r.key for r in plan.runs}
+    assert "meld" in benchmark.suite_names()
+    with pytest.raises(ConfigError, match="Did you mean 'meld'"):
+        benchmark.build_suite("mled")

@@ -50,15 +50,28 @@ def _causal_case(tok, prefix: str = "Classify emotion: which one is it? "):
     return prompts, labels
 
 
-def test_causal_scores_equal_summed_token_logprobs(tiny_llama):
+@pytest.mark.parametrize("tree", [True, False], ids=["label-tree", "cache-copies"])
+def test_causal_scores_equal_summed_token_logprobs(tiny_llama, tree, monkeypatch):
     model, tok = tiny_llama
+    monkeypatch.setattr(ls, "_custom_masks_ok", lambda m: tree)  # False: attention without custom masks
     prompts, labels = _causal_case(tok)
+    labels.append([tok.eos_token_id])  # a one-token label next to multi-token ones
     assert len({len(p) for p in prompts}) == 3 and len({len(x) for x in labels}) > 1  # padding is exercised
     expected = _by_hand_causal(model, prompts, labels)
     for kwargs in ({}, {"batch_size": 1}, {"share_prefix": False}):
         got = ls.causal_logliks(model, prompts, labels, **kwargs)
-        assert got.shape == (3, 4)
+        assert got.shape == (3, 5)
         np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=str(kwargs))
+
+
+def test_eager_attention(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = build_tiny("qwen2", tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager").eval()
+    prompts, labels = _causal_case(AutoTokenizer.from_pretrained(path))
+    np.testing.assert_allclose(ls.causal_logliks(model, prompts, labels), _by_hand_causal(model, prompts, labels),
+                               atol=1e-4)
 
 
 def test_causal_without_shared_prefix(tiny_llama):

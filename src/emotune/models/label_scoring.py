@@ -228,12 +228,19 @@ def _causal_cached(model, prompt_ids, label_ids, *, batch_size: int) -> np.ndarr
         prefix = torch.tensor([list(prompt_ids[0][:c])], device=device)
         prefix_cache = model(input_ids=prefix, use_cache=True, **keep_last).past_key_values
 
+    tree = _custom_masks_ok(model)
+    t_tree = sum(len(label_ids[j]) - 1 for j in multi)
+    vocab = int(model.get_output_embeddings().weight.shape[0])
     order = sorted(range(n), key=lambda i: -len(prompt_ids[i]))
     start = 0
     while start < n:
         longest = len(prompt_ids[order[start]])
-        per_row = max(longest, 1) * max(1, len(multi) + 1)
-        b = max(1, min(batch_size, CACHE_TOKEN_BUDGET // per_row))
+        if tree:  # the cache once per prompt, the label tokens side by side
+            per_row = longest + t_tree
+            b = max(1, min(batch_size, CACHE_TOKEN_BUDGET // per_row, LOGIT_BUDGET // max(1, t_tree * vocab)))
+        else:  # the cache copied once per multi-token label
+            per_row = longest * (len(multi) + 1)
+            b = max(1, min(batch_size, CACHE_TOKEN_BUDGET // per_row))
         idx = order[start:start + b]
         start += len(idx)
         b = len(idx)
@@ -258,14 +265,60 @@ def _causal_cached(model, prompt_ids, label_ids, *, batch_size: int) -> np.ndarr
         last = torch.log_softmax(res.logits[:, -1, :].float(), dim=-1)  # left padding: last = real last token
         scores = last[:, first_tok].double()  # (b, k)
         if multi:
-            scores = scores + _continuations(model, res.past_key_values, mask, [c + m for m in lens], label_ids,
-                                             multi, device, pad)
+            ends = [c + m for m in lens]
+            cont = _continuations_tree if tree else _continuations
+            scores = scores + cont(model, res.past_key_values, mask, ends, label_ids, multi, device, pad)
         out[idx] = scores.cpu().numpy()
     return out
 
 
+def _custom_masks_ok(model) -> bool:
+    """Whether the attention takes an arbitrary additive 4D mask (SDPA and eager do; flash/flex do not)."""
+    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    return impl in ("sdpa", "eager")
+
+
+def _continuations_tree(model, cache, mask, ends, label_ids, multi, device, pad) -> torch.Tensor:
+    """Log-probs of label tokens 2..L given the prompts' cache; (b, k) with zeros for 1-token labels.
+
+    All labels' tokens run in *one* row per prompt, side by side after the prompt, under a 4D
+    mask in which each label sees the prompt and its own earlier tokens only (a "token tree", as in
+    speculative decoding). The prompt's cache is thus never copied once per label: with a long
+    few-shot prompt those copies, not the label tokens, would dominate the cost.
+    """
+    b, k = mask.shape[0], len(label_ids)
+    kv_prev = mask.shape[1]
+    segments = []  # (label, start, length)
+    tokens, targets, offsets = [], [], []
+    for j in multi:
+        lab = list(label_ids[j])
+        segments.append((j, len(tokens), len(lab) - 1))
+        tokens += lab[:-1]
+        targets += lab[1:]
+        offsets += list(range(len(lab) - 1))
+    t = len(tokens)
+    own = torch.zeros((t, t), dtype=torch.bool)
+    for _, start, length in segments:
+        own[start:start + length, start:start + length] = torch.ones((length, length), dtype=torch.bool).tril()
+    allowed = torch.cat([mask.bool().cpu()[:, None, :].expand(b, t, kv_prev), own.expand(b, t, t)], dim=2)
+    dtype = getattr(model, "dtype", torch.float32)
+    dtype = dtype if dtype.is_floating_point else torch.float32
+    mask4d = torch.zeros((b, 1, t, kv_prev + t), dtype=dtype)
+    mask4d.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+    pos = torch.tensor(ends)[:, None] + torch.tensor(offsets)[None, :]
+    inp = torch.tensor(tokens, dtype=torch.long)[None, :].expand(b, t)
+    logits = model(input_ids=inp.to(device), attention_mask=mask4d.to(device), position_ids=pos.to(device),
+                   past_key_values=cache, use_cache=True).logits
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    tok_lp = logp.gather(2, torch.tensor(targets, device=device)[None, :, None].expand(b, t, 1))[..., 0].double()
+    extra = torch.zeros((b, k), dtype=torch.float64, device=device)
+    for j, start, length in segments:
+        extra[:, j] = tok_lp[:, start:start + length].sum(dim=1)
+    return extra
+
+
 def _continuations(model, cache, mask, ends, label_ids, multi, device, pad) -> torch.Tensor:
-    """Log-probs of label tokens 2..L given the prompts' cache; (b, k) with zeros for 1-token labels."""
+    """:func:`_continuations_tree` for attention without custom masks: one cache copy per (prompt, label)."""
     b, k = mask.shape[0], len(label_ids)
     rows = [(r, j) for r in range(b) for j in multi]
     row_idx = torch.tensor([r for r, _ in rows], device=device)

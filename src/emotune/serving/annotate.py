@@ -95,13 +95,20 @@ def load_annotators(specs: Sequence[str | Path], *, loader: Callable | None = No
         from emotune.models.base import load_classifier as loader
     out: list[Annotator] = []
     taken: set[str] = set()
+    loaded: dict[str, object] = {}
     for spec in specs:
         path, task, emotion = parse_spec(str(spec))
         _, meta = read_model_meta(path)  # a clear error for a missing/corrupt run before loading weights
         if task and meta.get("backend") != "instruct":
             raise ConfigError(f"'{spec}': only instruct runs answer several tasks (this is a {meta.get('backend')} run)")
         kwargs = {k: v for k, v in (("task", task), ("emotion", emotion)) if v}
-        clf = loader(path, **kwargs)
+        key = str(run_root(path).resolve())
+        if key not in loaded:
+            clf = loaded[key] = loader(path, **kwargs)
+        elif hasattr(loaded[key], "view"):  # another task of an instruct run: the same weights
+            clf = loaded[key].view(task or loaded[key].primary_task, emotion)
+        else:
+            clf = loaded[key]
         base = run_root(path).name + (f"#{task}" + (f":{emotion}" if emotion else "") if task else "")
         name, i = base, 2
         while name in taken:
