@@ -37,6 +37,15 @@ def annotate(
     with console_err.status(f"Loading {len(runs)} run(s) ..."):
         annotators = load_annotators(runs)
     set_inference_threads()
+    from emotune.serving.annotate import parse_spec
+    from emotune.serving.predict import run_context_config
+
+    for spec in runs:
+        ctx = run_context_config(parse_spec(spec)[0])
+        if ctx is not None:
+            console_err.print(f"[yellow]Warning:[/] {spec} was trained with {ctx.window} preceding turns as context; "
+                              "annotate labels each text alone (use `emotune predict` on dialogue JSONL for context).",
+                              highlight=False)
 
     progress = Progress(TextColumn("[bold]annotating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TimeRemainingColumn(), console=console_err, transient=True, disable=not console_err.is_terminal)
