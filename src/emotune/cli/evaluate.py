@@ -88,7 +88,8 @@ def compare_cmd(
 
 
 def benchmark_cmd(
-    suite: Annotated[str, typer.Argument(help="isear, goemotions, semeval-ec or dair-emotion.")],
+    suite: Annotated[str, typer.Argument(help="isear, goemotions, semeval-ec, dair-emotion, or a dialogue / "
+                                              "affect suite (meld, emorynlp, ei-reg, emobank, instruct).")],
     quick: Annotated[bool, typer.Option(
         "--quick", help="Tiny samples and few models: a smoke run of a few minutes.")] = False,
     out: Annotated[Path | None, typer.Option(

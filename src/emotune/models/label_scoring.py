@@ -13,9 +13,10 @@ Two model families:
   encoder states are repeated for each label, and one decoder forward with the labels as
   targets scores all (prompt, label) pairs.
 * **decoder-only** (:func:`causal_logliks`): the prompt is run once and its key/value cache is
-  reused for every label (the label continuations are a few tokens; the prompt can be hundreds).
-  A prefix shared by *all* prompts (system prompt, few-shot examples, instruction) is computed
-  once for the whole call.
+  reused for every label (the label continuations are a few tokens; the prompt can be hundreds):
+  all labels' tokens follow the prompt side by side in one row, each masked to see only the
+  prompt and itself. A prefix shared by *all* prompts (system prompt, few-shot examples,
+  instruction) is computed once for the whole call.
 
 Every function returns an ``(n_prompts, n_labels)`` float64 matrix of summed token
 log-probabilities; :func:`reduce_scores` turns sums into per-token means.
