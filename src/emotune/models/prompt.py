@@ -116,11 +116,11 @@ class PromptClassifier(EmotionClassifier):
 
     @property
     def length_normalize(self) -> bool:
-        return bool(getattr(self.model_config.prompt, "length_normalize", False))
+        return self.model_config.prompt.length_normalize
 
     @property
     def calibrate(self) -> bool:
-        return bool(getattr(self.model_config.prompt, "calibrate", False))
+        return self.model_config.prompt.calibrate
 
     @property
     def max_length(self) -> int:
@@ -278,7 +278,8 @@ class PromptClassifier(EmotionClassifier):
         hf.setup_threads(self.training_config)
         answers = self.answer_ids
         prompts = [self._encode(self.prompt_text(t)) for t in texts]
-        sums = ls.causal_logliks(self.model, prompts, answers, batch_size=batch_size or 8)
+        sums = ls.causal_logliks(self.model, prompts, answers,
+                                 batch_size=batch_size or self.training_config.eval_batch_size)
         return ls.reduce_scores(sums, [len(a) for a in answers], "mean" if self.length_normalize else "sum")
 
     def _content_free_logprobs(self) -> np.ndarray:
