@@ -29,7 +29,7 @@ def test_quick_plan_and_selection(tmp_path):
         "isear-tfidf-s42", "isear-tfidf-s43", "isear-lexicon", "isear-embed-head-s42", "isear-embed-head-s43",
         "isear-minilm-s42", "isear-minilm-s43"]
     minilm = plan.runs[-1].config
-    assert minilm.data.max_train == 64 and minilm.training.epochs == 1 and minilm.data.max_eval == 100
+    assert minilm.data.max_train == 48 and minilm.training.epochs == 1 and minilm.data.max_eval == 60
     assert plan.runs[0].config.data.max_train == 300
     one = benchmark.build_suite("isear", quick=True, models=["tfidf"], seeds=1, out_dir=tmp_path)
     assert [r.run_dir.name for r in one.runs] == ["isear-tfidf-s42"]
@@ -63,10 +63,10 @@ def test_quick_isear_benchmark_end_to_end(tmp_path):
     assert list(rows) == ["tfidf", "lexicon", "embed-head", "minilm", "ensemble"]
     for key, row in rows.items():
         assert row["status"] == "ok", (key, row.get("note"))
-        assert row["eval_rows"] == 100 and 0 <= row["primary"]["mean"] <= 1
+        assert row["eval_rows"] == 60 and 0 <= row["primary"]["mean"] <= 1
         assert row["ci"]["low"] <= row["primary"]["mean"] + 1e-9
     assert rows["tfidf"]["primary"]["n"] == 2 and rows["lexicon"]["primary"]["n"] == 1
-    assert rows["minilm"]["train_rows"] == 64 and rows["tfidf"]["train_rows"] == 300
+    assert rows["minilm"]["train_rows"] == 48 and rows["tfidf"]["train_rows"] == 300
     assert rows["tfidf"]["texts_per_s"] > 0
     assert "by dev" in rows["ensemble"]["note"]
     cv = res.results["cross_validation"]

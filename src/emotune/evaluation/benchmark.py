@@ -152,17 +152,18 @@ SUITES: dict[str, SuiteSpec] = {
 }
 
 # --quick: tiny samples, cheap models, a minute or two on 2 cores (part of the test suite)
-QUICK_DATA = ("data.max_train=300", "data.max_eval=100")
+QUICK_DATA = ("data.max_train=300", "data.max_eval=60")
 QUICK_MODELS = (
     ModelSpec("tfidf", ("isear-tfidf",), ("model.max_features=20000",)),
     _LEXICON,
     ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"), ("training.max_length=64",)),
-    ModelSpec("minilm", ("isear-minilm",), ("data.max_train=64", "training.epochs=1", "training.max_length=32",
+    ModelSpec("minilm", ("isear-minilm",), ("data.max_train=48", "training.epochs=1", "training.max_length=32",
                                             "training.batch_size=32", "training.early_stopping_patience=0"),
-              note="1 epoch on 64 rows: a smoke test of fine-tuning, not a score"),
+              note="1 epoch on 48 rows: a smoke test of fine-tuning, not a score"),
 )
 QUICK_SEEDS = 2
 QUICK_FOLDS = 3
+QUICK_ENSEMBLE = 2  # members
 QUICK_CV_BACKENDS = ("tfidf",)  # --quick cross-validates the TF-IDF model only (seconds, not minutes)
 
 
@@ -446,7 +447,7 @@ def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | Non
     if len(by_key) < 2:
         return None
     ranked = sorted(by_key.items(), key=lambda kv: -np.mean([_dev_primary(s.run_dir) for s in kv[1]]))
-    chosen = ranked[: plan.suite.ensemble_size]
+    chosen = ranked[: QUICK_ENSEMBLE if plan.quick else plan.suite.ensemble_size]
     members = [max(runs, key=lambda s: _dev_primary(s.run_dir)) for _, runs in chosen]  # best seed by dev
     base = members[0].config
     name = f"{plan.suite.prefix}-ensemble"
