@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--onnx", action="store_true")
     ap.add_argument("--int8", action="store_true")
     ap.add_argument("--max-batch", type=int, default=32)
-    ap.add_argument("--max-wait-ms", type=float, default=5)
+    ap.add_argument("--max-wait-ms", type=float, default=0, help="the server's --max-wait-ms (its default: 0)")
+    ap.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own choice)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -116,6 +117,8 @@ def main(argv=None) -> int:
         cmd.append("--onnx")
     if args.int8:
         cmd.append("--int8")
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     texts = isear_texts()
     print("starting:", " ".join(cmd), file=sys.stderr)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -245,3 +245,27 @@ def test_counts():
     model.bias.requires_grad_(False)
     assert hf.count_parameters(model) == (8, 10)
     assert hf.human_count(22_700_000) == "22.7M" and hf.human_count(999) == "999"
+
+
+def test_context_inputs_are_truncated_from_the_left_and_saved_that_way(tiny_bert, tmp_path):
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from emotune.data.dataset import EmotionDataset
+
+    tok, _ = tiny_bert
+    tok = AutoTokenizer.from_pretrained(tok.name_or_path)
+    plain = EmotionDataset("toy", pd.DataFrame({"text": ["a"], "labels": [0]}), SINGLE)
+    hf.prepare_for_context(tok, plain)
+    assert tok.truncation_side == "right"  # no context: the tokenizer's default stays
+
+    with_context = plain.with_frame(plain.frame)
+    with_context.info["context"] = {"window": 2}
+    hf.prepare_for_context(tok, with_context)
+    history = " ".join(["joy"] * 40)
+    target = "sadness anger"
+    ids = tok(history + " >> " + target, truncation=True, max_length=8)["input_ids"]
+    # the last tokens before [SEP] are the target utterance, not the start of the history
+    assert tok.decode(ids[-3:-1]) == target
+    tok.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path).truncation_side == "left"

@@ -16,7 +16,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Require 'Authorization: Bearer $VAR' on /v1/*.")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Texts per model forward pass across requests.")] = 32,
-    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0, help="How long a request waits for others to batch with.")] = 5.0,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0, help="How long a request waits for others to batch with (0: requests that arrive while the model is busy form the next batch; raise it on a GPU).")] = 0.0,
     queue_size: Annotated[int, typer.Option("--queue-size", min=1, help="Waiting requests per model before answering 503.")] = 256,
     max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts per request (413 above).")] = 256,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters per text (413 above); long texts are windowed.")] = 20_000,
@@ -24,7 +24,7 @@ def serve(
     onnx: Annotated[bool, typer.Option("--onnx", help="Serve the ONNX exports (emotune export RUN --onnx).")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="With --onnx: the int8-quantised graphs.")] = False,
     memory_budget_mb: Annotated[int | None, typer.Option("--memory-budget-mb", min=1, help="Keep loaded models within this estimate (default: half the free RAM).")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch / onnxruntime threads (default: every core).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch / onnxruntime threads (default: torch every core, onnxruntime every core but one, left to the HTTP event loop).")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve runs over HTTP: POST /v1/classify, GET /v1/models, the web page at /, docs at /docs."""

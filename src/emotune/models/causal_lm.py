@@ -23,10 +23,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet
@@ -67,8 +64,9 @@ def estimate_parameters(source: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-class CausalLMClassifier(EmotionClassifier):
+class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
     backend = "causal-lm"
+    what = "decoder model"
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
         super().__init__(label_set, model_config, training_config)
@@ -233,16 +231,7 @@ class CausalLMClassifier(EmotionClassifier):
         hf.set_seed(t.seed)
         if self.model is None:
             self.build()
-        if len(train) == 0:
-            raise ModelError("The training set is empty")
-        train_y = train.y()
-        train_ds = hf.TokenizedDataset(self.tokenizer, train.texts, hf.encode_targets(self.label_set, train_y),
-                                       max_length=self.max_length)
-        dev_ds = None
-        if dev is not None and len(dev):
-            dev_ds = hf.TokenizedDataset(self.tokenizer, dev.texts, hf.encode_targets(self.label_set, dev.y()),
-                                         max_length=self.max_length, sort_by_length=True)
-        weights = hf.class_weights(self.label_set, train_y) if t.class_weights else None
+        train_ds, dev_ds, weights = self._fit_inputs(train, dev)
         with hf.work_dir(hf.checkpoint_dir(output_dir)) as root:
             result = hf.run_trainer(self.model, self.tokenizer, train_ds, dev_ds, label_set=self.label_set, training=t,
                                     output_dir=root, resume=resume, description=self.describe(),
@@ -253,18 +242,6 @@ class CausalLMClassifier(EmotionClassifier):
             del result
         self.model.eval()
         return history
-
-    # -- inference ----------------------------------------------------------------------------
-    def predict_logits(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        if self.model is None:
-            raise ModelError("The decoder model has not been trained or loaded")
-        hf.setup_threads(self.training_config, only_explicit=True)
-        return hf.predict_logits(self.model, self.tokenizer, texts,
-                                 batch_size=batch_size or self.training_config.eval_batch_size,
-                                 max_length=self.max_length)
-
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return hf.scores_from_logits(self.task, self.predict_logits(texts, batch_size=batch_size))
 
     # -- persistence --------------------------------------------------------------------------
     def _base_reference(self) -> str:

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet
@@ -103,8 +100,9 @@ def _load_state_dict_files(path: Path) -> dict:
 
 
 # -- the backend ------------------------------------------------------------------------------
-class EncoderClassifier(EmotionClassifier):
+class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
     backend = "encoder"
+    what = "encoder model"
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
         super().__init__(label_set, model_config, training_config)
@@ -162,16 +160,7 @@ class EncoderClassifier(EmotionClassifier):
         hf.set_seed(t.seed)
         if self.model is None:
             self.build()
-        if len(train) == 0:
-            raise ModelError("The training set is empty")
-        train_y = train.y()
-        train_ds = hf.TokenizedDataset(self.tokenizer, train.texts, hf.encode_targets(self.label_set, train_y),
-                                       max_length=self.max_length)
-        dev_ds = None
-        if dev is not None and len(dev):
-            dev_ds = hf.TokenizedDataset(self.tokenizer, dev.texts, hf.encode_targets(self.label_set, dev.y()),
-                                         max_length=self.max_length, sort_by_length=True)
-        weights = hf.class_weights(self.label_set, train_y) if t.class_weights else None
+        train_ds, dev_ds, weights = self._fit_inputs(train, dev)
         common = dict(label_set=self.label_set, training=t, loss_weights=weights, quiet=quiet,
                       callbacks=self.callbacks, save_checkpoints=output_dir is not None)
         history: list[dict] = []
@@ -201,18 +190,6 @@ class EncoderClassifier(EmotionClassifier):
                                 args_overrides={"max_steps": -1}, **common)
         self.model = result.trainer.model
         return result.history
-
-    # -- inference ----------------------------------------------------------------------------
-    def predict_logits(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        if self.model is None:
-            raise ModelError("The encoder model has not been trained or loaded")
-        hf.setup_threads(self.training_config, only_explicit=True)
-        return hf.predict_logits(self.model, self.tokenizer, texts,
-                                 batch_size=batch_size or self.training_config.eval_batch_size,
-                                 max_length=self.max_length)
-
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return hf.scores_from_logits(self.task, self.predict_logits(texts, batch_size=batch_size))
 
     # -- persistence --------------------------------------------------------------------------
     def _save(self, path: Path) -> dict:

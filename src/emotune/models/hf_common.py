@@ -694,3 +694,53 @@ __all__ = [
     "select_device", "select_precision", "set_seed", "setup_threads", "torch_dtype_for", "weighted_trainer_class",
     "work_dir",
 ]
+
+
+# -- the part of a backend that every AutoModelForSequenceClassification shares ------------------
+def prepare_for_context(tokenizer, data) -> None:
+    """Dialogue-context inputs end with the target utterance: truncate them from the left.
+
+    Right truncation (the tokenizers' default) would cut the very turn that is being labelled when
+    the previous turns are long. ``save_pretrained`` stores the side, so prediction does the same.
+    """
+    if data is not None and (getattr(data, "info", None) or {}).get("context"):
+        tokenizer.truncation_side = "left"
+
+
+class SequenceClassifierMixin:
+    """``fit`` data preparation and prediction for backends holding ``self.model`` + ``self.tokenizer``.
+
+    The encoder and causal-LM backends differ in how they build, adapt and save the model; they
+    tokenise, weight classes and predict the same way, here.
+    """
+
+    model: Any
+    tokenizer: Any
+    max_length: int
+    what = "model"  # in "The {what} has not been trained or loaded"
+
+    def _fit_inputs(self, train, dev):
+        """(train dataset, dev dataset or None, class weights or None), after ``build()``."""
+        if len(train) == 0:
+            raise ModelError("The training set is empty")
+        prepare_for_context(self.tokenizer, train)
+        train_y = train.y()
+        train_ds = TokenizedDataset(self.tokenizer, train.texts, encode_targets(self.label_set, train_y),
+                                    max_length=self.max_length)
+        dev_ds = None
+        if dev is not None and len(dev):
+            dev_ds = TokenizedDataset(self.tokenizer, dev.texts, encode_targets(self.label_set, dev.y()),
+                                      max_length=self.max_length, sort_by_length=True)
+        weights = class_weights(self.label_set, train_y) if self.training_config.class_weights else None
+        return train_ds, dev_ds, weights
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        if self.model is None:
+            raise ModelError(f"The {self.what} has not been trained or loaded")
+        setup_threads(self.training_config, only_explicit=True)
+        return predict_logits(self.model, self.tokenizer, texts,
+                              batch_size=batch_size or self.training_config.eval_batch_size,
+                              max_length=self.max_length)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return scores_from_logits(self.task, self.predict_logits(texts, batch_size=batch_size))

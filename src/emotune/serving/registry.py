@@ -58,6 +58,17 @@ def default_memory_budget() -> int:
     return int(psutil.virtual_memory().available * 0.5)
 
 
+def serving_threads() -> int:
+    """onnxruntime threads for a server: every core but one, which the event loop needs for HTTP.
+
+    Measured on 2 cores (BENCHMARKS.md): MiniLM int8 at 8 concurrent clients went from 94 to 130-139
+    requests/s and p99 from 195 to 118-126 ms with one onnxruntime thread instead of two. The torch
+    path is the other way round (one thread: 54 instead of 60 requests/s), so it keeps every core.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 def set_inference_threads(threads: int | None = None) -> int:
     """One process, every core: torch intra-op threads = CPUs this process may use.
 
