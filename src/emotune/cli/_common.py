@@ -17,3 +17,36 @@ def fail(exc: EmotuneError) -> None:
     if exc.hint:
         console_err.print(f"  {exc.hint}", highlight=False, soft_wrap=True)
     sys.exit(exc.exit_code)
+
+
+class RowProgress:
+    """A rich progress bar over the rows of a streamed, resumable file job (predict, annotate).
+
+    ``on_total`` / ``on_progress`` are the callbacks the file functions take; a resumed job starts
+    the bar at the rows already written and says so.
+    """
+
+    def __init__(self, verb: str, output):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.output = output
+        self.bar = Progress(TextColumn(f"[bold]{verb}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TimeRemainingColumn(), console=console_err, transient=True,
+                            disable=not console_err.is_terminal)
+        self.task_id = self.bar.add_task("rows", total=None)
+
+    def on_total(self, total: int, skipped: int) -> None:
+        self.bar.update(self.task_id, total=total, completed=skipped)
+        if skipped:
+            console_err.print(f"Resuming: {skipped} of {total} rows are already in {self.output}.", highlight=False)
+
+    def on_progress(self, n: int) -> None:
+        self.bar.advance(self.task_id, n)
+
+    def __enter__(self) -> RowProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import console, console_err
+from emotune.cli._common import RowProgress, console, console_err
 
 
 def annotate(
@@ -26,9 +26,6 @@ def annotate(
 ) -> None:
     """Annotate an unlabelled corpus: emotions and probabilities (classification runs), intensities
     (regression runs), then a label distribution and the low-confidence rows to review by hand."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
-
     from emotune.serving.annotate import annotate_file, load_annotators, summarize_output, write_review
     from emotune.serving.predict import InputFile
     from emotune.serving.registry import set_inference_threads
@@ -47,19 +44,11 @@ def annotate(
                               "annotate labels each text alone (use `emotune predict` on dialogue JSONL for context).",
                               highlight=False)
 
-    progress = Progress(TextColumn("[bold]annotating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=console_err, transient=True, disable=not console_err.is_terminal)
-    task_id = progress.add_task("rows", total=None)
-
-    def on_total(total: int, skipped: int) -> None:
-        progress.update(task_id, total=total, completed=skipped)
-        if skipped:
-            console_err.print(f"Resuming: {skipped} of {total} rows are already in {output}.", highlight=False)
-
+    progress = RowProgress("annotating", output)
     with progress:
         result = annotate_file(annotators, input, output, text_col=text_col, batch_size=batch_size,
-                               chunk_size=chunk_size, overwrite=overwrite, on_total=on_total,
-                               on_progress=lambda n: progress.advance(task_id, n))
+                               chunk_size=chunk_size, overwrite=overwrite, on_total=progress.on_total,
+                               on_progress=progress.on_progress)
     summary = summarize_output(annotators, output, text_col=text_col, threshold=threshold, margin=margin)
     if review is not None:
         write_review(summary["review"], review)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import console, console_err
+from emotune.cli._common import RowProgress, console, console_err
 
 
 def predict(
@@ -53,24 +53,12 @@ def predict(
         _print_tables(texts, preds, clf)
         return
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
-
     context = run_context_config(run)
-    progress = Progress(TextColumn("[bold]labelling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=console_err, transient=True,
-                        disable=not console_err.is_terminal)
-    task_id = progress.add_task("rows", total=None)
-
-    def on_total(total: int, skipped: int) -> None:
-        progress.update(task_id, total=total, completed=skipped)
-        if skipped:
-            console_err.print(f"Resuming: {skipped} of {total} rows are already in {output}.", highlight=False)
-
+    progress = RowProgress("labelling", output)
     with progress:
         result = predict_file(clf, input, output, text_col=text_col, top_k=top_k, batch_size=batch_size,
-                              chunk_size=chunk_size, context=context, overwrite=overwrite, on_total=on_total,
-                              on_progress=lambda n: progress.advance(task_id, n))
+                              chunk_size=chunk_size, context=context, overwrite=overwrite,
+                              on_total=progress.on_total, on_progress=progress.on_progress)
     if as_json:
         import json
 

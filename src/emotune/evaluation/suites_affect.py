@@ -171,6 +171,16 @@ def _family(dataset: str) -> str | None:
     return None
 
 
+def _parent_config(name: str, configs_by_dir: dict[str, RunConfig]) -> RunConfig | None:
+    """The config of the run a run starts from (``model.name`` = a run directory), if it is one."""
+    parent = configs_by_dir.get(str(Path(name)))
+    if parent is None:
+        for cand in (Path(name), Path(name).parent):
+            if (cand / "config.yaml").is_file():
+                return RunConfig.load(cand / "config.yaml")
+    return parent
+
+
 def training_sources(cfg: RunConfig, configs_by_dir: dict[str, RunConfig] | None = None,
                      _seen: frozenset = frozenset()) -> list[tuple[str, str]]:
     """(dataset, what) pairs a run learns from: its own train split, extra instruction tasks, and,
@@ -185,15 +195,9 @@ def training_sources(cfg: RunConfig, configs_by_dir: dict[str, RunConfig] | None
         if cfg.model.instruct.file:
             out.append((f"file:{cfg.model.instruct.file}", "train"))
     name = cfg.model.name
-    if name and name not in _seen:
-        parent = (configs_by_dir or {}).get(str(Path(name)))
-        if parent is None:
-            for cand in (Path(name), Path(name).parent):
-                if (cand / "config.yaml").is_file():
-                    parent = RunConfig.load(cand / "config.yaml")
-                    break
-        if parent is not None:
-            out += training_sources(parent, configs_by_dir, _seen | {name})
+    parent = _parent_config(name, configs_by_dir or {}) if name and name not in _seen else None
+    if parent is not None:
+        out += training_sources(parent, configs_by_dir, _seen | {name})
     return list(dict.fromkeys(out))
 
 
@@ -254,16 +258,10 @@ def _training_texts(cfg: RunConfig, by_dir: dict[str, RunConfig], texts: _Texts,
         held = InstructClassifier._held_out_keys(covered, None)
         out = [(where, keys - held) for where, keys in out]
     name = cfg.model.name
-    if name and name not in seen:
-        parent = by_dir.get(str(Path(name)))
-        if parent is None:
-            for cand in (Path(name), Path(name).parent):
-                if (cand / "config.yaml").is_file():
-                    parent = RunConfig.load(cand / "config.yaml")
-                    break
-        if parent is not None:
-            out += [(f"{where} of the run it starts from ({parent.name})", keys)
-                    for where, keys in _training_texts(parent, by_dir, texts, seen | {name})]
+    parent = _parent_config(name, by_dir) if name and name not in seen else None
+    if parent is not None:
+        out += [(f"{where} of the run it starts from ({parent.name})", keys)
+                for where, keys in _training_texts(parent, by_dir, texts, seen | {name})]
     return out
 
 

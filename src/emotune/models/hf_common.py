@@ -263,31 +263,25 @@ def loss_fn(task: Task, logits: torch.Tensor, labels: torch.Tensor, *, kind: str
 
 
 @lru_cache(maxsize=None)
-def weighted_trainer_class():
-    """``Trainer`` subclass whose loss follows the task (and class weights), not the model's default."""
+@lru_cache(maxsize=1)
+def epoch_loss_trainer_class():
+    """``Trainer`` that keeps the mean training loss of the current epoch, for the history rows (the
+    Trainer's own log only has running averages over logging windows). The backends' trainers derive
+    from it and call ``track_loss`` from ``compute_loss``."""
     from transformers import Trainer
 
-    class WeightedLossTrainer(Trainer):
+    class EpochLossTrainer(Trainer):
         loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
 
-        def __init__(self, *args, task: Task, loss_kind: str = "auto", loss_weights: torch.Tensor | None = None,
-                     **kwargs):
+        def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self.task = task
-            self.loss_kind = loss_kind
-            self.loss_weights = loss_weights
             self._epoch_loss_sum = torch.zeros(())
             self._epoch_loss_n = 0
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("labels")
-            outputs = model(**inputs)
-            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-            loss = loss_fn(self.task, logits, labels, kind=self.loss_kind, weights=self.loss_weights)
+        def track_loss(self, model, loss: torch.Tensor) -> None:
             if model.training:
                 self._epoch_loss_sum = self._epoch_loss_sum.to(loss.device) + loss.detach().float()
                 self._epoch_loss_n += 1
-            return (loss, outputs) if return_outputs else loss
 
         def pop_epoch_loss(self) -> float | None:
             if not self._epoch_loss_n:
@@ -296,6 +290,27 @@ def weighted_trainer_class():
             self._epoch_loss_sum = torch.zeros(())
             self._epoch_loss_n = 0
             return value
+
+    return EpochLossTrainer
+
+
+def weighted_trainer_class():
+    """``Trainer`` subclass whose loss follows the task (and class weights), not the model's default."""
+    class WeightedLossTrainer(epoch_loss_trainer_class()):
+        def __init__(self, *args, task: Task, loss_kind: str = "auto", loss_weights: torch.Tensor | None = None,
+                     **kwargs):
+            super().__init__(*args, **kwargs)
+            self.task = task
+            self.loss_kind = loss_kind
+            self.loss_weights = loss_weights
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            loss = loss_fn(self.task, logits, labels, kind=self.loss_kind, weights=self.loss_weights)
+            self.track_loss(model, loss)
+            return (loss, outputs) if return_outputs else loss
 
     return WeightedLossTrainer
 

@@ -100,19 +100,14 @@ def _trainer_class():
     ``Trainer`` with the shared arguments, callbacks and resume logic of :mod:`hf_common` is used.
     """
     import torch
-    from transformers import Trainer
 
-    class LabelScoringTrainer(Trainer):
-        loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
-
+    class LabelScoringTrainer(hf.epoch_loss_trainer_class()):
         def __init__(self, *args, task: Task, loss_kind: str = "auto", loss_weights=None, dev_scorer=None,
                      **kwargs):
             super().__init__(*args, **kwargs)
             self.task = task
             self.loss_weights = loss_weights
             self.dev_scorer = dev_scorer
-            self._epoch_loss_sum = torch.zeros(())
-            self._epoch_loss_n = 0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             class_ids = inputs.pop("class_ids")
@@ -126,18 +121,8 @@ def _trainer_class():
                 loss = (w * seq_nll).sum() / w.sum()
             else:
                 loss = seq_nll.mean()
-            if model.training:
-                self._epoch_loss_sum = self._epoch_loss_sum.to(loss.device) + loss.detach().float()
-                self._epoch_loss_n += 1
+            self.track_loss(model, loss)
             return (loss, outputs) if return_outputs else loss
-
-        def pop_epoch_loss(self) -> float | None:
-            if not self._epoch_loss_n:
-                return None
-            value = float(self._epoch_loss_sum.item()) / self._epoch_loss_n
-            self._epoch_loss_sum = torch.zeros(())
-            self._epoch_loss_n = 0
-            return value
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
             if self.dev_scorer is None:
