@@ -269,3 +269,12 @@ def test_context_inputs_are_truncated_from_the_left_and_saved_that_way(tiny_bert
     assert tok.decode(ids[-3:-1]) == target
     tok.save_pretrained(tmp_path)
     assert AutoTokenizer.from_pretrained(tmp_path).truncation_side == "left"
+
+
+def test_bitsandbytes_optimizers_are_refused_with_a_message_without_cuda(monkeypatch, tmp_path):
+    monkeypatch.setattr(hf, "cuda_available", lambda: False)
+    training = TrainingConfig(optimizer="paged_adamw_32bit")
+    with pytest.raises(ConfigError, match="paged_adamw_32bit needs a CUDA GPU") as err:
+        hf.build_training_args(training, tmp_path, label_set=SINGLE)
+    assert "adamw_torch_fused" in err.value.hint
+    hf.check_optimizer("adamw_torch_fused")  # the default is fine anywhere

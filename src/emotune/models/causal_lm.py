@@ -41,12 +41,6 @@ BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "8bit": 1.1, "4bit": 0
 TRAIN_OVERHEAD = 1.5
 
 
-def _bitsandbytes_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("bitsandbytes") is not None
-
-
 def resolve_source(name: str | None) -> str:
     from emotune.models.zoo import resolve_model
 
@@ -92,13 +86,14 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
         q = self.model_config.quantization
         if q == "none":
             return "none"
-        if hf.cuda_available() and _bitsandbytes_available():
+        if hf.cuda_available() and hf.bitsandbytes_available():
             return q
         missing = "a CUDA GPU" if not hf.cuda_available() else "the bitsandbytes package (pip install emotune[gpu])"
         if for_training:
             raise ModelError(
                 f"model.quantization={q} (QLoRA) needs a CUDA GPU and bitsandbytes; this machine lacks {missing}",
-                hint="Set model.quantization=none to train LoRA on full-precision weights (CPU works for small "
+                hint="Set model.quantization=none (and training.optimizer=adamw_torch_fused: the paged optimizer "
+                     "needs bitsandbytes too) to train LoRA on full-precision weights (CPU works for small "
                      "models such as 'smollm2'), or run on a GPU machine.")
         log.warning("model.quantization=%s needs %s; loading the base model unquantised for inference", q, missing)
         return "none"

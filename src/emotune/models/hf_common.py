@@ -422,6 +422,26 @@ def rich_progress_callback(description: str = "training", quiet: bool = False):
 
 
 # -- TrainingArguments ------------------------------------------------------------------------
+def bitsandbytes_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+def check_optimizer(name: str) -> None:
+    """bitsandbytes optimizers (paged / 8-bit AdamW of the QLoRA recipes) need bitsandbytes and CUDA:
+    say so before training rather than fail inside the Trainer's optimizer factory."""
+    lowered = str(name).lower()
+    if not any(k in lowered for k in ("paged", "8bit", "bnb", "lion_32bit")):
+        return
+    missing = [what for what, ok in (("a CUDA GPU", cuda_available()),
+                                     ("the bitsandbytes package (pip install emotune[gpu])", bitsandbytes_available()))
+               if not ok]
+    if missing:
+        raise ConfigError(f"training.optimizer={name} needs {' and '.join(missing)}",
+                          hint="Use --set training.optimizer=adamw_torch_fused on this machine.")
+
+
 def build_training_args(training, output_dir: str | Path, *, label_set: LabelSet, has_eval: bool = True,
                         epochs: float | None = None, learning_rate: float | None = None,
                         select_best: bool = True, args_class=None, **overrides):
@@ -433,6 +453,7 @@ def build_training_args(training, output_dir: str | Path, *, label_set: LabelSet
     from transformers import TrainingArguments
 
     args_class = args_class or TrainingArguments
+    check_optimizer(training.optimizer)
     precision = select_precision(training)
     metric = resolve_metric(label_set, training.metric)
     evaluate = has_eval
