@@ -21,6 +21,10 @@ def test_every_suite_builds_from_the_presets(suite, tmp_path):
     assert [r for r in plan.runs if r.key == "smollm2-prompt"][0].seed is None
     # sampled models say so
     assert "2,000 rows" in next(r.note for r in plan.runs if r.key == "mpnet") or suite == "goemotions"
+    # the slow models run one seed, and say so
+    for slow in ("mpnet", "smollm2-lora"):
+        runs = [r for r in plan.runs if r.key == slow]
+        assert len(runs) == 1 and "1 seed" in runs[0].note
 
 
 def test_quick_plan_and_selection(tmp_path):
@@ -55,6 +59,8 @@ def test_benchmark_resumes_finished_runs(tmp_path):
     assert json.loads((tmp_path / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["finished_at"] == stamp
     assert [r["model"] for r in second.results["models"]] == ["tfidf", "lexicon"]  # no ensemble unless selected
     assert first.results["models"][0]["primary"] == second.results["models"][0]["primary"]
+    assert second.results["cross_validation"] == {"folds": 3, "skipped": True}
+    assert "3-fold cross-validation of the best model: not run this time" in (tmp_path / "results.md").read_text()
 
 
 def test_quick_isear_benchmark_end_to_end(tmp_path):

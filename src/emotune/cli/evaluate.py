@@ -99,6 +99,9 @@ def benchmark_cmd(
     seeds: Annotated[int | None, typer.Option("--seeds", help="Training seeds per model.")] = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs without training.")] = False,
+    no_cv: Annotated[bool, typer.Option(
+        "--no-cv", help="Skip the k-fold cross-validation of the best model (the table now; a later run without "
+                        "--no-cv reuses every finished run and fold).")] = False,
 ) -> None:
     """Train (resumably) and compare every model of a benchmark suite; write results.json, results.md and a report."""
     from emotune.evaluation import benchmark
@@ -118,7 +121,8 @@ def benchmark_cmd(
             if spec.note:
                 console.print(f"      [dim]{spec.note}[/]", highlight=False)
         return
-    result = benchmark.run_suite(suite, quick=quick, out_dir=out, models=selected, seeds=seeds, n_resamples=resamples)
+    result = benchmark.run_suite(suite, quick=quick, out_dir=out, models=selected, seeds=seeds, n_resamples=resamples,
+                                 cv=not no_cv)
     console.print(result.table_markdown, highlight=False, markup=False)
     console.print(f"Results: {result.out_dir / 'results.md'}; report: {result.report or '(none)'}", highlight=False)
 

@@ -407,6 +407,8 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     folds = QUICK_FOLDS if quick else plan.suite.cv_folds
     if cv and folds and finished:
         cv_result = _cross_validate_best(plan, finished, folds, data_cache, say)
+    elif folds and not cv:
+        cv_result = {"folds": folds, "skipped": True}
 
     results = _collect(plan, finished, status, measurements, ref_rows, n_resamples, cv_result, started)
     table = _table(results)
@@ -578,6 +580,8 @@ def _markdown(results: dict, table: str) -> str:
                   f"{cv_res.get('chosen_from', 'all models')}; train+dev re-split, test "
                   f"unused): {pm} {format_mean_std(cv_res['mean'][pm], cv_res['std'][pm])} "
                   f"(folds: {', '.join(f'{v:.3f}' for v in cv_res['per_fold'])}).", ""]
+    elif cv_res and cv_res.get("skipped"):
+        lines += [f"{cv_res['folds']}-fold cross-validation of the best model: not run this time (--no-cv).", ""]
     elif cv_res:
         lines += [f"Cross-validation of {cv_res['model']} failed: {cv_res.get('error')}", ""]
     lines += [f"- Leakage: {results['leakage_check']}.",
