@@ -84,3 +84,13 @@ def test_aggregate_shapes(task):
     assert out.shape == (2, 2)
     expected_first = [0.6, 0.8] if task == Task.MULTI else [0.4, 0.6]
     assert np.allclose(out[0], expected_first) and np.allclose(out[1], [0.5, 0.5])
+
+
+def test_context_runs_read_the_end_of_their_input_instead_of_windows():
+    tok = _tokenizer_for("bert")
+    tok.truncation_side = "left"  # what training on dialogue context saves with the tokenizer
+    clf = _Keyword(max_length=16, tokenizer=tok)
+    history = "Monica: I am happy. " * 40
+    assert windower_for(clf) is None
+    w = expand(clf, [history + ">> Ross: I am furious."])
+    assert w.counts.tolist() == [1]  # one input, truncated from the left by the model, like in training
