@@ -544,7 +544,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
             "dev_primary": {k: dev[primary][k] for k in ("mean", "std", "n")} if primary in dev else None,
             "train_seconds": float(np.mean(fit)) if fit else None,
             "texts_per_s": speed,
-            "train_rows": sizes.get("train"), "eval_rows": eval_rows, "note": note,
+            "train_rows": None if key == "ensemble" else sizes.get("train"), "eval_rows": eval_rows, "note": note,
             "test": {k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()},
         })
         rows.append(row)

@@ -315,7 +315,8 @@ def build_comparison(records: Sequence, *, groups: Mapping[str, str] | None = No
             "report": m.report_rows,
             "best_labels": [_label_entry(j) for j in order[:k]],
             "worst_labels": [_label_entry(j) for j in order[::-1][:k]],
-            "train_rows": m.runs[0].rows("train"),
+            # an ensemble trains nothing: its data section is its first member's
+            "train_rows": None if m.runs[0].backend == "ensemble" else m.runs[0].rows("train"),
             "eval_rows": n,
             "representative_run": m.representative.name,
         }
