@@ -215,9 +215,12 @@ def test_work_dir_and_checkpoints(tmp_path):
     assert hf.checkpoint_dir(tmp_path, "head") == tmp_path / "head"
     folder = tmp_path / "ckpt"
     with hf.work_dir(folder) as d:
-        (d / "checkpoint-3").mkdir()
-        (d / "checkpoint-12").mkdir()
+        for n in (3, 12, 100):
+            (d / f"checkpoint-{n}").mkdir()
+        for n in (3, 12):
+            (d / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
         (d / "head" / "checkpoint-2").mkdir(parents=True)
+        # checkpoint-100 has no trainer_state.json: killed while it was being written
         assert hf.last_checkpoint(d).endswith("checkpoint-12")
     assert not folder.exists()  # removed after success
     with hf.work_dir(tmp_path / "keep") as d:
@@ -226,6 +229,7 @@ def test_work_dir_and_checkpoints(tmp_path):
     assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["notes.txt"]  # only checkpoints go
     with pytest.raises(RuntimeError), hf.work_dir(folder) as d:
         (d / "checkpoint-1").mkdir()
+        (d / "checkpoint-1" / "trainer_state.json").write_text("{}")
         raise RuntimeError("killed")
     assert hf.last_checkpoint(folder).endswith("checkpoint-1")  # kept for resume
     assert hf.last_checkpoint(tmp_path / "missing") is None

@@ -516,11 +516,20 @@ def checkpoint_dir(output_dir: str | Path | None, name: str | None = None) -> Pa
 
 
 def last_checkpoint(folder: str | Path | None) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete ``checkpoint-N`` in ``folder``.
 
+    The Trainer writes ``trainer_state.json`` after the weights, optimizer and RNG states, so a
+    checkpoint without it was being written when the process was killed: it is skipped (and the
+    one before is resumed) instead of crashing the rerun, which transformers' own
+    ``get_last_checkpoint`` (newest folder by name) would do.
+    """
     if folder is None or not Path(folder).is_dir():
         return None
-    return get_last_checkpoint(str(folder))
+    done = [p for p in Path(folder).glob("checkpoint-*")
+            if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()]
+    if not done:
+        return None
+    return str(max(done, key=lambda p: int(p.name.removeprefix("checkpoint-"))))
 
 
 def remove_checkpoints(folder: str | Path) -> None:
