@@ -95,3 +95,25 @@ def test_suites_given_as_run_configs_use_the_same_runner(tmp_path):
     assert "meld" in benchmark.suite_names()
     with pytest.raises(ConfigError, match="Did you mean 'meld'"):
         benchmark.build_suite("mled")
+
+
+def test_instruct_suite_pairs_multi_and_single_task_runs_on_the_same_rows(tmp_path):
+    from emotune.evaluation.benchmark import RunSpec, _multi_vs_single
+
+    from .fake_runs import MULTI, REG, make_run
+
+    runs = [make_run(tmp_path, "instruct-multi", MULTI, skill=0.8, dataset="semeval-ec"),
+            make_run(tmp_path, "instruct-single-ec", MULTI, skill=0.3, seed=7, dataset="semeval-ec"),
+            make_run(tmp_path, "instruct-multi-v-reg", REG, skill=0.5, dataset="semeval-v-reg"),
+            make_run(tmp_path, "instruct-single-v-reg", REG, skill=0.5, seed=9, dataset="semeval-v-reg",
+                     test_seed=5),  # scored on other rows: no paired test
+            make_run(tmp_path, "instruct-multi-v-oc", dataset="semeval-v-oc")]  # no single-task partner
+    from emotune.training.config import RunConfig
+
+    specs = [RunSpec(r.name, None, RunConfig.load(r / "config.yaml"), r) for r in runs]
+    rows = _multi_vs_single(specs, n_resamples=200)
+    assert [(r["task"], r["metric"]) for r in rows] == [("ec", "f1_macro"), ("v-reg", "pearson")]
+    ec = rows[0]
+    assert ec["n"] == 300 and ec["diff"] > 0.1 and ec["low"] <= ec["diff"] <= ec["high"] and ec["p_value"] < 0.05
+    assert ec["value_a"] > ec["value_b"]
+    assert "different test rows" in rows[1]["error"]

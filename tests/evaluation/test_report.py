@@ -164,3 +164,15 @@ def test_results_table_markdown():
     assert lines[0].startswith("| model | f1_macro (mean ± std, seeds) | 95% CI | accuracy |")
     assert "| tfidf | 0.550 ± 0.010 (n=3) | [0.520, 0.580] | 0.560 ± 0.010 | 4.2 s | 1500 | 5800 | 750 |" in md
     assert "fixed sample / slow" in lines[-1] and "| 0.200 |" in lines[-1]
+
+
+def test_results_table_names_each_rows_metric_when_tasks_differ():
+    md = results_table([
+        {"model": "multi", "primary_metric": "f1_macro", "primary": {"mean": 0.41, "std": 0.0, "n": 1},
+         "ci": {"low": 0.35, "high": 0.47}, "secondary": ("jaccard_samples", {"mean": 0.38, "n": 1})},
+        {"model": "multi-v-reg", "primary_metric": "pearson", "primary": {"mean": 0.52, "std": 0.0, "n": 1},
+         "ci": {"low": 0.44, "high": 0.6}, "secondary": ("spearman", {"mean": 0.5, "n": 1})},
+    ])
+    assert md.splitlines()[0].startswith("| model | metric (mean ± std, seeds) | 95% CI | second metric |")
+    assert "| multi | f1_macro 0.410 | [0.350, 0.470] | jaccard_samples 0.380 |" in md
+    assert "| multi-v-reg | pearson 0.520 | [0.440, 0.600] | spearman 0.500 |" in md

@@ -7,7 +7,8 @@ import yaml
 
 from emotune.errors import ConfigError, DataError
 from emotune.evaluation.suites_affect import (
-    SUITES, assert_no_cross_contamination, ei_reg, instruct, suite_configs, training_sources,
+    INSTRUCT_BUDGET, INSTRUCT_VIEWS, SUITES, assert_no_cross_contamination, ei_reg, instruct, instruct_pairs,
+    suite_configs, training_sources,
 )
 from emotune.models.registry import BACKENDS
 from emotune.training.config import RunConfig
@@ -15,7 +16,7 @@ from emotune.training.config import RunConfig
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = ["meld-minilm", "meld-minilm-context", "meld-minilm-context-balanced", "meld-tfidf", "emorynlp-minilm",
            "emorynlp-minilm-context", "emorynlp-tfidf", "ei-reg-minilm", "ei-reg-tfidf", "emobank-minilm",
-           "emobank-tfidf", "instruct-smollm2", "instruct-smollm2-quick"]
+           "emobank-tfidf", "instruct-smollm2", "instruct-smollm2-quick", "instruct-smollm2-cpu"]
 
 
 @pytest.mark.parametrize("stem", PRESETS)
@@ -48,17 +49,35 @@ def test_suites_return_named_configs(name, quick, tmp_path):
         assert len({c.training.seed for c in configs}) == 3  # neural runs get three seeds
 
 
-def test_instruct_suite_trains_once_then_evaluates_each_task(tmp_path):
-    configs = instruct(quick=True, out_dir=tmp_path)
-    first, views = configs[0], configs[1:]
-    assert first.training.epochs == 1 and first.model.instruct.tasks
+@pytest.mark.parametrize("quick", [True, False])
+def test_instruct_suite_trains_once_then_evaluates_each_task(tmp_path, quick):
+    configs = instruct(quick=quick, out_dir=tmp_path)
+    assert [c.name for c in configs] == ["instruct-multi", *(f"instruct-multi-{v}" for v in INSTRUCT_VIEWS),
+                                         "instruct-single-ec", *(f"instruct-single-{v}" for v in INSTRUCT_VIEWS)]
+    first, views, singles = configs[0], configs[1:5], configs[5:]
+    n_ec, n_task, n_eval = INSTRUCT_BUDGET[quick]
+    assert first.training.epochs == 1 and first.model.instruct.tasks and first.data.max_train == n_ec
+    assert first.model.instruct.max_per_task == n_task
     run_dir = str(tmp_path / "runs" / first.name)
-    assert [c.data.dataset for c in views] == ["semeval-ei-reg", "semeval-ei-oc", "semeval-v-reg", "semeval-v-oc"]
+    datasets = ["semeval-ei-reg", "semeval-ei-oc", "semeval-v-reg", "semeval-v-oc"]
+    assert [c.data.dataset for c in views] == datasets
     assert all(c.model.name == run_dir and c.training.epochs == 0 and not c.model.instruct.tasks for c in views)
     assert views[0].data.text_prefix_col == "emotion"
-    # a view learns from what the trained run learnt from
+    # single-task counterparts: the same base model, LoRA and epochs, one task, the same rows of it
+    assert [c.data.dataset for c in singles] == ["semeval-ec", *datasets]
+    for c in singles:
+        assert c.model.name == first.model.name and c.model.lora == first.model.lora and not c.model.instruct.tasks
+        assert c.training.epochs == first.training.epochs and c.training.learning_rate == first.training.learning_rate
+    assert [c.data.max_train for c in singles] == [n_ec] + [n_task] * 4
+    # every pair is scored on the same fixed test sample
+    assert {c.data.max_eval for c in configs} == {n_eval} and len({c.data.split.seed for c in configs}) == 1
+    assert instruct_pairs([c.name for c in configs]) == [
+        ("ec", "instruct-multi", "instruct-single-ec"),
+        *((v, f"instruct-multi-{v}", f"instruct-single-{v}") for v in INSTRUCT_VIEWS)]
+    # a view learns from what the trained run learnt from; a single-task run only from its own task
     sources = training_sources(views[0], {run_dir: first})
     assert {s for s, _ in sources} >= {"semeval-ec", "semeval-v-oc", "semeval-ei-reg"}
+    assert [s for s, _ in training_sources(singles[1])] == ["semeval-ei-reg"]
 
 
 def test_ei_reg_suite_is_clean(tmp_path):

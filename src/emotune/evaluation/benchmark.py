@@ -42,6 +42,7 @@ CONFIG_DIR = _REPO_ROOT / "configs"
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 REPORT_DIR = "report"
+SLOW_BACKENDS = ("prompt", "instruct")  # LLM scoring/generation: throughput timed on 64 texts, not 200
 MEASURE_FILE = "measurements.json"
 BASE_SEED = 42
 
@@ -397,7 +398,8 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
             continue
         try:
             texts = rd.load_predictions(first.run_dir, "test").texts or []
-            speed = _measure_throughput(first.run_dir, texts, n=32 if quick else 200)
+            slow = first.config.model.backend in SLOW_BACKENDS
+            speed = _measure_throughput(first.run_dir, texts, n=32 if quick else (64 if slow else 200))
             measurements[first.run_dir.name] = {"texts_per_s": speed, "finished_at": stamp}
         except (EmotuneError, OSError) as exc:
             measurements[first.run_dir.name] = {"texts_per_s": None, "error": str(exc), "finished_at": stamp}
@@ -418,12 +420,22 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     if report and in_report:
         from emotune.evaluation.report import compare_runs
 
-        groups = {str(s.run_dir): s.key for s in in_report}
-        meas = {str(s.run_dir.resolve()): measurements.get(s.run_dir.name, {}) for s in in_report}
-        report_path = compare_runs([s.run_dir for s in in_report], out / REPORT_DIR, overwrite=True, groups=groups,
-                                   title=f"emotune benchmark: {name}{' (quick)' if quick else ''}",
-                                   n_resamples=n_resamples, measurements=meas)
-        results["report"] = str(report_path.relative_to(out))
+        # one report per dataset: a suite over several tasks (instruct) compares like with like
+        by_dataset: dict[str, list[RunSpec]] = {}
+        for s in in_report:
+            by_dataset.setdefault(s.config.data.dataset, []).append(s)
+        reports = {}
+        for dataset, specs in by_dataset.items():
+            folder = out / (REPORT_DIR if len(by_dataset) == 1 else f"{REPORT_DIR}-{dataset}")
+            groups = {str(s.run_dir): s.key for s in specs}
+            meas = {str(s.run_dir.resolve()): measurements.get(s.run_dir.name, {}) for s in specs}
+            title = f"emotune benchmark: {name}{' (quick)' if quick else ''}" + (
+                f", {dataset}" if len(by_dataset) > 1 else "")
+            path = compare_runs([s.run_dir for s in specs], folder, overwrite=True, groups=groups, title=title,
+                                n_resamples=n_resamples, measurements=meas)
+            reports[dataset] = str(path.relative_to(out))
+            report_path = report_path or path
+        results["report"] = ", ".join(reports.values())
         (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / RESULTS_MD).write_text(_markdown(results, table), encoding="utf-8")
     say(f"Done in {time.time() - started:.0f} s")
@@ -556,7 +568,33 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         "leakage_check": "assert_no_leakage(test, train) and (dev, train) passed for every data config",
         "machine": machine_info(),
         "models": rows, "cross_validation": cv_result, "report": None,
+        "multi_vs_single": _multi_vs_single(finished, n_resamples) if plan.suite.name == "instruct" else None,
     }
+
+
+def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
+    """The instruct suite's question, task by task: the multi-task model vs the single-task one,
+    paired on the same test rows (both score the same fixed sample)."""
+    from emotune.evaluation.evaluate import RunRecord
+    from emotune.evaluation.metrics import PRIMARY
+    from emotune.evaluation.stats import paired_bootstrap
+    from emotune.evaluation.suites_affect import instruct_pairs
+
+    by_name = {s.run_dir.name: s for s in finished}
+    out = []
+    for task, multi, single in instruct_pairs(list(by_name)):
+        a, b = RunRecord.load(by_name[multi].run_dir), RunRecord.load(by_name[single].run_dir)
+        pa, pb = a.predictions("test"), b.predictions("test")
+        primary = PRIMARY[a.label_set.task]
+        row = {"task": task, "metric": primary, "multi": multi, "single": single, "n": len(pa.y_true)}
+        if pa.texts != pb.texts or not np.array_equal(np.asarray(pa.y_true), np.asarray(pb.y_true)):
+            row["error"] = "the two runs were scored on different test rows: no paired test"
+        else:
+            row.update(paired_bootstrap(pa.y_true, pa.scores, pb.scores, primary, label_set=a.label_set,
+                                        thresholds_a=pa.thresholds, thresholds_b=pb.thresholds,
+                                        n_resamples=n_resamples))
+        out.append(row)
+    return out
 
 
 def _table(results: dict) -> str:
@@ -584,6 +622,18 @@ def _markdown(results: dict, table: str) -> str:
         lines += [f"{cv_res['folds']}-fold cross-validation of the best model: not run this time (--no-cv).", ""]
     elif cv_res:
         lines += [f"Cross-validation of {cv_res['model']} failed: {cv_res.get('error')}", ""]
+    pairs = results.get("multi_vs_single")
+    if pairs:
+        lines += ["**Multi-task vs single-task** (same backend, LoRA and per-task rows; paired bootstrap on the same "
+                  "test rows; difference = multi - single):", "",
+                  "| task | metric | multi-task | single-task | difference [95% CI] | p |", "|---|---|---:|---:|---|---:|"]
+        for r in pairs:
+            if "error" in r:
+                lines.append(f"| {r['task']} | {r['metric']} | – | – | {r['error']} | – |")
+            else:
+                lines.append(f"| {r['task']} | {r['metric']} | {r['value_a']:.3f} | {r['value_b']:.3f} | "
+                             f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | {r['p_value']:.3f} |")
+        lines.append("")
     lines += [f"- Leakage: {results['leakage_check']}.",
               f"- Machine: {results['machine'].get('platform')}, {results['machine'].get('cpu_count')} CPU(s)"
               + (f", GPU {results['machine']['gpu']}" if results["machine"].get("gpu") else "") + ".",

@@ -543,8 +543,11 @@ def results_table(rows: Sequence[Mapping], primary: str = "f1_macro") -> str:
     (name, {mean, std}), ``train_seconds``, ``texts_per_s``, ``train_rows``, ``eval_rows``, ``note``.
     """
     sec_name = next((r["secondary"][0] for r in rows if r.get("secondary")), "accuracy")
-    head = ["model", f"{primary} (mean ± std, seeds)", "95% CI", sec_name, "train time", "predict texts/s",
-            "train rows", "eval rows", "note"]
+    # a suite over several tasks (instruct: classification and regression) names each row's metrics
+    mixed = (len({r["primary_metric"] for r in rows if r.get("primary_metric")}) > 1
+             or len({r["secondary"][0] for r in rows if r.get("secondary")}) > 1)
+    head = ["model", "metric (mean ± std, seeds)" if mixed else f"{primary} (mean ± std, seeds)", "95% CI",
+            "second metric" if mixed else sec_name, "train time", "predict texts/s", "train rows", "eval rows", "note"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in rows:
         p = r.get("primary") or {}
@@ -553,10 +556,15 @@ def results_table(rows: Sequence[Mapping], primary: str = "f1_macro") -> str:
         prim = format_mean_std(p.get("mean"), p.get("std") if several else None) + (f" (n={n})" if several else "")
         ci = r.get("ci")
         sec = r.get("secondary")
+        sec_cell = (format_mean_std(sec[1]["mean"], sec[1].get("std") if sec[1].get("n", 1) > 1 else None)
+                    if sec else "–")
+        if mixed:
+            prim = f"{r.get('primary_metric')} {prim}" if p else prim
+            sec_cell = f"{sec[0]} {sec_cell}" if sec else sec_cell
         cells = [
             str(r["model"]), prim if p else "–",
             format_ci(ci["low"], ci["high"]) if ci else "–",
-            format_mean_std(sec[1]["mean"], sec[1].get("std") if sec[1].get("n", 1) > 1 else None) if sec else "–",
+            sec_cell,
             _fmt_seconds(r.get("train_seconds")),
             "–" if r.get("texts_per_s") is None else f"{r['texts_per_s']:.0f}",
             "–" if r.get("train_rows") is None else str(r["train_rows"]),

@@ -14,7 +14,8 @@ seed) that trains in a minute or two on 2 CPU cores. Every run's ``output_dir`` 
 ``emobank``    valence / arousal / dominance regression with one 3-output head (EmoBank)
 ``instruct``   one multi-task instruct model (SmolLM2 + LoRA on five SemEval-2018 tasks) trained once
                (E-c is its own task), then evaluated task by task: the other runs *load* it
-               (``model.name`` = its run directory, ``training.epochs=0``) and score their dataset
+               (``model.name`` = its run directory, ``training.epochs=0``) and score their dataset;
+               against it, the same model and budget trained on each task alone (paired table)
 =============  ===========================================================================================
 
 :func:`assert_no_cross_contamination` checks what a suite trains on against what it tests on:
@@ -122,26 +123,58 @@ INSTRUCT_VIEWS = {
     "v-reg": ("semeval-v-reg", ("training.metric=pearson",)),
     "v-oc": ("semeval-v-oc", ()),
 }
+# (E-c train tweets, train items of every other task, dev/test items per task): the full suite on
+# 2 CPU cores (configs/instruct-smollm2-cpu.yaml) and its --quick smoke version
+INSTRUCT_BUDGET = {False: (150, 350, 250), True: (20, 50, 50)}
 
 
 def instruct(quick: bool = False, seeds: int | None = None, out_dir: str | Path | None = None) -> list[RunConfig]:
-    """One multi-task instruct model, trained once (E-c), then evaluated on every SemEval-2018 task.
+    """EmoLLMs' question on a small budget: one model trained on five tasks vs one model per task.
 
-    The evaluation runs load the trained run (``model.name`` = its directory, no training), so they
-    must run after it, in the order returned. One seed: the model is the expensive part.
+    ``instruct-multi`` is trained once on E-c (its own task) plus EI-reg, EI-oc, V-reg and V-oc; the
+    ``instruct-multi-{task}`` runs *load* it (``model.name`` = its run directory, no training) and
+    score one task each, so they run after it, in the order returned. ``instruct-single-{task}`` is
+    the same backend, LoRA and row budget trained on that task alone. One seed: the LLM is the
+    expensive part.
     """
-    stem = "instruct-smollm2-quick" if quick else "instruct-smollm2"
-    extra = ("data.max_eval=100", "model.instruct.max_per_task=100", "data.max_train=100") if quick else ()
-    configs = _runs("instruct", [(stem, extra, False)], quick=quick, seeds=1 if seeds is None else min(seeds, 1),
-                    out_dir=out_dir)
-    trained = configs[0]
-    run_dir = Path(trained.output_dir) / trained.name
+    stem = "instruct-smollm2-quick" if quick else "instruct-smollm2-cpu"
+    n_ec, n_task, n_eval = INSTRUCT_BUDGET[quick]
+    out = Path(out_dir) if out_dir is not None else _REPO_ROOT / "bench_out" / ("instruct" + ("-quick" if quick else ""))
+    base = _preset(stem)
+    common = [f"output_dir={out / 'runs'}", f"training.seed={BASE_SEED}", f"data.max_eval={n_eval}",
+              f"model.instruct.max_per_task={n_task}"]
+
+    def described(name: str, what: str) -> list[str]:
+        return [f"name={name}", "description=" + json.dumps(f"benchmark instruct: {what}")]
+
+    multi = _with(base, [*common, f"data.max_train={n_ec}",
+                         *described("instruct-multi", f"one model on five tasks ({base.description})")])
+    run_dir = Path(multi.output_dir) / multi.name
+    configs = [multi]
     for view, (dataset, overrides) in INSTRUCT_VIEWS.items():
-        cfg = _with(trained, [f"data.dataset={dataset}", *overrides, f"model.name={run_dir}", "training.epochs=0",
-                              "model.instruct.tasks=[]", f"name={trained.name}-{view}",
-                              "description=" + json.dumps(f"benchmark instruct: {trained.name} evaluated on {view}")])
-        configs.append(cfg)
+        configs.append(_with(multi, [f"data.dataset={dataset}", *overrides, f"model.name={run_dir}",
+                                     "training.epochs=0", "model.instruct.tasks=[]",
+                                     *described(f"instruct-multi-{view}", f"instruct-multi evaluated on {view}")]))
+    configs.append(_with(multi, ["model.instruct.tasks=[]",
+                                 *described("instruct-single-ec", "the same model and budget trained on ec alone")]))
+    for view, (dataset, overrides) in INSTRUCT_VIEWS.items():
+        configs.append(_with(multi, [f"data.dataset={dataset}", *overrides, f"data.max_train={n_task}",
+                                     "model.instruct.tasks=[]",
+                                     *described(f"instruct-single-{view}",
+                                                f"the same model and budget trained on {view} alone")]))
     return configs
+
+
+def instruct_pairs(names: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(task, multi-task run, single-task run) for the runs of the instruct suite present in ``names``."""
+    present = set(names)
+    out = []
+    for task in ("ec", *INSTRUCT_VIEWS):
+        multi = "instruct-multi" if task == "ec" else f"instruct-multi-{task}"
+        single = f"instruct-single-{task}"
+        if multi in present and single in present:
+            out.append((task, multi, single))
+    return out
 
 
 SUITES: dict[str, Callable[..., list[RunConfig]]] = {
