@@ -64,6 +64,21 @@ def test_causal_scores_equal_summed_token_logprobs(tiny_llama, tree, monkeypatch
         np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=str(kwargs))
 
 
+def test_the_prompt_cache_is_reused_when_the_model_takes_one(tiny_llama, monkeypatch):
+    # transformers renamed forward()'s past_key_values to cache: the shared-prefix path must still be
+    # taken (it was silently skipped, and every (prompt, label) pair ran as a full sequence)
+    model, tok = tiny_llama
+    assert ls._cache_arg(model) in ("cache", "past_key_values")
+    prompts, labels = _causal_case(tok)
+    expected = _by_hand_causal(model, prompts, labels)
+
+    def no_full(*args, **kwargs):
+        raise AssertionError("scored every pair as a full sequence")
+
+    monkeypatch.setattr(ls, "_causal_full", no_full)
+    np.testing.assert_allclose(ls.causal_logliks(model, prompts, labels), expected, atol=1e-4)
+
+
 def test_eager_attention(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

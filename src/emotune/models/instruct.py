@@ -527,7 +527,7 @@ class InstructClassifier(EmotionClassifier):
 
     def _scoring_model(self):
         # LoRA layers live inside the base model, so scoring the base module includes the adapter;
-        # its forward() takes past_key_values, which lets the scorer reuse the prompt's cache.
+        # its forward() takes a key/value cache, which lets the scorer reuse the prompt's cache.
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
     def _answer_ids(self, answers: Sequence[str]) -> list[list[int]]:

@@ -145,6 +145,21 @@ def _accepts(model, name: str) -> bool:
         return False
 
 
+def _cache_arg(model) -> str | None:
+    """The name ``forward()`` takes a key/value cache under: ``cache`` (transformers >= 5.2x), the older
+    ``past_key_values``, or None when it takes neither (then every pair is scored as a full sequence)."""
+    for name in ("cache", "past_key_values"):
+        if _accepts(model, name):
+            return name
+    return None
+
+
+def _cache_of(output):
+    """The key/value cache a forward pass returned, under either of its names."""
+    cache = getattr(output, "past_key_values", None)
+    return cache if cache is not None else getattr(output, "cache", None)
+
+
 def sliding_window(model) -> int | None:
     """The attention window of a model with sliding-window layers (Mistral v0.1, Gemma 2/3), else None."""
     cfg = getattr(model, "config", None)
@@ -199,7 +214,7 @@ def causal_logliks(model, prompt_ids: Sequence[Sequence[int]], label_ids: Sequen
         # prefix and a prompt would shift their window, so long prompts take the plain path.
         if window is not None and longest > window:
             share_prefix = False
-        if share_prefix and _accepts(model, "past_key_values"):
+        if share_prefix and _cache_arg(model) is not None:
             try:
                 return _causal_cached(model, prompt_ids, label_ids, batch_size=batch_size)
             except (NotImplementedError, AttributeError, TypeError) as exc:  # exotic cache classes
@@ -216,6 +231,7 @@ def _causal_cached(model, prompt_ids, label_ids, *, batch_size: int) -> np.ndarr
     device = _device(model)
     pad = _pad_id(model)
     keep_last = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
+    cache_arg = _cache_arg(model)
     out = np.zeros((n, k), dtype=np.float64)
     first_tok = torch.tensor([ids[0] for ids in label_ids], device=device)
     multi = [j for j in range(k) if len(label_ids[j]) > 1]
@@ -227,7 +243,7 @@ def _causal_cached(model, prompt_ids, label_ids, *, batch_size: int) -> np.ndarr
     prefix_cache = None
     if c > 0:
         prefix = torch.tensor([list(prompt_ids[0][:c])], device=device)
-        prefix_cache = model(input_ids=prefix, use_cache=True, **keep_last).past_key_values
+        prefix_cache = _cache_of(model(input_ids=prefix, use_cache=True, **keep_last))
 
     tree = _custom_masks_ok(model)
     t_tree = sum(len(label_ids[j]) - 1 for j in multi)
@@ -261,14 +277,14 @@ def _causal_cached(model, prompt_ids, label_ids, *, batch_size: int) -> np.ndarr
         if prefix_cache is not None:
             cache = copy.deepcopy(prefix_cache)
             cache.batch_repeat_interleave(b)
-        res = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
+        res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_arg: cache},
                     **keep_last)
         last = torch.log_softmax(res.logits[:, -1, :].float(), dim=-1)  # left padding: last = real last token
         scores = last[:, first_tok].double()  # (b, k)
         if multi:
             ends = [c + m for m in lens]
             cont = _continuations_tree if tree else _continuations
-            scores = scores + cont(model, res.past_key_values, mask, ends, label_ids, multi, device, pad)
+            scores = scores + cont(model, _cache_of(res), mask, ends, label_ids, multi, device, pad)
         out[idx] = scores.cpu().numpy()
     return out
 
@@ -309,7 +325,7 @@ def _continuations_tree(model, cache, mask, ends, label_ids, multi, device, pad)
     pos = torch.tensor(ends)[:, None] + torch.tensor(offsets)[None, :]
     inp = torch.tensor(tokens, dtype=torch.long)[None, :].expand(b, t)
     logits = model(input_ids=inp.to(device), attention_mask=mask4d.to(device), position_ids=pos.to(device),
-                   past_key_values=cache, use_cache=True).logits
+                   use_cache=True, **{_cache_arg(model): cache}).logits
     logp = torch.log_softmax(logits.float(), dim=-1)
     tok_lp = logp.gather(2, torch.tensor(targets, device=device)[None, :, None].expand(b, t, 1))[..., 0].double()
     extra = torch.zeros((b, k), dtype=torch.float64, device=device)
@@ -338,7 +354,7 @@ def _continuations(model, cache, mask, ends, label_ids, multi, device, pad) -> t
         pos[q, :] = torch.arange(ends[r], ends[r] + t)
     full_mask = torch.cat([mask[row_idx], lmask.to(device)], dim=1)
     logits = model(input_ids=inp.to(device), attention_mask=full_mask, position_ids=pos.to(device),
-                   past_key_values=cache, use_cache=True).logits.float()
+                   use_cache=True, **{_cache_arg(model): cache}).logits.float()
     tgt = tgt.to(device)
     tok_lp = -torch.nn.functional.cross_entropy(logits.transpose(1, 2), tgt, ignore_index=-100, reduction="none")
     sums = tok_lp.sum(dim=1).double()
