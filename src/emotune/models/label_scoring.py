@@ -156,8 +156,8 @@ def _cache_arg(model) -> str | None:
 
 def _cache_of(output):
     """The key/value cache a forward pass returned, under either of its names."""
-    cache = getattr(output, "past_key_values", None)
-    return cache if cache is not None else getattr(output, "cache", None)
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
 
 
 def sliding_window(model) -> int | None:
