@@ -60,6 +60,9 @@ def test_benchmark_resumes_finished_runs(tmp_path):
     assert [r["model"] for r in second.results["models"]] == ["tfidf", "lexicon"]  # no ensemble unless selected
     assert first.results["models"][0]["primary"] == second.results["models"][0]["primary"]
     assert second.results["cross_validation"] == {"folds": 3, "skipped": True}
+    lexicon = second.results["models"][1]  # learns nothing from train: no train rows or time in the table
+    assert lexicon["train_rows"] is None and lexicon["train_seconds"] is None
+    assert second.results["models"][0]["train_rows"] == 300
     assert "3-fold cross-validation of the best model: not run this time" in (tmp_path / "results.md").read_text()
 
 

@@ -554,9 +554,9 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
             "secondary": ((secondary, {k: agg[secondary][k] for k in ("mean", "std", "n")})
                           if secondary in agg else None),
             "dev_primary": {k: dev[primary][k] for k in ("mean", "std", "n")} if primary in dev else None,
-            "train_seconds": float(np.mean(fit)) if fit else None,
+            "train_seconds": float(np.mean(fit)) if fit and (_learns(specs[0]) or key == "ensemble") else None,
             "texts_per_s": speed,
-            "train_rows": None if key == "ensemble" else sizes.get("train"), "eval_rows": eval_rows, "note": note,
+            "train_rows": sizes.get("train") if _learns(specs[0]) else None, "eval_rows": eval_rows, "note": note,
             "test": {k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()},
         })
         rows.append(row)
@@ -595,6 +595,13 @@ def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
                                         n_resamples=n_resamples))
         out.append(row)
     return out
+
+
+def _learns(spec: RunSpec) -> bool:
+    """Whether a run learns from its train split (the lexicon, zero-shot prompting and an ensemble do not)."""
+    model = spec.config.model
+    return not (spec.kind == "ensemble" or model.backend == "lexicon"
+                or (model.backend == "prompt" and not model.prompt.shots))
 
 
 def _table(results: dict) -> str:
