@@ -37,6 +37,7 @@ def test_comparison_numbers(isear_runs):
     assert tfidf["metrics"]["f1_macro"]["std"] == pytest.approx(np.std(per_run, ddof=1))
     assert tfidf["ci"]["low"] <= tfidf["metrics"]["f1_macro"]["mean"] <= tfidf["ci"]["high"]
     assert tfidf["train_rows"] == 1000 and tfidf["eval_rows"] == 300
+    assert by["isear-lexicon"]["train_rows"] is None  # learns nothing from train
     # significance: best against every other model
     sig = {s["model"]: s for s in c["significance"]}
     assert set(sig) == {"isear-tfidf", "isear-lexicon"}

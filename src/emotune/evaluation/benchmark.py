@@ -598,10 +598,9 @@ def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
 
 
 def _learns(spec: RunSpec) -> bool:
-    """Whether a run learns from its train split (the lexicon, zero-shot prompting and an ensemble do not)."""
-    model = spec.config.model
-    return not (spec.kind == "ensemble" or model.backend == "lexicon"
-                or (model.backend == "prompt" and not model.prompt.shots))
+    from emotune.evaluation.report import learns_from_train
+
+    return spec.kind != "ensemble" and learns_from_train(spec.config.model)
 
 
 def _table(results: dict) -> str:

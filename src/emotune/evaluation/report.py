@@ -315,8 +315,8 @@ def build_comparison(records: Sequence, *, groups: Mapping[str, str] | None = No
             "report": m.report_rows,
             "best_labels": [_label_entry(j) for j in order[:k]],
             "worst_labels": [_label_entry(j) for j in order[::-1][:k]],
-            # an ensemble trains nothing: its data section is its first member's
-            "train_rows": None if m.runs[0].backend == "ensemble" else m.runs[0].rows("train"),
+            # an ensemble, the lexicon and zero-shot prompting learn nothing from the train split
+            "train_rows": m.runs[0].rows("train") if learns_from_train(m.runs[0].config.model) else None,
             "eval_rows": n,
             "representative_run": m.representative.name,
         }
@@ -536,6 +536,12 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite:
 
 
 # -- Markdown results table (benchmarks) ------------------------------------------------------------------
+def learns_from_train(model_config) -> bool:
+    """Whether a run learns from its train split (an ensemble, the lexicon and zero-shot prompting do not)."""
+    return not (model_config.backend in ("ensemble", "lexicon")
+                or (model_config.backend == "prompt" and not model_config.prompt.shots))
+
+
 def results_table(rows: Sequence[Mapping], primary: str = "f1_macro") -> str:
     """A Markdown table of benchmark rows.
 
