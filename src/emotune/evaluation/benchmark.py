@@ -568,7 +568,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         "leakage_check": "assert_no_leakage(test, train) and (dev, train) passed for every data config",
         "machine": machine_info(),
         "models": rows, "cross_validation": cv_result, "report": None,
-        "multi_vs_single": _multi_vs_single(finished, n_resamples) if plan.suite.name == "instruct" else None,
+        "multi_vs_single": _multi_vs_single(finished, n_resamples) or None,  # instruct's multi/single pairs
     }
 
 
@@ -600,7 +600,7 @@ def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
 def _learns(spec: RunSpec) -> bool:
     from emotune.evaluation.report import learns_from_train
 
-    return spec.kind != "ensemble" and learns_from_train(spec.config.model)
+    return learns_from_train(spec.config.model)
 
 
 def _table(results: dict) -> str:
