@@ -11,7 +11,7 @@ import torch
 from emotune.data.labels import Task
 from emotune.errors import ModelError
 from emotune.models.base import MODEL_META, load_classifier
-from emotune.models.encoder import EncoderClassifier, head_parameter_names
+from emotune.models.encoder import EncoderClassifier, head_parameter_names, init_prior_bias
 from emotune.training.config import ModelConfig, TrainingConfig
 from tests.tiny_models import ENCODERS, build_tiny, toy_dataset
 
@@ -67,6 +67,30 @@ def test_multi_label(tmp_path):
     assert all(isinstance(p, list) for p in preds)
     again = assert_same_after_reload(clf, tmp_path, data.texts[:10])
     np.testing.assert_allclose(again.thresholds, clf.thresholds)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_multi_label_logits_start_at_the_label_prior(head, tmp_path):
+    """A zero bias starts every sigmoid at 0.5; init_prior_bias starts each at its training rate."""
+    clf, _ = make(build_tiny("bert", tmp_path / "bert"), task="multi_label", model_kw=dict(head=head, head_hidden=8))
+    clf.build()
+    y = np.zeros((200, 4))
+    y[:100, 0] = 1; y[:20, 1] = 1; y[:2, 2] = 1  # rates 0.5, 0.1, 0.01 and 0 (clipped to 1e-4)
+    init_prior_bias(clf.model, y)
+    final = clf.model.get_submodule(clf.head_path)[-1] if head == "mlp" else clf.model.classifier
+    np.testing.assert_allclose(torch.sigmoid(final.bias).detach().numpy(), [0.5, 0.1, 0.01, 1e-4], rtol=1e-4)
+
+
+def test_multi_label_fit_without_class_weights_starts_at_the_prior(tmp_path, monkeypatch):
+    from emotune.models import encoder
+
+    seen = []
+    monkeypatch.setattr(encoder, "init_prior_bias", lambda model, y: seen.append(np.asarray(y).mean(axis=0)))
+    for weighted in (True, False):
+        clf, data = make(build_tiny("bert", tmp_path / f"b{weighted}"), task="multi_label", class_weights=weighted)
+        clf.fit(data, None)
+    assert len(seen) == 1  # only the unweighted run; pos_weight already balances the weighted one
+    np.testing.assert_allclose(seen[0], data.y().mean(axis=0))
 
 
 def test_regression(tmp_path):
