@@ -130,7 +130,7 @@ SUITES: dict[str, SuiteSpec] = {
         (_TFIDF,
          ModelSpec("embed-head", ("goemotions-embed-head",)),
          ModelSpec("minilm", ("goemotions-minilm",), ("data.max_train=10000", "training.epochs=2"),
-                   note="train sampled to 10,000 of 43,410 rows, 2 epochs"),
+                   note="train sampled to 10,000 of 43,016 rows, 2 epochs"),
          ModelSpec("mpnet", ("goemotions-minilm",),
                    ("model.name=mpnet", "data.max_train=3000", "training.epochs=2", "training.learning_rate=3e-5"),
                    note="MiniLM recipe with MPNet; train sampled to 3,000 rows, 2 epochs, 1 seed", max_seeds=1),
@@ -138,7 +138,7 @@ SUITES: dict[str, SuiteSpec] = {
                    ("data.max_train=2000", "training.epochs=1", "training.max_length=64"),
                    note="train sampled to 2,000 rows, 1 epoch, 1 seed", max_seeds=1),
          ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=500",), seeded=False,
-                   note="zero-shot prompting on a fixed 500-row sample of dev/test (28 labels, slow generation)")),
+                   note="zero-shot prompting on a fixed 500-row sample of dev/test (28 labels, one scored continuation per label)")),
         seeds=3, cv_folds=0),
     "semeval-ec": SuiteSpec(
         "semeval-ec", "semeval-ec", "semeval-ec-tfidf",
@@ -148,7 +148,7 @@ SUITES: dict[str, SuiteSpec] = {
     "dair-emotion": SuiteSpec(
         "dair-emotion", "dair-emotion", "dair-emotion-tfidf",
         (_TFIDF, _LEXICON, _EMBED,
-         _sampled(_MINILM, "data.max_train=8000", note="train sampled to 8,000 of 16,000 rows"),
+         _sampled(_MINILM, "data.max_train=8000", note="train sampled to 8,000 of 15,984 rows"),
          _MPNET_SMALL, _SMOL_LORA,
          ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=1000",), seeded=False,
                    note="zero-shot prompting on a fixed 1,000-row sample of dev/test")),
