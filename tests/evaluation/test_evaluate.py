@@ -44,6 +44,14 @@ def test_other_dataset_with_a_mapping_is_mapped(isear_tfidf_run):
     assert res["report"]["guilt"]["support"] == 0
 
 
+def test_single_label_run_on_multi_label_gold_keeps_rows_with_one_mapped_label(isear_tfidf_run):
+    res = evaluate_run(isear_tfidf_run, dataset="goemotions", n_resamples=50)
+    assert res["labels"] == ["anger", "disgust", "fear", "guilt", "joy", "sadness", "shame"]
+    note = next(n for n in res["notes"] if "goemotions-28 -> isear-7" in n)
+    assert "with several mapped labels" in note and "exactly one" in note
+    assert 0 < res["n"] < 5427 and sum(res["report"][n]["support"] for n in res["labels"]) == res["n"]
+
+
 def test_other_dataset_without_a_mapping_names_the_labels(isear_tfidf_run):
     with pytest.raises(ModelError) as exc:
         evaluate_run(isear_tfidf_run, dataset="meld")

@@ -206,6 +206,16 @@ def _foreign_split(record: RunRecord, dataset: str, split: str, options: dict | 
         mapped = EmotionDataset(mapped.name, mapped.frame, ls, mapped.info)
         return _Target(mapped, ls, notes=[f"Gold labels mapped {data_ls.name} -> {ls.name}; "
                                           f"{len(part) - len(mapped)} row(s) without a counterpart dropped."])
+    if (mapped is not None and mapped.label_set.names == ls.names and mapped.task == Task.MULTI
+            and ls.task == Task.SINGLE):
+        # a single-label run on multi-label gold: score the rows whose labels map onto exactly one
+        one = mapped.frame["labels"].map(len) == 1
+        single = EmotionDataset(mapped.name, mapped.frame[one].reset_index(drop=True), ls, mapped.info)
+        if len(single):
+            return _Target(single, ls, notes=[
+                f"Gold labels mapped {data_ls.name} -> {ls.name}; {len(part) - len(single)} row(s) dropped "
+                f"({len(part) - len(mapped)} without a counterpart, {int((~one).sum())} with several mapped labels: "
+                "a single-label run is scored only on rows with exactly one)."])
     # 2. the run's labels map onto the data's: merge the model's scores (max over the labels mapped together)
     try:
         _, mapping = taxonomies.resolve_mapping(ls.name, data_ls.name)
