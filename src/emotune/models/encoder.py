@@ -81,11 +81,11 @@ def init_prior_bias(model, y) -> None:
     """Multi-label without class weights: start each label's logit at its training log-odds.
 
     With a zero bias every sigmoid starts at 0.5, and the first steps of BCE are one large
-    "lower every label" gradient; on GoEmotions (28 labels, 1-10% positives) it drove the pooler's
-    tanh into saturation and MiniLM predicted the same scores for every text. Starting from the
-    prior (the focal-loss paper's initialisation) removes that gradient. With class weights
-    (``pos_weight`` = negatives / positives) the weighted prior is 0.5 and the zero bias is right. Hand-written because
-    transformers initialises heads with a zero bias and has no option for it.
+    "lower every label" gradient; on GoEmotions (28 labels, 1-10% positives) MiniLM then predicted
+    the same scores for every text (most likely a saturated pooler tanh; not verified further).
+    Starting from the prior (the focal-loss paper's initialisation) removes that gradient. With
+    class weights (``pos_weight`` = negatives / positives) the weighted prior is 0.5 and the zero
+    bias is right. Hand-written because transformers has no option for a prior-initialised head.
     """
     import numpy as np
     import torch
