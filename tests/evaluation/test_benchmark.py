@@ -120,3 +120,21 @@ def test_instruct_suite_pairs_multi_and_single_task_runs_on_the_same_rows(tmp_pa
     assert ec["n"] == 300 and ec["diff"] > 0.1 and ec["low"] <= ec["diff"] <= ec["high"] and ec["p_value"] < 0.05
     assert ec["value_a"] > ec["value_b"]
     assert "different test rows" in rows[1]["error"]
+
+
+def test_results_markdown_lists_each_emotion_of_a_prefixed_run():
+    from emotune.evaluation.benchmark import _grouped_lines
+
+    def ms(v):
+        return {"mean": v, "std": 0.01}
+
+    results = {"models": [
+        {"model": "ei-reg-minilm", "primary_metric": "pearson",
+         "test": {"pearson": ms(0.69), "spearman": ms(0.68), "pearson_anger": ms(0.70), "pearson_joy": ms(0.73),
+                  "spearman_anger": ms(0.6), "pearson_mean_emotion": ms(0.715)}},
+        {"model": "emobank-minilm", "primary_metric": "pearson",  # multi-output targets are not groups
+         "test": {"pearson": ms(0.55), "pearson_V": ms(0.73), "pearson_A": ms(0.52)}}]}
+    lines = _grouped_lines(results)
+    assert lines[0].startswith("**Per emotion**")
+    assert lines[1:] == ["- ei-reg-minilm: mean per-emotion pearson 0.715 ± 0.010 (anger 0.700, joy 0.730)."]
+    assert _grouped_lines({"models": [results["models"][1]]}) == []

@@ -9,6 +9,7 @@ from emotune.evaluation.metrics import (
     confused_pairs,
     confusion,
     evaluate_scores,
+    grouped_metrics,
     per_label_scores,
 )
 from tests.evaluation.fake_runs import ISEAR, MULTI, REG, gold, scores_for
@@ -55,6 +56,29 @@ def test_regression_report():
     assert set(rep) == {"V", "A"}
     assert rep["V"]["pearson"] == pytest.approx(np.corrcoef(y[:, 0], s[:, 0])[0, 1])
     assert rep["A"]["mae"] == pytest.approx(np.abs(y[:, 1] - s[:, 1]).mean())
+
+
+def test_grouped_metrics_score_each_group_and_average_them():
+    one = LabelSet(("intensity",), Task.REGRESSION)
+    rng = np.random.default_rng(0)
+    y = rng.random(200)
+    s = y + rng.normal(0, 0.3, 200)
+    groups = ["anger"] * 100 + ["joy"] * 100
+    s[100:] = y[100:] + rng.normal(0, 0.05, 100)  # joy is predicted much better than anger
+    out = grouped_metrics(one, y, s, groups, "emotion")
+    anger = np.corrcoef(y[:100], s[:100])[0, 1]
+    joy = np.corrcoef(y[100:], s[100:])[0, 1]
+    assert out["pearson_anger"] == pytest.approx(anger)
+    assert out["pearson_joy"] == pytest.approx(joy)
+    assert out["pearson_mean_emotion"] == pytest.approx((anger + joy) / 2)
+    assert "spearman_joy" in out and joy > anger
+    # classification: the primary metric (macro-F1) per group
+    y1 = gold(ISEAR, 120)
+    s1 = scores_for(ISEAR, y1, 0.7, seed=1)
+    g1 = ["a", "b"] * 60
+    out1 = grouped_metrics(ISEAR, y1, s1, g1, "src")
+    assert set(out1) == {"f1_macro_a", "f1_macro_b", "f1_macro_mean_src"}
+    assert out1["f1_macro_a"] == pytest.approx(compute_metrics(ISEAR, y1[::2], s1[::2])["f1_macro"])
 
 
 def test_confusion_normalised_rows_sum_to_one():

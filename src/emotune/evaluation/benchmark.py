@@ -610,6 +610,29 @@ def _table(results: dict) -> str:
     return results_table([r for r in results["models"]], primary=primary)
 
 
+def _grouped_lines(results: dict) -> list[str]:
+    """Runs trained on several emotions at once (``data.text_prefix_col``): each emotion's score and
+    their mean, the number SemEval-2018 EI-reg ranks by (the table's number pools every emotion)."""
+    from emotune.evaluation.stats import format_mean_std
+
+    lines = []
+    for r in results["models"]:
+        test = r.get("test") or {}
+        pm = r.get("primary_metric") or ""
+        mean_key = next((k for k in test if k.startswith(f"{pm}_mean_")), None)
+        if not pm or mean_key is None:
+            continue
+        column = mean_key[len(f"{pm}_mean_"):]
+        groups = [k[len(pm) + 1:] for k in test if k.startswith(pm + "_") and k != mean_key
+                  and not k.startswith(f"{pm}_mean_")]
+        parts = ", ".join(f"{g} {test[f'{pm}_{g}']['mean']:.3f}" for g in sorted(groups))
+        lines.append(f"- {r['model']}: mean per-{column} {pm} "
+                     f"{format_mean_std(test[mean_key]['mean'], test[mean_key]['std'])} ({parts}).")
+    if lines:
+        lines.insert(0, f"**Per {column}** (test; the table pools every {column} into one score):")
+    return lines
+
+
 def _markdown(results: dict, table: str) -> str:
     from emotune.evaluation.stats import format_mean_std
 
@@ -640,6 +663,9 @@ def _markdown(results: dict, table: str) -> str:
                 lines.append(f"| {r['task']} | {r['metric']} | {r['value_a']:.3f} | {r['value_b']:.3f} | "
                              f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | {r['p_value']:.3f} |")
         lines.append("")
+    grouped = _grouped_lines(results)
+    if grouped:
+        lines += grouped + [""]
     lines += [f"- Leakage: {results['leakage_check']}.",
               f"- Machine: {results['machine'].get('platform')}, {results['machine'].get('cpu_count')} CPU(s)"
               + (f", GPU {results['machine']['gpu']}" if results["machine"].get("gpu") else "") + ".",

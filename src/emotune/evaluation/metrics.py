@@ -6,6 +6,8 @@ trainer, the benchmark tables and the model card read the same keys.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import stats as sps
 from sklearn import metrics as skm
@@ -58,6 +60,29 @@ def compute_metrics(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
         out["spearman"] = float(np.mean(spears))
         out["mae"] = skm.mean_absolute_error(y_true, y_pred)
     return {k: float(v) for k, v in out.items()}
+
+
+def grouped_metrics(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray, groups: Sequence[str],
+                    column: str, thresholds=None) -> dict:
+    """The primary metric within each group and its mean over groups (``pearson_anger`` ...,
+    ``pearson_mean_emotion``): SemEval-2018 EI-reg ranks by the average of per-emotion Pearsons,
+    which a model trained on all emotions at once (``data.text_prefix_col``) must report too.
+    Regression also gets ``spearman_<group>``."""
+    groups = np.asarray([str(g) for g in groups])
+    y_true, scores = np.asarray(y_true), np.asarray(scores)
+    primary = PRIMARY[label_set.task]
+    keys = (primary, "spearman") if label_set.task == Task.REGRESSION else (primary,)
+    out: dict[str, float] = {}
+    values = []
+    for g in sorted(set(groups.tolist())):
+        mask = groups == g
+        m = compute_metrics(label_set, y_true[mask], scores[mask], thresholds)
+        for k in keys:
+            out[f"{k}_{g}"] = m[k]
+        values.append(m[primary])
+    if values:
+        out[f"{primary}_mean_{column}"] = float(np.mean(values))
+    return out
 
 
 # -- per-label detail -------------------------------------------------------------------------

@@ -24,7 +24,9 @@ run is unsure when its answer was invalid. :func:`summarize_output` reads the fi
 unsure rows, which ``--review FILE`` writes out.
 
 An instruct run answers several tasks: ``RUN#task`` picks one (``runs/instruct#v-reg``,
-``runs/instruct#ei-reg:anger``).
+``runs/instruct#ei-reg:anger``). A run trained on ``"<emotion>: <text>"`` inputs
+(``data.text_prefix_col``, the ei-reg suite) answers one intensity per emotion it was trained on,
+or one emotion with ``RUN#anger`` (:mod:`emotune.serving.prefixed`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, DataError
 from emotune.serving.predict import CSV_SUFFIXES, InputFile, OutputFile, read_output, score_texts
+from emotune.serving.prefixed import PrefixedClassifier, run_text_prefix
 
 SEP = ":"
 
@@ -99,12 +102,19 @@ def load_annotators(specs: Sequence[str | Path], *, loader: Callable | None = No
     for spec in specs:
         path, task, emotion = parse_spec(str(spec))
         _, meta = read_model_meta(path)  # a clear error for a missing/corrupt run before loading weights
-        if task and meta.get("backend") != "instruct":
-            raise ConfigError(f"'{spec}': only instruct runs answer several tasks (this is a {meta.get('backend')} run)")
-        kwargs = {k: v for k, v in (("task", task), ("emotion", emotion)) if v}
+        prefix = run_text_prefix(path)
+        if task and meta.get("backend") != "instruct" and prefix is None:
+            raise ConfigError(f"'{spec}': only instruct runs (tasks) and runs trained with data.text_prefix_col "
+                              f"(values, e.g. RUN#anger) take '#'; this {meta.get('backend')} run takes neither")
+        if prefix is not None and emotion:
+            raise ConfigError(f"'{spec}': give one {prefix.column} value after '#'",
+                              hint=f"Values: {', '.join(prefix.values)}")
+        kwargs = {k: v for k, v in (("task", task), ("emotion", emotion)) if v and prefix is None}
         key = str(run_root(path).resolve())
         if key not in loaded:
-            clf = loaded[key] = loader(path, **kwargs)
+            loaded[key] = loader(path, **kwargs)
+        if prefix is not None:  # "anger: <text>" runs: every value as a target, or RUN#value alone
+            clf = PrefixedClassifier(loaded[key], prefix, task)
         elif hasattr(loaded[key], "view"):  # another task of an instruct run: the same weights
             clf = loaded[key].view(task or loaded[key].primary_task, emotion)
         else:

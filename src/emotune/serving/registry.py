@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from emotune.data.labels import LabelSet
@@ -99,9 +100,12 @@ class ServedModel:
     def backend(self) -> str:
         return "onnx" if self.onnx_file is not None else self.meta.get("backend", "?")
 
-    @property
+    @cached_property
     def label_set(self) -> LabelSet:
-        return LabelSet.from_dict(self.meta["label_set"])
+        """What the served model answers (before it is loaded): a prefixed run's values as targets."""
+        from emotune.serving.prefixed import served_label_set
+
+        return served_label_set(LabelSet.from_dict(self.meta["label_set"]), self.path)
 
     def describe(self) -> dict:
         ls = self.label_set
@@ -132,13 +136,15 @@ def read_model_meta(path: str | Path) -> tuple[Path, dict]:
 
 def load_model(path: str | Path, *, onnx: bool = False, int8: bool = False, threads: int | None = None):
     """The classifier of a run: the backend's own (torch, scikit-learn, ...) or the exported ONNX graph."""
+    from emotune.serving.prefixed import wrap_prefixed
+
     if onnx:
         from emotune.serving.export import OnnxClassifier
 
-        return OnnxClassifier.from_run(path, int8=int8, threads=threads)
+        return wrap_prefixed(OnnxClassifier.from_run(path, int8=int8, threads=threads), path)
     from emotune.models.base import load_classifier
 
-    return load_classifier(path)
+    return wrap_prefixed(load_classifier(path), path)  # "anger: <text>" runs answer every emotion
 
 
 def _unique_id(path: Path, taken: set[str]) -> str:

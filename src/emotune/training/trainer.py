@@ -334,6 +334,9 @@ def data_summary(data: PreparedData, config: RunConfig) -> dict:
                 for lab in labs:
                     counts[lab] = counts.get(lab, 0) + 1
             out["label_counts"][s] = counts
+    col = config.data.text_prefix_col
+    if col and col in data.train.frame.columns:  # what predict/annotate/serve ask such a run for each text
+        out["text_prefix"] = {"column": col, "values": sorted({str(v) for v in data.train.frame[col]})}
     return out
 
 
@@ -345,7 +348,7 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     ``data`` skips data preparation (cross-validation passes its folds); ``report_test=False``
     is for callers that must not look at test.
     """
-    from emotune.evaluation.metrics import PRIMARY, compute_metrics
+    from emotune.evaluation.metrics import PRIMARY, compute_metrics, grouped_metrics
     from emotune.evaluation.thresholds import tune_thresholds
     from emotune.models.registry import backend_class
 
@@ -418,6 +421,7 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
         clf.thresholds = tune_thresholds(data.dev.y(), scores["dev"], config.training.thresholds)
 
     primary = PRIMARY[task]
+    prefix_col = config.data.text_prefix_col
     metrics: dict = {"name": config.name, "task": task.value, "primary_metric": primary,
                      "backend": config.model.backend, "model": config.model.name, "dataset": config.data.dataset,
                      "sizes": sizes}
@@ -427,6 +431,9 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
         if len(ds) == 0:
             continue
         metrics[split] = compute_metrics(label_set, ds.y(), scores[split], clf.thresholds)
+        if prefix_col and prefix_col in ds.frame.columns:  # one model for several emotions: each one's score too
+            metrics[split].update(grouped_metrics(label_set, ds.y(), scores[split], ds.frame[prefix_col].tolist(),
+                                                  prefix_col, clf.thresholds))
         per_class[split] = _report(label_set, ds.y(), scores[split], clf.thresholds)
         _save_predictions(run_dir, split, ds, scores[split], clf.thresholds)
     metrics["per_class"] = per_class
