@@ -162,6 +162,50 @@ def test_dialogue_jsonl_gets_the_preceding_turns(tmp_path):
     assert again.skipped == 4 and clf.seen == ["A: Go away. </s> >> B: Fine, I will."]
 
 
+@pytest.mark.parametrize("broken, message", [
+    ({"speaker": None}, r"dialogues\.jsonl, row 3: no 'speaker' value"),
+    ({"turn": ""}, r"dialogues\.jsonl, row 3: no 'turn' value"),
+    ({"dialogue_id": None}, r"dialogues\.jsonl, row 3: no 'dialogue_id' value"),
+    ({"turn": "two"}, r"row 3: 'turn' must be a number, not 'two'"),
+    ({"turn": 1}, r"row 3: dialogue 'd1' turn 1 comes after its turn 1 \(row 2\)"),
+])
+def test_dialogue_rows_without_a_turn_or_speaker_are_named(tmp_path, broken, message):
+    src = tmp_path / "dialogues.jsonl"
+    rows = [{"dialogue_id": "d1", "turn": t, "speaker": s, "text": x}
+            for t, s, x in ((0, "A", "Hi."), (1, "B", "Hello!"), (2, "A", "How are you?"), (3, "B", "Fine."))]
+    rows[2].update(broken)
+    src.write_text("".join(json.dumps({k: v for k, v in r.items() if v is not None}) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(DataError, match=message):
+        predict_file(_Const(), src, out, context=ContextConfig(window=2), chunk_size=2)
+    assert len(read_output(out)) == 2  # the chunk written before the bad row is kept (a rerun resumes)
+
+
+def test_dialogue_with_skipped_turn_numbers_is_labelled_and_reported(tmp_path):
+    src = tmp_path / "dialogues.jsonl"
+    src.write_text("".join(json.dumps({"dialogue_id": d, "turn": t, "speaker": "A", "text": f"turn {t}"}) + "\n"
+                           for d, t in (("d1", 0), ("d1", 1), ("d1", 4), ("d2", 0), ("d2", 2))))
+    result = predict_file(_Const(), src, tmp_path / "out.jsonl", context=ContextConfig(window=2))
+    assert result.written == 5
+    assert result.gaps == ["dialogue 'd1': turn(s) 2-3 missing before row 3",
+                           "dialogue 'd2': turn(s) 1 missing before row 5"]
+
+
+class _Const:
+    from emotune.data.labels import LabelSet
+
+    label_set = LabelSet(("joy", "anger"))
+    task = label_set.task
+
+    def predict_proba(self, texts, batch_size=None):
+        import numpy as np
+
+        return np.tile([0.7, 0.3], (len(texts), 1))
+
+    def decide(self, scores):
+        return ["joy"] * len(scores)
+
+
 def test_regression_runs_report_values_in_target_order(tmp_path):
     import numpy as np
 

@@ -73,6 +73,10 @@ def predict(
     if result.context:
         console.print(f"  each turn was given its {context.window} preceding turns as context, as in training.",
                       highlight=False)
+        if result.gaps:
+            console_err.print(f"[yellow]Warning:[/] {len(result.gaps)} dialogue(s) skip turn numbers (labelled with the "
+                              f"turns present; the context window reaches over the gap): "
+                              + "; ".join(result.gaps[:3]) + (" ..." if len(result.gaps) > 3 else ""), highlight=False)
     elif context is not None:
         console_err.print(f"[yellow]Warning:[/] the run was trained with {context.window} preceding turns as "
                           "context, but the input has no dialogue_id/turn/speaker fields: each text was "

@@ -287,11 +287,12 @@ class FileResult:
     written: int  # rows written now
     windows: int = 0  # texts that were scored in several windows
     context: bool = False  # turns were given their preceding turns (dialogue input, context run)
+    gaps: list[str] = field(default_factory=list)  # dialogues whose turn numbers skip some
 
     def to_dict(self) -> dict:
         return {"input": str(self.input), "output": str(self.output), "total": self.total,
                 "skipped": self.skipped, "written": self.written, "long_texts": self.windows,
-                "context": self.context}
+                "context": self.context, "turn_gaps": self.gaps}
 
 
 def prediction_fields(label_names: Sequence[str], task: Task, k: int | None) -> list[str]:
@@ -336,10 +337,41 @@ class _DialogueContext:
     order within a dialogue, as dialogue datasets are stored.
     """
 
-    def __init__(self, context_config, text_col: str):
+    def __init__(self, context_config, text_col: str, path: Path | None = None):
         self.cfg = context_config
         self.text_col = text_col
+        self.path = path
         self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=max(1, self.cfg.window)))
+        self.last_turn: dict[str, tuple[float, int]] = {}  # dialogue -> (its last turn, that row)
+        self.gaps: list[str] = []  # "dialogue d1: turn(s) 2-3 missing before row 5"
+
+    def check(self, rec: dict, row: int) -> None:
+        """Every turn needs a dialogue, a turn number (in order) and, when the run used them, a speaker;
+        a dialogue whose turn numbers skip some is labelled with the turns it has and reported."""
+        where = f"{self.path}, row {row}"
+        needed = ("dialogue_id", "turn") + (("speaker",) if self.cfg.speaker else ())
+        for col in needed:
+            v = rec.get(col)
+            if v is None or (isinstance(v, float) and v != v) or not str(v).strip():
+                raise DataError(f"{where}: no '{col}' value (the run was trained with {self.cfg.window} preceding "
+                                "turns as context, which needs dialogue_id, turn" +
+                                (" and speaker)" if self.cfg.speaker else ")"),
+                                hint=f"Every turn of a dialogue needs a {col}.")
+        try:
+            turn = float(rec["turn"])
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: 'turn' must be a number, not {rec['turn']!r}") from None
+        did = str(rec["dialogue_id"])
+        if did in self.last_turn:
+            last, last_row = self.last_turn[did]
+            if turn <= last:
+                raise DataError(f"{where}: dialogue {did!r} turn {rec['turn']!r} comes after its turn {last:g} "
+                                f"(row {last_row}): turns must be unique and in order within a dialogue",
+                                hint="Sort the file by dialogue_id, then turn.")
+            if turn > last + 1 and float(turn).is_integer() and float(last).is_integer():
+                missing = f"{int(last) + 1}" + (f"-{int(turn) - 1}" if turn > last + 2 else "")
+                self.gaps.append(f"dialogue {did!r}: turn(s) {missing} missing before row {row}")
+        self.last_turn[did] = (turn, row)
 
     def _row(self, rec: dict) -> dict:
         text = str(rec.get(self.text_col) or "")
@@ -417,7 +449,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
         fieldnames = [c for c in in_cols if c not in pred_cols] + pred_cols
     dialogue = context is not None and getattr(context, "window", 0) > 0 and first is not None \
         and "dialogue_id" in first
-    ctx = _DialogueContext(context, text_col) if dialogue else None
+    ctx = _DialogueContext(context, text_col, inp.path) if dialogue else None
 
     out = OutputFile(output_path, fieldnames)
     if overwrite and output_path.exists():
@@ -443,8 +475,11 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
                         f"{output_path} does not continue {inp.path}: its row {skip} has another text",
                         hint="Choose another output file or pass --overwrite to start again.")
                 if ctx is not None:
+                    ctx.check(rec, index)
                     ctx.remember([rec])
                 continue
+            if ctx is not None:
+                ctx.check(rec, index)
             chunk.append(rec)
             if len(chunk) >= chunk_size:
                 result.windows += _predict_chunk(clf, chunk, out, ctx, text_col, top_k, batch_size, csv_out)
@@ -459,6 +494,8 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
                 on_progress(len(chunk))
     finally:
         out.close()
+    if ctx is not None:
+        result.gaps = ctx.gaps
     return result
 
 
