@@ -138,3 +138,13 @@ def test_results_markdown_lists_each_emotion_of_a_prefixed_run():
     assert lines[0].startswith("**Per emotion**")
     assert lines[1:] == ["- ei-reg-minilm: mean per-emotion pearson 0.715 ± 0.010 (anger 0.700, joy 0.730)."]
     assert _grouped_lines({"models": [results["models"][1]]}) == []
+
+
+def test_conversation_suites_report_weighted_f1_next_to_macro_f1(tmp_path):
+    res = benchmark.run_suite("meld", quick=True, out_dir=tmp_path, models=["tfidf"], seeds=1, progress=False,
+                              report=False, cv=False, n_resamples=50)
+    row = res.results["models"][0]
+    assert row["primary_metric"] == "f1_macro"
+    name, value = row["secondary"]
+    assert name == "f1_weighted" and value["mean"] == pytest.approx(row["test"]["f1_weighted"]["mean"])
+    assert "| f1_macro (mean ± std, seeds) | 95% CI | f1_weighted |" in (tmp_path / "results.md").read_text()
