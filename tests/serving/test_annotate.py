@@ -157,3 +157,63 @@ def test_specs_and_errors(runs, tmp_path):
         load_annotators([])
     twice = load_annotators([runs / "emo", runs / "emo"])
     assert [a.id for a in twice] == ["emo", "emo-2"]
+
+
+def test_context_runs_get_each_turn_with_its_preceding_turns(runs, tmp_path):
+    """A run trained on dialogue context sees what `predict` gives it: turns across chunks, never
+    another dialogue's; runs without context get the bare turn; a row without a speaker is named."""
+    from emotune.models.base import load_classifier
+    from emotune.serving.predict import predict_file
+    from emotune.training.config import RunConfig
+
+    ctx_run = tmp_path / "ctx"
+    (ctx_run / "model").mkdir(parents=True)
+    for f in (runs / "emo" / "model").iterdir():
+        (ctx_run / "model" / f.name).write_bytes(f.read_bytes())
+    RunConfig.from_dict({"name": "ctx", "data": {"dataset": "meld", "context": {"window": 2}}}).save(
+        ctx_run / "config.yaml")
+    seen: dict[str, list[str]] = {}
+
+    class Recorder:
+        def __init__(self, clf, key):
+            self.clf, self.key = clf, key
+
+        def __getattr__(self, name):
+            return getattr(self.clf, name)
+
+        def predict_proba(self, texts, batch_size=None):
+            seen.setdefault(self.key, []).extend(texts)
+            return self.clf.predict_proba(texts, batch_size=batch_size)
+
+    def loader(path, **kw):
+        return Recorder(load_classifier(path), str(path))
+
+    turns = [("d1", 0, "A", "Hi there."), ("d1", 1, "B", "Hello!"), ("d2", 0, "A", "Go away."),
+             ("d1", 2, "A", "How are you?"), ("d2", 1, "B", "Fine, I will.")]
+    src = tmp_path / "dialogues.jsonl"
+    src.write_text("".join(json.dumps({"dialogue_id": d, "turn": t, "speaker": s, "text": x}) + "\n"
+                           for d, t, s, x in turns))
+    anns = load_annotators([ctx_run, runs / "emo"], loader=loader)
+    assert anns[0].context.window == 2 and anns[1].context is None
+    res = annotate_file(anns, src, tmp_path / "out.jsonl", chunk_size=2)
+    assert res.context == ["ctx"] and res.no_context == []
+    assert seen[str(ctx_run)][3] == "A: Hi there. </s> B: Hello! </s> >> A: How are you?"
+    assert seen[str(ctx_run)][4] == "A: Go away. </s> >> B: Fine, I will."
+    assert seen[str(runs / "emo")] == [t[3] for t in turns]
+    # the same probabilities as `emotune predict` on the file
+    predict_file(load_classifier(ctx_run), src, tmp_path / "pred.jsonl", context=anns[0].context)
+    for a, p in zip(read_output(tmp_path / "out.jsonl"), read_output(tmp_path / "pred.jsonl")):
+        assert a["ctx:label"] == p["predicted"]
+        assert a[f"ctx:p_{p['predicted']}"] == pytest.approx(p["scores"][p["predicted"]], abs=1e-5)
+    # plain texts: labelled alone, and said so
+    plain = tmp_path / "plain.txt"
+    plain.write_text("Hi there.\nGo away.\n")
+    assert annotate_file(anns, plain, tmp_path / "plain.jsonl").no_context == ["ctx"]
+    # a turn without a speaker is named by file and row; the rows written before it stay
+    bad = tmp_path / "bad.jsonl"
+    rows = [json.loads(x) for x in src.read_text().splitlines()]
+    del rows[3]["speaker"]
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=r"bad\.jsonl, row 4: no 'speaker' value"):
+        annotate_file(anns, bad, tmp_path / "bad_out.jsonl", chunk_size=2)
+    assert len(read_output(tmp_path / "bad_out.jsonl")) == 2

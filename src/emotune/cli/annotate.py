@@ -34,15 +34,6 @@ def annotate(
     with console_err.status(f"Loading {len(runs)} run(s) ..."):
         annotators = load_annotators(runs)
     set_inference_threads()
-    from emotune.serving.annotate import parse_spec
-    from emotune.serving.predict import run_context_config
-
-    for spec in runs:
-        ctx = run_context_config(parse_spec(spec)[0])
-        if ctx is not None:
-            console_err.print(f"[yellow]Warning:[/] {spec} was trained with {ctx.window} preceding turns as context; "
-                              "annotate labels each text alone (use `emotune predict` on dialogue JSONL for context).",
-                              highlight=False)
 
     progress = RowProgress("annotating", output)
     with progress:
@@ -62,6 +53,17 @@ def annotate(
     note = f" ({result.skipped} from an earlier run)" if result.skipped else ""
     console.print(f"[green]✓[/] {summary['rows']} rows annotated by {len(annotators)} run(s){note} -> {output}",
                   highlight=False)
+    if result.context:
+        console.print(f"  {', '.join(result.context)}: each turn was given its preceding turns as context, as in "
+                      "training.", highlight=False)
+    if result.no_context:
+        console_err.print("[yellow]Warning:[/] the input has no dialogue_id/turn/speaker fields, so each text was "
+                          "labelled alone by runs trained with preceding turns as context: "
+                          + ", ".join(result.no_context), highlight=False)
+    if result.gaps:
+        console_err.print(f"[yellow]Warning:[/] {len(result.gaps)} dialogue(s) skip turn numbers (labelled with the "
+                          "turns present): " + "; ".join(result.gaps[:3]) + (" ..." if len(result.gaps) > 3 else ""),
+                          highlight=False)
     _print_summary(summary, text_col, show)
     if review is not None:
         console.print(f"{len(summary['review'])} unsure rows written to {review}", highlight=False)

@@ -14,7 +14,8 @@ regression run     one column per target (``intensity``, ``V`` ...); instruct ru
 The input is read and the output written with :mod:`emotune.serving.predict`'s streaming
 reader/writer (CSV/TSV/JSONL/plain text; chunks appended and fsynced), so an interrupted run
 resumes after the rows already written. Texts get the same cleaning and long-text windows as
-``emotune predict``.
+``emotune predict``, and a run trained with dialogue context gets each turn with its preceding
+turns when the input has ``dialogue_id``/``turn``/``speaker`` fields (MELD-style files), as there.
 
 Rows to review by hand: a classification run is *unsure* of a row when its top probability is
 below ``threshold`` or the two best labels are within ``margin`` (single-label), or some label's
@@ -42,7 +43,9 @@ import numpy as np
 
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, DataError
-from emotune.serving.predict import CSV_SUFFIXES, InputFile, OutputFile, read_output, score_texts
+from emotune.serving.predict import (
+    CSV_SUFFIXES, DialogueContext, InputFile, OutputFile, read_output, run_context_config, score_texts,
+)
 from emotune.serving.prefixed import PrefixedClassifier, run_text_prefix
 
 SEP = ":"
@@ -56,6 +59,7 @@ class Annotator:
     spec: str
     clf: object
     thresholds: np.ndarray | None = None
+    context: object | None = None  # the run's data.context when it was trained with preceding turns
 
     @property
     def label_set(self) -> LabelSet:
@@ -125,7 +129,8 @@ def load_annotators(specs: Sequence[str | Path], *, loader: Callable | None = No
             name, i = f"{base}-{i}", i + 1
         taken.add(name)
         thr = getattr(clf, "thresholds", None)
-        out.append(Annotator(name, str(spec), clf, None if thr is None else np.asarray(thr, dtype=float)))
+        out.append(Annotator(name, str(spec), clf, None if thr is None else np.asarray(thr, dtype=float),
+                             run_context_config(path)))
     return out
 
 
@@ -135,8 +140,12 @@ def _fmt(x: float) -> float:
 
 
 def annotate_texts(annotators: Sequence[Annotator], texts: Sequence[str], *, batch_size: int | None = None,
-                   csv_out: bool = False) -> list[dict]:
-    """The annotation columns for ``texts`` (empty texts get empty columns)."""
+                   csv_out: bool = False, inputs: dict[str, list[str]] | None = None) -> list[dict]:
+    """The annotation columns for ``texts`` (empty texts get empty columns).
+
+    ``inputs``: what a run is given instead of the bare texts, by annotator id (dialogue turns with
+    their preceding turns, for runs trained with context); already cleaned.
+    """
     from emotune.data.cleaning import clean_text
 
     texts = [str(t or "") for t in texts]
@@ -150,13 +159,16 @@ def annotate_texts(annotators: Sequence[Annotator], texts: Sequence[str], *, bat
             continue
         p = a.id + SEP
         names = a.label_set.names
+        given = (inputs or {}).get(a.id)
         if a.generative:
-            values, valid = a.clf.predict_values([clean_text(texts[i]) for i in keep], batch_size=batch_size)
+            values, valid = a.clf.predict_values([given[i] if given else clean_text(texts[i]) for i in keep],
+                                                 batch_size=batch_size)
             for i, vals, ok in zip(keep, np.asarray(values, dtype=float).reshape(len(keep), -1), valid):
                 rows[i].update({p + n: (_fmt(v) if ok else None) for n, v in zip(names, vals)})
                 rows[i][p + "valid"] = bool(ok)
             continue
-        scored = score_texts(a.clf, [texts[i] for i in keep], batch_size=batch_size)
+        scored = score_texts(a.clf, [given[i] if given else texts[i] for i in keep], batch_size=batch_size,
+                             clean=not given)
         for i, s in zip(keep, scored):
             row = np.asarray(s.scores, dtype=float)
             r = rows[i]
@@ -185,10 +197,14 @@ class AnnotateResult:
     skipped: int
     written: int
     runs: list[str] = field(default_factory=list)
+    context: list[str] = field(default_factory=list)  # runs given each turn's preceding turns
+    no_context: list[str] = field(default_factory=list)  # context runs that got bare texts (no dialogue fields)
+    gaps: list[str] = field(default_factory=list)  # dialogues whose turn numbers skip some
 
     def to_dict(self) -> dict:
         return {"input": str(self.input), "output": str(self.output), "total": self.total, "skipped": self.skipped,
-                "written": self.written, "runs": self.runs}
+                "written": self.written, "runs": self.runs, "context": self.context, "no_context": self.no_context,
+                "turn_gaps": self.gaps}
 
 
 def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, output_path: str | Path, *,
@@ -221,10 +237,24 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
     if on_total:
         on_total(total, skip)
     result = AnnotateResult(inp.path, output_path, total, skip, 0, [a.id for a in annotators])
+    # runs trained on dialogue context get each turn with its preceding turns, as `predict` does
+    dialogue = first is not None and "dialogue_id" in first
+    contexts = {a.id: DialogueContext(a.context, text_col, inp.path)
+                for a in annotators if a.context is not None and dialogue}
+    result.context = list(contexts)
+    result.no_context = [a.id for a in annotators if a.context is not None and not dialogue]
     out.open()
 
+    def follow(rec: dict, index: int, chunk: list[dict] | None = None) -> None:
+        for ctx in contexts.values():
+            ctx.check(rec, index)
+            if chunk is None:  # a row written earlier: only its turn is remembered
+                ctx.remember([rec])
+
     def flush(chunk: list[dict]) -> None:
-        cols = annotate_texts(annotators, [r.get(text_col) for r in chunk], batch_size=batch_size, csv_out=csv_out)
+        inputs = {aid: ctx.texts(chunk) for aid, ctx in contexts.items()}
+        cols = annotate_texts(annotators, [r.get(text_col) for r in chunk], batch_size=batch_size, csv_out=csv_out,
+                              inputs=inputs)
         rows = []
         for rec, extra in zip(chunk, cols):
             row = {k: (json.dumps(v, ensure_ascii=False) if csv_out and isinstance(v, (dict, list)) else v)
@@ -244,7 +274,9 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
                         and str(last[text_col]) != str(rec.get(text_col, "")):
                     raise DataError(f"{output_path} does not continue {inp.path}: its row {skip} has another text",
                                     hint="Choose another output file or pass --overwrite to start again.")
+                follow(rec, index)
                 continue
+            follow(rec, index, chunk)
             chunk.append(rec)
             if len(chunk) >= chunk_size:
                 flush(chunk)
@@ -253,6 +285,7 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
             flush(chunk)
     finally:
         out.close()
+    result.gaps = next((c.gaps for c in contexts.values()), [])
     return result
 
 

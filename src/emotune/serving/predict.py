@@ -328,7 +328,7 @@ def _row_fields(pred: Prediction | None, names: Sequence[str], task: Task, k: in
     return out
 
 
-class _DialogueContext:
+class DialogueContext:
     """The model input of each turn: the turns before it (across chunk boundaries) + the turn.
 
     Keeps the last ``window`` turns of every dialogue seen so far and lets
@@ -449,7 +449,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
         fieldnames = [c for c in in_cols if c not in pred_cols] + pred_cols
     dialogue = context is not None and getattr(context, "window", 0) > 0 and first is not None \
         and "dialogue_id" in first
-    ctx = _DialogueContext(context, text_col, inp.path) if dialogue else None
+    ctx = DialogueContext(context, text_col, inp.path) if dialogue else None
 
     out = OutputFile(output_path, fieldnames)
     if overwrite and output_path.exists():
