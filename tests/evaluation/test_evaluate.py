@@ -52,6 +52,21 @@ def test_single_label_run_on_multi_label_gold_keeps_rows_with_one_mapped_label(i
     assert 0 < res["n"] < 5427 and sum(res["report"][n]["support"] for n in res["labels"]) == res["n"]
 
 
+def test_single_label_run_on_gold_where_no_row_keeps_one_label_says_so(isear_tfidf_run, monkeypatch):
+    from types import SimpleNamespace
+
+    from emotune.data import pipeline
+    from emotune.data.dataset import EmotionDataset
+    from emotune.data.labels import LabelSet, Task
+    from emotune.data.taxonomies import GOEMOTIONS_28
+
+    gold = LabelSet(GOEMOTIONS_28, Task.MULTI, "goemotions-28")
+    both = EmotionDataset.from_texts([f"text {i}" for i in range(4)], [["anger", "fear"]] * 4, gold)
+    monkeypatch.setattr(pipeline, "prepare_data", lambda cfg: SimpleNamespace(test=both))
+    with pytest.raises(ModelError, match="none of its 4 row\\(s\\) keeps exactly one label"):
+        evaluate_run(isear_tfidf_run, dataset="goemotions", n_resamples=20)
+
+
 def test_other_dataset_without_a_mapping_names_the_labels(isear_tfidf_run):
     with pytest.raises(ModelError) as exc:
         evaluate_run(isear_tfidf_run, dataset="meld")

@@ -211,6 +211,11 @@ def _foreign_split(record: RunRecord, dataset: str, split: str, options: dict | 
         # a single-label run on multi-label gold: score the rows whose labels map onto exactly one
         one = mapped.frame["labels"].map(len) == 1
         single = EmotionDataset(mapped.name, mapped.frame[one].reset_index(drop=True), ls, mapped.info)
+        if not len(single):
+            raise ModelError(
+                f"Dataset '{dataset}' ({data_ls.name}) maps onto the run's labels ({ls.name}), but none of its "
+                f"{len(part)} row(s) keeps exactly one label after the mapping: a single-label run cannot be "
+                "scored on it", hint="Evaluate on a single-label dataset, or a split where some rows have one label.")
         if len(single):
             return _Target(single, ls, notes=[
                 f"Gold labels mapped {data_ls.name} -> {ls.name}; {len(part) - len(single)} row(s) dropped "
