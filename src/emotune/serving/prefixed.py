@@ -93,8 +93,6 @@ class PrefixedClassifier:
         self.only = only
         self.thresholds = getattr(clf, "thresholds", None)
         self.label_set = base if only is not None else _by_prefix(base, prefix)
-        self.config = getattr(clf, "config", None)
-        self.training = getattr(clf, "training", None)
 
     def __getattr__(self, name):  # anything else (batch sizes, tokenizer limits ...) is the wrapped model's
         if name == "clf":
