@@ -148,3 +148,22 @@ def test_conversation_suites_report_weighted_f1_next_to_macro_f1(tmp_path):
     name, value = row["secondary"]
     assert name == "f1_weighted" and value["mean"] == pytest.approx(row["test"]["f1_weighted"]["mean"])
     assert "| f1_macro (mean ± std, seeds) | 95% CI | f1_weighted |" in (tmp_path / "results.md").read_text()
+
+
+def test_unparsable_answers_are_reported_in_the_table(tmp_path, monkeypatch):
+    from emotune.models.tfidf import TfidfClassifier
+
+    plain = TfidfClassifier.predict_proba
+
+    def counting(self, texts, batch_size=None):  # as the instruct backend counts answers that are not numbers
+        stats = self.__dict__.setdefault("invalid_stats", {"answers": 0, "invalid": 0})
+        stats["answers"] += len(texts)
+        stats["invalid"] += len(texts) // 4
+        return plain(self, texts, batch_size=batch_size)
+
+    monkeypatch.setattr(TfidfClassifier, "predict_proba", counting)
+    res = benchmark.run_suite("emobank", quick=True, out_dir=tmp_path, models=["tfidf"], seeds=1, progress=False,
+                              report=False, cv=False, n_resamples=50)
+    note = res.results["models"][0]["note"]
+    assert "unparsable answers: 25.0% of test, scored at the range midpoint" in note
+    assert "unparsable answers: 25.0%" in (tmp_path / "results.md").read_text()

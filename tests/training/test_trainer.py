@@ -112,6 +112,25 @@ def test_regression_reports_pearson(tmp_path, toy_data):
     assert res.primary == "pearson" and res.score("test") > 0.8
 
 
+def test_unparsable_generated_answers_are_counted_per_split(tmp_path, toy_data, monkeypatch):
+    """A backend that generates answers (instruct) counts the ones that did not parse: the trainer
+    reports how many per split instead of letting the midpoint they are scored at pass unnoticed."""
+    plain = TfidfClassifier.predict_proba
+
+    def counting(self, texts, batch_size=None):
+        stats = self.__dict__.setdefault("invalid_stats", {"answers": 0, "invalid": 0})
+        stats["answers"] += len(texts)
+        stats["invalid"] += len(texts) // 4  # a quarter of the answers were not numbers
+        return plain(self, texts, batch_size=batch_size)
+
+    monkeypatch.setattr(TfidfClassifier, "predict_proba", counting)
+    res = train(_config(tmp_path, dataset="toy-regression"), progress=False)
+    for split in ("dev", "test"):
+        n = res.metrics["sizes"][split]
+        assert res.metrics[split]["invalid"] == n // 4
+        assert res.metrics[split]["invalid_rate"] == pytest.approx((n // 4) / n)
+
+
 def test_out_of_memory_becomes_a_model_error(tmp_path, toy_data, monkeypatch):
     def boom(self, *a, **k):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -553,6 +553,9 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         if ref_rows is not None and eval_rows != ref_rows:
             note = "; ".join(x for x in [note, f"scored on {eval_rows} of {ref_rows} test rows: not in the report's "
                                                "significance tests"] if x)
+        if "invalid_rate" in agg:  # generated regression answers that did not parse (instruct)
+            note = "; ".join(x for x in [note, f"unparsable answers: {agg['invalid_rate']['mean']:.1%} of test, "
+                                               "scored at the range midpoint"] if x)
         row.update({
             "primary_metric": primary,
             "primary": {k: agg[primary][k] for k in ("mean", "std", "n")} if primary in agg else None,

@@ -406,12 +406,19 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     scores: dict[str, np.ndarray] = {}
     splits = ["dev", "test"] if report_test else ["dev"]
     predict_seconds: dict[str, float] = {}
+    invalid: dict[str, dict] = {}  # generated answers that did not parse (instruct regression views)
     try:
         for split in splits:
             ds = getattr(data, split)
             t0 = time.time()
+            before = dict(getattr(clf, "invalid_stats", None) or {})
             scores[split] = score_texts(clf, ds.texts, bs, f"Scoring {split}", progress)
             predict_seconds[split] = time.time() - t0
+            after = getattr(clf, "invalid_stats", None) or {}
+            answers = after.get("answers", 0) - before.get("answers", 0)
+            if answers > 0:
+                bad = after.get("invalid", 0) - before.get("invalid", 0)
+                invalid[split] = {"invalid": float(bad), "invalid_rate": bad / answers}
     except Exception as exc:  # noqa: BLE001
         if _is_oom(exc):
             raise _oom_error(config, "predicting") from None
@@ -431,6 +438,7 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
         if len(ds) == 0:
             continue
         metrics[split] = compute_metrics(label_set, ds.y(), scores[split], clf.thresholds)
+        metrics[split].update(invalid.get(split, {}))  # scored as served (the midpoint), counted here
         if prefix_col and prefix_col in ds.frame.columns:  # one model for several emotions: each one's score too
             metrics[split].update(grouped_metrics(label_set, ds.y(), scores[split], ds.frame[prefix_col].tolist(),
                                                   prefix_col, clf.thresholds))
