@@ -63,3 +63,5 @@ def test_missing_column_and_usage_errors_are_one_line(tfidf_run, tmp_path, capsy
     assert code == 2 and "not found" in err and "Traceback" not in err
     code, _, err = _run(["predict", str(tfidf_run), "hello", "--onnx"], capsys)
     assert code == 2 and "encoder runs only" in err
+    code, _, err = _run(["predict", str(tfidf_run), "hello", "  "], capsys)
+    assert code == 2 and "Text 2 of 2 is empty" in err and "Traceback" not in err

@@ -50,3 +50,11 @@ class RowProgress:
 
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)
+
+
+def warn_turn_gaps(gaps: list[str]) -> None:
+    """Dialogues whose turn numbers skip some: labelled with the turns present, said once."""
+    if gaps:
+        console_err.print(f"[yellow]Warning:[/] {len(gaps)} dialogue(s) skip turn numbers (labelled with the turns "
+                          "present; the context window reaches over the gap): " + "; ".join(gaps[:3])
+                          + (" ..." if len(gaps) > 3 else ""), highlight=False)

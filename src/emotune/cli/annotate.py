@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import RowProgress, console, console_err
+from emotune.cli._common import RowProgress, console, console_err, warn_turn_gaps
 
 
 def annotate(
@@ -60,10 +60,7 @@ def annotate(
         console_err.print("[yellow]Warning:[/] the input has no dialogue_id/turn/speaker fields, so each text was "
                           "labelled alone by runs trained with preceding turns as context: "
                           + ", ".join(result.no_context), highlight=False)
-    if result.gaps:
-        console_err.print(f"[yellow]Warning:[/] {len(result.gaps)} dialogue(s) skip turn numbers (labelled with the "
-                          "turns present): " + "; ".join(result.gaps[:3]) + (" ..." if len(result.gaps) > 3 else ""),
-                          highlight=False)
+    warn_turn_gaps(result.gaps)
     _print_summary(summary, text_col, show)
     if review is not None:
         console.print(f"{len(summary['review'])} unsure rows written to {review}", highlight=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import RowProgress, console, console_err
+from emotune.cli._common import RowProgress, console, console_err, warn_turn_gaps
 
 
 def predict(
@@ -36,6 +36,10 @@ def predict(
         raise ConfigError("Give either texts or --input, not both")
     if input is not None and output is None:
         raise ConfigError("--input needs --output FILE (.csv, .tsv or .jsonl)")
+    blank = [i for i, t in enumerate(texts or [], 1) if not t.strip()]
+    if blank:
+        raise ConfigError(f"Text {blank[0]} of {len(texts)} is empty: there is nothing to classify",
+                          hint="Give non-empty texts (empty rows of an --input file are skipped, not classified).")
     if int8 and not onnx:
         raise ConfigError("--int8 selects the quantised ONNX graph: use it together with --onnx")
     read_model_meta(run)  # a clear error for a missing/corrupt run before anything heavy is imported
@@ -73,10 +77,7 @@ def predict(
     if result.context:
         console.print(f"  each turn was given its {context.window} preceding turns as context, as in training.",
                       highlight=False)
-        if result.gaps:
-            console_err.print(f"[yellow]Warning:[/] {len(result.gaps)} dialogue(s) skip turn numbers (labelled with the "
-                              f"turns present; the context window reaches over the gap): "
-                              + "; ".join(result.gaps[:3]) + (" ..." if len(result.gaps) > 3 else ""), highlight=False)
+        warn_turn_gaps(result.gaps)
     elif context is not None:
         console_err.print(f"[yellow]Warning:[/] the run was trained with {context.window} preceding turns as "
                           "context, but the input has no dialogue_id/turn/speaker fields: each text was "

@@ -23,6 +23,11 @@ from emotune.training.config import ContextConfig
 __all__ = ["add_context", "check_dialogue_columns"]
 
 
+def is_missing(value) -> bool:
+    """None, NaN or blank: a dialogue field that is not there (training frames and streamed rows alike)."""
+    return value is None or (isinstance(value, float) and value != value) or not str(value).strip()
+
+
 def check_dialogue_columns(frame: pd.DataFrame, *, name: str = "dataset", speaker: bool = True) -> None:
     """Raise :class:`DataError` naming the column and row when a dialogue file lacks turn/speaker."""
     needed = ["dialogue_id", "turn"] + (["speaker"] if speaker else [])
@@ -38,7 +43,7 @@ def check_dialogue_columns(frame: pd.DataFrame, *, name: str = "dataset", speake
 
     for col in needed:
         values = frame[col].tolist()
-        bad = np.asarray([v is None or (isinstance(v, float) and v != v) or not str(v).strip() for v in values])
+        bad = np.asarray([is_missing(v) for v in values])
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(f"{name}: {where(row)} has no '{col}' value ({int(bad.sum())} row(s) in all)",

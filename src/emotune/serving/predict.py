@@ -348,11 +348,12 @@ class DialogueContext:
     def check(self, rec: dict, row: int) -> None:
         """Every turn needs a dialogue, a turn number (in order) and, when the run used them, a speaker;
         a dialogue whose turn numbers skip some is labelled with the turns it has and reported."""
+        from emotune.data.context import is_missing
+
         where = f"{self.path}, row {row}"
         needed = ("dialogue_id", "turn") + (("speaker",) if self.cfg.speaker else ())
         for col in needed:
-            v = rec.get(col)
-            if v is None or (isinstance(v, float) and v != v) or not str(v).strip():
+            if is_missing(rec.get(col)):
                 raise DataError(f"{where}: no '{col}' value (the run was trained with {self.cfg.window} preceding "
                                 "turns as context, which needs dialogue_id, turn" +
                                 (" and speaker)" if self.cfg.speaker else ")"),
