@@ -51,7 +51,7 @@ def machine() -> dict:
 
 
 def texts_for(run: Path, n: int):
-    from emotune.training.run_dir import load_splits
+    from emotune.runs import load_splits
 
     splits = load_splits(run)
     held = [*splits.dev.texts, *splits.test.texts]
@@ -96,8 +96,8 @@ def main(argv=None) -> int:
     from sklearn.metrics import f1_score
 
     from emotune.models.base import load_classifier
-    from emotune.serving.export import OnnxClassifier, export_onnx
-    from emotune.serving.predict import score_texts
+    from emotune.export.onnx import OnnxClassifier, export_onnx
+    from emotune.inference.predict import score_texts
     from emotune.serving.registry import read_model_meta, set_inference_threads
 
     model_dir, meta = read_model_meta(args.run)

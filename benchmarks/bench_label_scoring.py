@@ -39,7 +39,7 @@ def main() -> None:
     from emotune.data.loaders import load_dataset
     from emotune.models import label_scoring as ls
     from emotune.models.prompt import PromptClassifier
-    from emotune.training.config import RunConfig
+    from emotune.config import RunConfig
 
     torch.set_num_threads(args.threads)
     cfg = RunConfig.load(ROOT / "configs" / "isear-smollm2-prompt.yaml", ["data.dataset=semeval-ec"])

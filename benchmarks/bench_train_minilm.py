@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from emotune.data.pipeline import prepare_data
-    from emotune.evaluation.metrics import compute_metrics
+    from emotune.metrics import compute_metrics
     from emotune.models.encoder import EncoderClassifier
-    from emotune.training.config import DataConfig, ModelConfig, TrainingConfig
+    from emotune.config import DataConfig, ModelConfig, TrainingConfig
 
     t0 = time.perf_counter()
     splits = prepare_data(DataConfig(dataset=args.dataset, max_train=args.max_train))

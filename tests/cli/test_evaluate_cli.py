@@ -3,9 +3,9 @@ import json
 import pytest
 
 from emotune.cli.main import main
-from emotune.training.config import RunConfig
+from emotune.config import RunConfig
 from emotune.training.trainer import train
-from tests.evaluation.fake_runs import CONFIGS, MULTI, make_run
+from tests.fixtures.fake_runs import CONFIGS, MULTI, make_run
 
 
 def _run(argv, capsys):

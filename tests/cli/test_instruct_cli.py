@@ -136,7 +136,7 @@ def test_annotate_with_an_instruct_view(instruct_run, tmp_path, capsys):
 
 def test_annotate_cli_resumes_and_reports(tmp_path, capsys):
     from emotune.models.tfidf import TfidfClassifier
-    from tests.training import toy
+    from tests.fixtures import toy
 
     ds = toy.single(10)
     clf = TfidfClassifier(ds.label_set)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from emotune.cli.main import main
-from tests.serving.conftest import tfidf_run  # noqa: F401  (session fixture shared with tests/serving)
+from tests.fixtures.serving import tfidf_run  # noqa: F401  (session fixture shared with tests/serving)
 
 TEXTS = ["I passed my exam and I am so happy", "My dog died last week and I cried",
          "He lied to me again and I was furious", "I heard footsteps behind me in the dark street"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from emotune.cli.main import main
-from tests.training import toy
+from tests.fixtures import toy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

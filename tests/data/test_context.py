@@ -5,7 +5,7 @@ from emotune.data.context import add_context
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet
 from emotune.errors import DataError
-from emotune.training.config import ContextConfig
+from emotune.config import ContextConfig
 
 
 def _dialogue():

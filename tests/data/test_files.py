@@ -9,7 +9,7 @@ from emotune.data.labels import Task
 from emotune.data.loaders import load_dataset
 from emotune.data.pipeline import prepare_data
 from emotune.errors import DataError
-from emotune.training.config import DataConfig
+from emotune.config import DataConfig
 
 
 def _write(path, text, encoding="utf-8"):

@@ -3,7 +3,7 @@ import pytest
 from emotune.data.pipeline import DataSplits, prepare_data, stratified_sample
 from emotune.data.splits import assert_no_leakage
 from emotune.paths import data_dir
-from emotune.training.config import DataConfig
+from emotune.config import DataConfig
 
 pytestmark = pytest.mark.skipif(not data_dir(must_exist=False).is_dir(), reason="datasets not available")
 

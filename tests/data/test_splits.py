@@ -10,7 +10,7 @@ from emotune.data.loaders import REGISTRY, load_dataset
 from emotune.data.splits import assert_no_leakage, dedup, kfold, make_splits
 from emotune.errors import DataError
 from emotune.paths import data_dir
-from emotune.training.config import SplitConfig
+from emotune.config import SplitConfig
 
 needs_data = pytest.mark.skipif(not data_dir(must_exist=False).is_dir(), reason="datasets not available")
 

@@ -3,8 +3,8 @@ import pytest
 from scipy import stats as sps
 
 from emotune.evaluation import stats
-from emotune.evaluation.metrics import compute_metrics
-from tests.evaluation.fake_runs import ISEAR, MULTI, gold, scores_for
+from emotune.metrics import compute_metrics
+from tests.fixtures.fake_runs import ISEAR, MULTI, gold, scores_for
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "f1_macro", "f1_micro", "f1_weighted"])

@@ -11,7 +11,7 @@ from emotune.errors import ModelError
 from emotune.models import hf_common as hf
 from emotune.models.base import MODEL_META, load_classifier
 from emotune.models.causal_lm import CausalLMClassifier
-from emotune.training.config import LoraConfig, ModelConfig, TrainingConfig
+from emotune.config import LoraConfig, ModelConfig, TrainingConfig
 from tests.tiny_models import DECODERS, build_tiny, toy_dataset
 
 

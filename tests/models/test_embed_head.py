@@ -6,8 +6,8 @@ import pytest
 from emotune.errors import ModelError
 from emotune.models.base import load_classifier
 from emotune.models.embed_head import CHECKPOINT, EmbedHeadClassifier
-from emotune.training.config import ModelConfig, TrainingConfig
-from tests.training import toy
+from emotune.config import ModelConfig, TrainingConfig
+from tests.fixtures import toy
 
 
 def _fake_encode(texts, model="minilm", batch_size=64, progress=True, normalize=True, *, max_length=256,
@@ -58,7 +58,7 @@ def test_mlp_early_stopping_keeps_the_best_epoch(fake_encoder):
     history = clf.fit(data.train, data.dev)
     assert len(history) < 50  # stopped early
     best = max(r["dev_f1_macro"] for r in history)
-    from emotune.evaluation.metrics import compute_metrics
+    from emotune.metrics import compute_metrics
 
     got = compute_metrics(data.label_set, data.dev.y(), clf.predict_proba(data.dev.texts))["f1_macro"]
     assert got == pytest.approx(best)

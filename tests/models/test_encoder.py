@@ -12,7 +12,7 @@ from emotune.data.labels import Task
 from emotune.errors import ModelError
 from emotune.models.base import MODEL_META, load_classifier
 from emotune.models.encoder import EncoderClassifier, head_parameter_names, init_prior_bias
-from emotune.training.config import ModelConfig, TrainingConfig
+from emotune.config import ModelConfig, TrainingConfig
 from tests.tiny_models import ENCODERS, build_tiny, toy_dataset
 
 

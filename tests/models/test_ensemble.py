@@ -7,9 +7,9 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.models.base import load_classifier
 from emotune.models.ensemble import EnsembleClassifier
-from emotune.training.config import ModelConfig, RunConfig
+from emotune.config import ModelConfig, RunConfig
 from emotune.training.trainer import train
-from tests.training import toy
+from tests.fixtures import toy
 
 
 @pytest.fixture(scope="module")

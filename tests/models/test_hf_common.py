@@ -9,7 +9,7 @@ import torch
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, ModelError
 from emotune.models import hf_common as hf
-from emotune.training.config import TrainingConfig
+from emotune.config import TrainingConfig
 from tests.tiny_models import build_tiny, toy_texts
 
 SINGLE = LabelSet(("joy", "sadness", "anger"), name="t3")

@@ -11,7 +11,7 @@ from emotune.data.instruct import EC_EMOTIONS, task_label_set, write_instruction
 from emotune.errors import ConfigError, DataError, ModelError
 from emotune.models.base import load_classifier
 from emotune.models.instruct import InstructClassifier, Prompter, evaluate_view
-from emotune.training.config import ModelConfig, TrainingConfig
+from emotune.config import ModelConfig, TrainingConfig
 from tests.tiny_models import build_tiny
 
 # short wordings keep the tiny model's prompts (a byte-level vocabulary of 400) well under its 256 positions
@@ -195,7 +195,7 @@ def test_prompt_cuts_the_text_never_the_instruction(tiny_llama):
 
 
 def test_long_texts_are_windowed_to_the_room_the_prompt_leaves(trained):
-    from emotune.serving.predict import predict_texts
+    from emotune.inference.predict import predict_texts
 
     clf, _, _ = trained
     assert 8 < clf.max_length < clf.training_config.max_length  # the instruction takes its share

@@ -5,7 +5,7 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.models.base import load_classifier
 from emotune.models.lexicon import CATEGORIES, LexiconClassifier, category_counts, default_mapping
-from tests.training import toy
+from tests.fixtures import toy
 
 pytest.importorskip("nrclex")
 

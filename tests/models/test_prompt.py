@@ -14,7 +14,7 @@ from emotune.errors import ModelError
 from emotune.models.base import EmotionClassifier
 from emotune.models.prompt import PromptClassifier, draw_examples, verbalizer
 from emotune.models.registry import backend_class
-from emotune.training.config import ModelConfig, PromptConfig, TrainingConfig
+from emotune.config import ModelConfig, PromptConfig, TrainingConfig
 from tests.tiny_models import build_tiny, toy_texts
 
 LABELS = LabelSet(("joy", "sadness", "anger", "fear"), name="toy-4")

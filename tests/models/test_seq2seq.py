@@ -13,7 +13,7 @@ from emotune.errors import ConfigError, ModelError
 from emotune.models.base import EmotionClassifier
 from emotune.models.registry import backend_class
 from emotune.models.seq2seq import Seq2SeqClassifier
-from emotune.training.config import ModelConfig, TrainingConfig
+from emotune.config import ModelConfig, TrainingConfig
 from tests.tiny_models import build_tiny, toy_texts
 
 LABELS = LabelSet(("joy", "sadness", "anger", "fear"), name="toy-4")

@@ -5,8 +5,8 @@ from emotune.errors import ModelError
 from emotune.models.base import EmotionClassifier, load_classifier
 from emotune.models.registry import backend_class
 from emotune.models.tfidf import TfidfClassifier
-from emotune.training.config import ModelConfig
-from tests.training import toy
+from emotune.config import ModelConfig
+from tests.fixtures import toy
 
 
 @pytest.mark.parametrize("task", ["single", "multi", "regression"])

@@ -10,7 +10,7 @@ import pytest
 
 from emotune.serving.api import ServerSettings
 from emotune.serving.registry import ModelRegistry
-from tests.serving.conftest import SlowClassifier, live_server
+from tests.fixtures.serving import SlowClassifier, live_server
 
 
 @pytest.fixture(scope="module")

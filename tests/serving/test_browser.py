@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from emotune.serving.api import ServerSettings
-from tests.serving.conftest import live_server
+from tests.fixtures.serving import live_server
 
 CHROMIUM = "/usr/bin/chromium"
 

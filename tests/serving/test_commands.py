@@ -11,7 +11,7 @@ import pytest
 
 from emotune.cli.main import main
 from emotune.serving.feedback import FeedbackStore
-from tests.serving.conftest import free_port
+from tests.fixtures.serving import free_port
 
 
 def _run(argv, capsys):

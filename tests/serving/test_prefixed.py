@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from emotune.errors import ConfigError
-from emotune.serving.annotate import annotate_file, load_annotators
-from emotune.serving.predict import predict_texts, read_output
+from emotune.inference.annotate import annotate_file, load_annotators
+from emotune.inference.predict import predict_texts, read_output
 from emotune.serving.prefixed import PrefixedClassifier, run_text_prefix
 from emotune.serving.registry import ModelRegistry, load_model
-from emotune.training.config import RunConfig
+from emotune.config import RunConfig
 from emotune.training.trainer import train
 
 WORDS = {"anger": ("furious", "rage", "livid"), "joy": ("delighted", "thrilled", "happy")}

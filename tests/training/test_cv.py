@@ -3,10 +3,10 @@ import json
 import pytest
 
 from emotune.errors import ConfigError, DataError
-from emotune.training.config import RunConfig
+from emotune.config import RunConfig
 from emotune.training.cv import cross_validate
 from emotune.training.trainer import PreparedData
-from tests.training import toy
+from tests.fixtures import toy
 
 
 def _config(tmp_path, dataset="toy-single", **kw):

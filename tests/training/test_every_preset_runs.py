@@ -18,7 +18,7 @@ import pytest
 
 from emotune.models.base import load_classifier
 from emotune.models.zoo import get_preset
-from emotune.training.config import RunConfig
+from emotune.config import RunConfig
 from emotune.training.trainer import train
 from tests.tiny_models import build_tiny
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from emotune.training import run_dir as rd
+from emotune import runs as rd
 from tests.tiny_models import build_tiny, toy_texts
 
 ROOT = Path(__file__).resolve().parents[2]

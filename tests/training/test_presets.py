@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from emotune.models.registry import BACKENDS
-from emotune.training.config import RunConfig
+from emotune.config import RunConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = sorted(CONFIGS.glob("*.yaml"))

@@ -7,10 +7,10 @@ from emotune.data.dataset import EmotionDataset
 from emotune.errors import ConfigError, DataError, ModelError
 from emotune.models.base import load_classifier
 from emotune.models.tfidf import TfidfClassifier
-from emotune.training import run_dir as rd
-from emotune.training.config import RunConfig
+from emotune import runs as rd
+from emotune.config import RunConfig
 from emotune.training.trainer import PreparedData, train
-from tests.training import toy
+from tests.fixtures import toy
 
 
 def _config(tmp_path, dataset="toy-single", **kw) -> RunConfig:

@@ -26,8 +26,8 @@ def annotate(
 ) -> None:
     """Annotate an unlabelled corpus: emotions and probabilities (classification runs), intensities
     (regression runs), then a label distribution and the low-confidence rows to review by hand."""
-    from emotune.serving.annotate import annotate_file, load_annotators, summarize_output, write_review
-    from emotune.serving.predict import InputFile
+    from emotune.inference.annotate import annotate_file, load_annotators, summarize_output, write_review
+    from emotune.inference.predict import InputFile
     from emotune.serving.registry import set_inference_threads
 
     InputFile(input, text_col)  # a missing file or column fails before any model loads

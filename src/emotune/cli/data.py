@@ -149,7 +149,7 @@ def audit_command(
     from rich.table import Table
 
     from emotune.data.audit import audit_dataset
-    from emotune.training.config import SplitConfig
+    from emotune.config import SplitConfig
 
     ds = _load(name, text_col, label_col, label_cols, target_cols, split_col, option)
     report = audit_dataset(ds, SplitConfig(seed=seed, group_by=group_by))

@@ -25,7 +25,7 @@ def eda_command(
 ) -> None:
     """Explore a dataset: label and length distributions, distinctive terms, word clouds, t-SNE, duplicates."""
     from emotune.cli.data import _load
-    from emotune.data.eda import build_eda_report
+    from emotune.reports.eda import build_eda_report
 
     ds = _load(name, text_col, label_col, label_cols, target_cols, split_col, option)
     if split != "all":

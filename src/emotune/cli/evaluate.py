@@ -81,7 +81,7 @@ def compare_cmd(
     threshold: Annotated[float, typer.Option("--threshold", help="F1 under which a label counts as a weakness.")] = 0.5,
 ) -> None:
     """Compare runs from their stored predictions: HTML report with figures and significance tests."""
-    from emotune.evaluation.report import compare_runs
+    from emotune.reports.compare import compare_runs
 
     index = compare_runs(runs, out, overwrite=overwrite, title=title, n_resamples=resamples, f1_threshold=threshold)
     console.print(f"Report written to {index}", highlight=False)
@@ -104,7 +104,7 @@ def benchmark_cmd(
                         "--no-cv reuses every finished run and fold).")] = False,
 ) -> None:
     """Train (resumably) and compare every model of a benchmark suite; write results.json, results.md and a report."""
-    from emotune.evaluation import benchmark
+    from emotune.experiments import benchmark
 
     selected = [m.strip() for m in models.split(",") if m.strip()] if models else None
     if dry_run:

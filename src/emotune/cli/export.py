@@ -18,7 +18,7 @@ def export(
 ) -> None:
     """Export a fine-tuned encoder run for `predict --onnx` and `serve --onnx`."""
     from emotune.errors import ConfigError
-    from emotune.serving.export import export_onnx
+    from emotune.export.onnx import export_onnx
 
     if not onnx:
         raise ConfigError("Choose an export format: --onnx (the only one so far)")

@@ -26,7 +26,7 @@ def predict(
 ) -> None:
     """Classify texts with a trained run: a table for a few texts, a labelled file for many."""
     from emotune.errors import ConfigError
-    from emotune.serving.predict import predict_file, predict_texts, run_context_config
+    from emotune.inference.predict import predict_file, predict_texts, run_context_config
     from emotune.serving.registry import load_model, read_model_meta, set_inference_threads
 
     if input is None and not texts:

@@ -15,7 +15,7 @@ _SET_HELP = "Override a config key, e.g. --set training.epochs=2 --set data.max_
 def _load_config(config: Path | None, overrides: list[str], dataset: str | None, backend: str | None,
                  model: str | None):
     from emotune.errors import ConfigError
-    from emotune.training.config import RunConfig, apply_overrides
+    from emotune.config import RunConfig, apply_overrides
 
     quick = [f"data.dataset={dataset}"] if dataset else []
     quick += [f"model.backend={backend}"] if backend else []

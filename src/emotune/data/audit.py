@@ -15,7 +15,7 @@ import pandas as pd
 
 from emotune.data.dataset import SPLITS, EmotionDataset
 from emotune.data.labels import Task
-from emotune.training.config import SplitConfig
+from emotune.config import SplitConfig
 
 __all__ = ["AuditReport", "audit_dataset", "split_audit"]
 

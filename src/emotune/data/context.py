@@ -18,7 +18,7 @@ import pandas as pd
 from emotune.data.cleaning import clean_text
 from emotune.data.dataset import EmotionDataset
 from emotune.errors import DataError
-from emotune.training.config import ContextConfig
+from emotune.config import ContextConfig
 
 __all__ = ["add_context", "check_dialogue_columns"]
 

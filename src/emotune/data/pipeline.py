@@ -15,7 +15,7 @@ import numpy as np
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import Task
 from emotune.errors import DataError
-from emotune.training.config import DataConfig
+from emotune.config import DataConfig
 
 __all__ = ["DataSplits", "prepare_data", "load_from_config", "stratified_sample"]
 

@@ -27,7 +27,7 @@ from emotune.data.cleaning import clean_text, normalize_for_dedup
 from emotune.data.dataset import SPLITS, EmotionDataset
 from emotune.data.labels import Task
 from emotune.errors import DataError, did_you_mean
-from emotune.training.config import SplitConfig
+from emotune.config import SplitConfig
 
 __all__ = ["make_splits", "dedup", "kfold", "assert_no_leakage", "leakage", "label_key", "text_keys",
            "remove_cross_split_overlap"]

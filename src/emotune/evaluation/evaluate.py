@@ -16,9 +16,9 @@ import numpy as np
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, ModelError
-from emotune.evaluation.metrics import PRIMARY, compute_metrics, decide, evaluate_scores
+from emotune.metrics import PRIMARY, compute_metrics, decide, evaluate_scores
 from emotune.evaluation.stats import bootstrap_ci
-from emotune.training import run_dir as rd
+from emotune import runs as rd
 
 
 # -- stored runs --------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ class _Target:
 def _foreign_split(record: RunRecord, dataset: str, split: str, options: dict | None = None) -> _Target:
     """A split of another dataset, its labels mapped onto the run's (or the run's onto its) when possible."""
     from emotune.data.pipeline import prepare_data
-    from emotune.training.config import DataConfig
+    from emotune.config import DataConfig
 
     prepared = prepare_data(DataConfig(dataset=dataset, options=dict(options or {})))
     if split not in ("train", "dev", "test"):

@@ -1,6 +1,6 @@
 """How sure are we? Bootstrap intervals, paired tests between models, mean ± std over seeds.
 
-A metric is either a key of :func:`~emotune.evaluation.metrics.compute_metrics` (``"f1_macro"``,
+A metric is either a key of :func:`~emotune.metrics.compute_metrics` (``"f1_macro"``,
 ``"accuracy"``, ``"jaccard_samples"`` ...) or any callable ``metric(y_true, scores) -> float``.
 Test rows are resampled with replacement (the same resamples for both models in a paired test).
 
@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats as sps
 
 from emotune.data.labels import LabelSet, Task
-from emotune.evaluation.metrics import compute_metrics, decide
+from emotune.metrics import compute_metrics, decide
 
 Metric = str | Callable[[np.ndarray, np.ndarray], float]
 

@@ -37,7 +37,7 @@ class EmotionClassifier(ABC):
     trainable: ClassVar[bool] = True
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
-        from emotune.training.config import ModelConfig, TrainingConfig
+        from emotune.config import ModelConfig, TrainingConfig
 
         self.label_set = label_set
         self.model_config = model_config if model_config is not None else ModelConfig(backend=self.backend)
@@ -129,7 +129,7 @@ class EmotionClassifier(ABC):
 
     @staticmethod
     def configs_from_meta(meta: dict):
-        from emotune.training.config import ModelConfig, TrainingConfig
+        from emotune.config import ModelConfig, TrainingConfig
 
         return (LabelSet.from_dict(meta["label_set"]), ModelConfig.model_validate(meta.get("model") or {}),
                 TrainingConfig.model_validate(meta.get("training") or {}))

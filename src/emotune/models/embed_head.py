@@ -71,7 +71,7 @@ class EmbedHeadClassifier(EmotionClassifier):
     def _dev_metrics(self, Xd, dev) -> dict:
         if Xd is None:
             return {}
-        from emotune.evaluation.metrics import compute_metrics
+        from emotune.metrics import compute_metrics
 
         return compute_metrics(self.label_set, dev.y(), self._head_scores(Xd))
 
@@ -136,7 +136,7 @@ class EmbedHeadClassifier(EmotionClassifier):
     def _fit_mlp(self, X, y, Xd, dev, output_dir, resume) -> list[dict]:
         import torch
 
-        from emotune.evaluation.metrics import PRIMARY
+        from emotune.metrics import PRIMARY
 
         t = self.training_config
         torch.manual_seed(t.seed)

@@ -76,7 +76,7 @@ class EnsembleClassifier(EmotionClassifier):
         row = {"epoch": 0, "trained": False, "members": [str(p) for p in self.member_paths],
                "combine": self.model_config.combine}
         if dev is not None and len(dev):
-            from emotune.evaluation.metrics import PRIMARY, compute_metrics
+            from emotune.metrics import PRIMARY, compute_metrics
 
             y, primary = dev.y(), PRIMARY[self.task]
             for i, (path, clf) in enumerate(zip(self.member_paths, members)):

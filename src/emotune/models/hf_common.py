@@ -29,8 +29,8 @@ from torch import nn
 
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, ModelError
-from emotune.evaluation.metrics import PRIMARY
-from emotune.evaluation.metrics import compute_metrics as _compute_metrics
+from emotune.metrics import PRIMARY
+from emotune.metrics import compute_metrics as _compute_metrics
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def scores_from_logits(task: Task, logits: np.ndarray | torch.Tensor) -> np.ndar
 
 
 def make_compute_metrics(label_set: LabelSet) -> Callable:
-    """A ``compute_metrics`` hook for the Trainer built on :func:`emotune.evaluation.metrics.compute_metrics`."""
+    """A ``compute_metrics`` hook for the Trainer built on :func:`emotune.metrics.compute_metrics`."""
 
     def hook(eval_pred) -> dict[str, float]:
         logits = eval_pred.predictions

@@ -387,7 +387,7 @@ class InstructClassifier(EmotionClassifier):
                  "data.options.emotion.")
 
     def _dev_metrics(self, dev: EmotionDataset) -> dict:
-        from emotune.evaluation.metrics import compute_metrics
+        from emotune.metrics import compute_metrics
 
         before = dict(self.invalid_stats)
         scores = self.predict_proba(dev.texts, batch_size=self.training_config.eval_batch_size)
@@ -785,7 +785,7 @@ def evaluate_view(clf: InstructClassifier, ds: EmotionDataset, batch_size: int |
     ``groups`` (one name per row, e.g. the emotion) adds ``per_group`` headline metrics computed
     from the same predictions.
     """
-    from emotune.evaluation.metrics import compute_metrics
+    from emotune.metrics import compute_metrics
 
     y = ds.y()
     out: dict = {"task": clf.task_name, "emotion": clf.emotion, "n": len(ds)}

@@ -197,7 +197,7 @@ class LexiconClassifier(EmotionClassifier):
                 self.prior = (y.sum(axis=0) + 1) / (len(y) + 2)
         row = {"epoch": 0, "trained": False, "mapped_labels": len(self.mapping), "unmapped_labels": self.unmapped}
         if dev is not None and len(dev):
-            from emotune.evaluation.metrics import compute_metrics
+            from emotune.metrics import compute_metrics
 
             row.update({f"dev_{k}": v for k, v in
                         compute_metrics(self.label_set, dev.y(), self.predict_proba(dev.texts)).items()})

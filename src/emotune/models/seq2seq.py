@@ -222,7 +222,7 @@ class Seq2SeqClassifier(EmotionClassifier):
         return prompts, np.asarray(ids, dtype=np.int64)
 
     def _dev_scorer(self, dev: EmotionDataset):
-        from emotune.evaluation.metrics import compute_metrics
+        from emotune.metrics import compute_metrics
 
         texts, y = dev.texts, dev.y()
 

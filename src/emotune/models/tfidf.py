@@ -100,7 +100,7 @@ class TfidfClassifier(EmotionClassifier):
             self.estimators = [self._new_ridge().fit(X, y)]
         row = {"epoch": 1, "train_rows": len(train), "n_features": int(X.shape[1])}
         if dev is not None and len(dev):
-            from emotune.evaluation.metrics import compute_metrics
+            from emotune.metrics import compute_metrics
 
             scores = self.predict_proba(dev.texts)
             row.update({f"dev_{k}": v for k, v in compute_metrics(self.label_set, dev.y(), scores).items()})

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from emotune import __version__
 from emotune.errors import EmotuneError
 from emotune.serving.batching import MicroBatcher, QueueFull
-from emotune.serving.predict import rank_scores, score_texts
+from emotune.inference.predict import rank_scores, score_texts
 from emotune.serving.registry import ModelRegistry
 
 log = logging.getLogger("emotune.serving")

@@ -51,7 +51,7 @@ def run_text_prefix(run: str | Path) -> TextPrefix | None:
     cfg_path = root / "config.yaml"
     if not cfg_path.is_file():
         return None
-    from emotune.training.config import RunConfig
+    from emotune.config import RunConfig
 
     try:
         cfg = RunConfig.load(cfg_path)

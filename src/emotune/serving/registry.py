@@ -74,7 +74,7 @@ def set_inference_threads(threads: int | None = None) -> int:
     """One process, every core: torch intra-op threads = CPUs this process may use.
 
     Only touches torch when a backend has imported it (TF-IDF serving never pays for the import);
-    onnxruntime sessions get their thread count in :class:`emotune.serving.export.OnnxClassifier`.
+    onnxruntime sessions get their thread count in :class:`emotune.export.onnx.OnnxClassifier`.
     """
     n = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     torch = sys.modules.get("torch")
@@ -139,7 +139,7 @@ def load_model(path: str | Path, *, onnx: bool = False, int8: bool = False, thre
     from emotune.serving.prefixed import wrap_prefixed
 
     if onnx:
-        from emotune.serving.export import OnnxClassifier
+        from emotune.export.onnx import OnnxClassifier
 
         return wrap_prefixed(OnnxClassifier.from_run(path, int8=int8, threads=threads), path)
     from emotune.models.base import load_classifier
@@ -176,7 +176,7 @@ class ModelRegistry:
             model_dir, meta = read_model_meta(path)
             onnx_file = None
             if onnx:
-                from emotune.serving.export import onnx_model_path
+                from emotune.export.onnx import onnx_model_path
 
                 onnx_file = onnx_model_path(path, int8=int8, meta=meta)
             model_id = _unique_id(path, set(self.models))

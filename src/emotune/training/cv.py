@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from emotune.errors import ConfigError
-from emotune.training import run_dir as rd
-from emotune.training.config import RunConfig
+from emotune import runs as rd
+from emotune.config import RunConfig
 
 SUMMARY_JSON = "cv_summary.json"
 SUMMARY_MD = "cv_summary.md"
@@ -69,7 +69,7 @@ def cross_validate(config: RunConfig, folds: int = 5, run_dir: str | Path | None
     examples than folds.
     """
     from emotune.data.splits import kfold
-    from emotune.evaluation.metrics import PRIMARY
+    from emotune.metrics import PRIMARY
     from emotune.training.trainer import PreparedData, config_differences, prepare, train
 
     base = Path(run_dir) if run_dir is not None else Path(config.output_dir) / f"{config.name}-cv{folds}"

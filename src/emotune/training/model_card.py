@@ -10,7 +10,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from emotune.training import run_dir as rd
+from emotune import runs as rd
 
 _LIBRARIES = ("emotune", "torch", "transformers", "scikit-learn", "peft", "numpy")
 # Hyperparameters worth showing per backend family (the full config is in config.yaml).

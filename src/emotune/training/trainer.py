@@ -1,4 +1,4 @@
-"""Train one configuration into a run directory (layout: :mod:`emotune.training.run_dir`).
+"""Train one configuration into a run directory (layout: :mod:`emotune.runs`).
 
 ``train(RunConfig.load("configs/isear-tfidf.yaml"))`` prepares the data (clean, dedup, split,
 leakage check), fits the configured backend, tunes multi-label thresholds on dev, scores dev and
@@ -27,8 +27,8 @@ from rich.console import Console
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, DataError, EmotuneError, ModelError
-from emotune.training import run_dir as rd
-from emotune.training.config import RunConfig
+from emotune import runs as rd
+from emotune.config import RunConfig
 
 console = Console(stderr=True)
 
@@ -287,14 +287,14 @@ def _save_predictions(run_dir: Path, split: str, ds: EmotionDataset, scores: np.
 
 def _report(label_set: LabelSet, y_true, scores, thresholds) -> dict:
     try:
-        from emotune.evaluation.metrics import classification_report
+        from emotune.metrics import classification_report
     except ImportError:
         classification_report = None
     if classification_report is not None:
         return classification_report(label_set, y_true, scores, thresholds)
     from sklearn.metrics import classification_report as skreport
 
-    from emotune.evaluation.metrics import decide
+    from emotune.metrics import decide
 
     if label_set.task == Task.REGRESSION:
         return {}
@@ -348,8 +348,8 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     ``data`` skips data preparation (cross-validation passes its folds); ``report_test=False``
     is for callers that must not look at test.
     """
-    from emotune.evaluation.metrics import PRIMARY, compute_metrics, grouped_metrics
-    from emotune.evaluation.thresholds import tune_thresholds
+    from emotune.metrics import PRIMARY, compute_metrics, grouped_metrics
+    from emotune.metrics import tune_thresholds
     from emotune.models.registry import backend_class
 
     started = time.time()

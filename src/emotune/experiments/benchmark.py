@@ -1,0 +1,683 @@
+"""Benchmark suites: every backend on one dataset, several seeds, one table and one report.
+
+A suite is a list of :class:`RunSpec` built from the presets in ``configs/`` with overrides:
+``configs/{prefix}-{model}.yaml`` when the dataset has its own preset, otherwise the model's
+recipe preset (``configs/isear-mpnet.yaml`` ...) with the suite's ``data`` section. ``run_suite``
+
+1. prepares each distinct data config once and asserts that no normalised dev/test text occurs
+   in train (:func:`emotune.data.splits.assert_no_leakage`);
+2. trains every run that is not finished yet (a benchmark that was stopped continues where it
+   stopped; a failure such as a model that is not available offline becomes a table note);
+3. measures prediction throughput once per model;
+4. builds an ensemble of the best models, chosen by their **dev** score, and cross-validates the
+   best model (isear);
+5. writes ``results.json``, ``results.md`` (model, primary metric mean ± std over seeds, 95% CI,
+   accuracy or Jaccard, train time, texts/s, rows used, notes) and the comparison report.
+
+Models too slow for the full data on 2 CPU cores are trained on a fixed sample and/or fewer
+epochs, and LLM prompting is scored on a fixed sample of test; the table's ``train rows`` /
+``eval rows`` / ``note`` columns say so. ``--quick`` is a smoke version (tiny samples, three cheap
+models and one epoch of MiniLM on 100 rows) that runs in a minute or two.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from emotune.data.labels import Task
+from emotune.errors import ConfigError, EmotuneError, did_you_mean
+from emotune.paths import _REPO_ROOT
+from emotune import runs as rd
+from emotune.config import RunConfig
+
+CONFIG_DIR = _REPO_ROOT / "configs"
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+REPORT_DIR = "report"
+SLOW_BACKENDS = ("prompt", "instruct")  # LLM scoring/generation: throughput timed on 64 texts, not 200
+MEASURE_FILE = "measurements.json"
+BASE_SEED = 42
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a suite: which preset, which overrides, and why they were needed."""
+
+    key: str  # short name in tables: tfidf, lexicon, embed-head, minilm, mpnet, smollm2-lora, smollm2-prompt
+    recipes: tuple[str, ...]  # preset stems to take model/training from when the dataset has no own preset
+    overrides: tuple[str, ...] = ()
+    note: str = ""
+    seeded: bool = True  # False: deterministic (lexicon, prompting): one run whatever --seeds says
+    tasks: tuple[Task, ...] = (Task.SINGLE, Task.MULTI)
+    max_seeds: int | None = None  # cap on seeds for models too slow for several on 2 CPU cores
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    prefix: str  # preset file prefix: configs/{prefix}-tfidf.yaml ...
+    data_preset: str  # stem of the preset whose data section every run shares
+    models: tuple[ModelSpec, ...]
+    seeds: int = 3
+    cv_folds: int = 0  # k-fold CV of the best model (0: none)
+    ensemble_size: int = 3
+
+
+@dataclass
+class RunSpec:
+    key: str  # model key
+    seed: int | None
+    config: RunConfig
+    run_dir: Path
+    note: str = ""
+    kind: str = "model"  # model | ensemble
+
+
+@dataclass
+class SuitePlan:
+    suite: SuiteSpec
+    quick: bool
+    out_dir: Path
+    runs: list[RunSpec]
+    seeds: int
+
+
+@dataclass
+class BenchmarkResult:
+    out_dir: Path
+    results: dict
+    table_markdown: str
+    report: Path | None
+
+
+# the table's second column: the metric a task's literature ranks by next to the primary one;
+# conversation datasets (MELD, EmoryNLP) are ranked by weighted F1 (neutral dominates them)
+SECONDARY = {Task.SINGLE: "accuracy", Task.MULTI: "jaccard_samples", Task.REGRESSION: "spearman",
+             ("meld", Task.SINGLE): "f1_weighted", ("emorynlp", Task.SINGLE): "f1_weighted"}
+
+
+# -- the suites -----------------------------------------------------------------------------------
+_TFIDF = ModelSpec("tfidf", ("isear-tfidf",))
+_LEXICON = ModelSpec("lexicon", ("isear-lexicon",), seeded=False,
+                     note="no training: NRC lexicon counts mapped onto the labels")
+_EMBED = ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"))
+_MINILM = ModelSpec("minilm", ("isear-minilm",))
+_MPNET_SMALL = ModelSpec("mpnet", ("isear-mpnet",),
+                         ("data.max_train=2000", "training.epochs=2", "training.max_length=96"),
+                         note="train sampled to 2,000 rows, 2 epochs, 1 seed (MPNet is ~5x slower than MiniLM on 2 CPU cores)",
+                         max_seeds=1)
+_SMOL_LORA = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
+                       ("data.max_train=1500", "training.epochs=1", "training.max_length=96"),
+                       note="train sampled to 1,500 rows, 1 epoch, 1 seed (LoRA on SmolLM2-135M, 2 CPU cores)",
+                       max_seeds=1)
+_SMOL_PROMPT = ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), seeded=False,
+                         note="zero-shot prompting, no training")
+
+
+def _sampled(spec: ModelSpec, *extra: str, note: str) -> ModelSpec:
+    return ModelSpec(spec.key, spec.recipes, spec.overrides + extra, note, spec.seeded, spec.tasks, spec.max_seeds)
+
+
+SUITES: dict[str, SuiteSpec] = {
+    "isear": SuiteSpec(
+        "isear", "isear", "isear-tfidf",
+        (_TFIDF, _LEXICON, _EMBED, _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT),
+        seeds=3, cv_folds=5),
+    "goemotions": SuiteSpec(
+        "goemotions", "goemotions", "goemotions-tfidf",
+        (_TFIDF,
+         ModelSpec("embed-head", ("goemotions-embed-head",)),
+         ModelSpec("minilm", ("goemotions-minilm",), ("data.max_train=10000", "training.epochs=2"),
+                   note="train sampled to 10,000 of 43,016 rows, 2 epochs"),
+         ModelSpec("mpnet", ("goemotions-minilm",),
+                   ("model.name=mpnet", "data.max_train=3000", "training.epochs=2", "training.learning_rate=3e-5"),
+                   note="MiniLM recipe with MPNet; train sampled to 3,000 rows, 2 epochs, 1 seed", max_seeds=1),
+         ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
+                   ("data.max_train=2000", "training.epochs=1", "training.max_length=64"),
+                   note="train sampled to 2,000 rows, 1 epoch, 1 seed", max_seeds=1),
+         ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=500",), seeded=False,
+                   note="zero-shot prompting on a fixed 500-row sample of dev/test (28 labels, one scored continuation per label)")),
+        seeds=3, cv_folds=0),
+    "semeval-ec": SuiteSpec(
+        "semeval-ec", "semeval-ec", "semeval-ec-tfidf",
+        (_TFIDF, _LEXICON, ModelSpec("embed-head", ("goemotions-embed-head",)),
+         _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT),
+        seeds=3, cv_folds=0),
+    "dair-emotion": SuiteSpec(
+        "dair-emotion", "dair-emotion", "dair-emotion-tfidf",
+        (_TFIDF, _LEXICON, _EMBED,
+         _sampled(_MINILM, "data.max_train=8000", note="train sampled to 8,000 of 15,984 rows"),
+         _MPNET_SMALL, _SMOL_LORA,
+         ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=1000",), seeded=False,
+                   note="zero-shot prompting on a fixed 1,000-row sample of dev/test")),
+        seeds=3, cv_folds=0),
+}
+
+# --quick: tiny samples, cheap models, a minute or two on 2 cores (part of the test suite)
+QUICK_DATA = ("data.max_train=300", "data.max_eval=60")
+QUICK_MODELS = (
+    ModelSpec("tfidf", ("isear-tfidf",), ("model.max_features=20000",)),
+    _LEXICON,
+    ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"), ("training.max_length=64",)),
+    ModelSpec("minilm", ("isear-minilm",), ("data.max_train=48", "training.epochs=1", "training.max_length=32",
+                                            "training.batch_size=32", "training.early_stopping_patience=0"),
+              note="1 epoch on 48 rows: a smoke test of fine-tuning, not a score"),
+)
+QUICK_SEEDS = 2
+QUICK_FOLDS = 3
+QUICK_ENSEMBLE = 2  # members
+QUICK_CV_BACKENDS = ("tfidf",)  # --quick cross-validates the TF-IDF model only (seconds, not minutes)
+
+
+def _load_preset(stem: str, overrides: Sequence[str] = ()) -> RunConfig:
+    path = CONFIG_DIR / f"{stem}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"Preset {path} not found", hint="The benchmark builds its runs from configs/*.yaml.")
+    return RunConfig.load(path, list(overrides))
+
+
+def _base_config(suite: SuiteSpec, model: ModelSpec, task: Task) -> tuple[RunConfig, str]:
+    """The model's preset for this dataset, or its recipe with the suite's data section."""
+    own = CONFIG_DIR / f"{suite.prefix}-{model.key}.yaml"
+    data_cfg = _load_preset(suite.data_preset).data
+    if own.is_file():
+        cfg = _load_preset(own.stem)
+        return cfg, own.stem
+    recipes = list(model.recipes)
+    if task == Task.MULTI:  # prefer a multi-label recipe (e.g. goemotions-embed-head) when there is one
+        recipes.sort(key=lambda s: not s.startswith(("goemotions", "semeval")))
+    stem = next((s for s in recipes if (CONFIG_DIR / f"{s}.yaml").is_file()), None)
+    if stem is None:
+        raise ConfigError(f"No preset for model '{model.key}' (looked for {own.name} and {', '.join(recipes)})")
+    cfg = _load_preset(stem)
+    cfg = cfg.model_copy(update={"data": data_cfg.model_copy(deep=True), "name": f"{suite.prefix}-{model.key}"},
+                         deep=True)
+    return cfg, stem
+
+
+def _with_overrides(cfg: RunConfig, overrides: Sequence[str]) -> RunConfig:
+    from emotune.config import apply_overrides
+
+    raw = cfg.model_dump(mode="json")
+    apply_overrides(raw, list(overrides))
+    return RunConfig.from_dict(raw, source=f"benchmark overrides {list(overrides)}")
+
+
+def _other_suites() -> dict:
+    """Suites defined elsewhere as ``name -> (quick, seeds, out_dir) -> [RunConfig]`` (dialogue, intensity...)."""
+    try:
+        from emotune.experiments import suites_affect
+    except ImportError:
+        return {}
+    return dict(getattr(suites_affect, "SUITES", {}))
+
+
+def suite_names() -> list[str]:
+    return list(SUITES) + [n for n in _other_suites() if n not in SUITES]
+
+
+def _plan_from_configs(name: str, quick: bool, models: Sequence[str] | None, seeds: int | None,
+                       out: Path) -> SuitePlan:
+    """A plan for a suite given as run configs (``output_dir`` = ``{out}/runs``, names end in ``-s{seed}``)."""
+    from emotune.experiments import suites_affect
+
+    configs = suites_affect.suite_configs(name, quick=quick, seeds=seeds, out_dir=out)
+    runs = []
+    for cfg in configs:
+        seed_match = re.search(r"-s(\d+)$", cfg.name)
+        key = re.sub(r"-s\d+$", "", cfg.name)
+        key = key[len(name) + 1:] if key.startswith(name + "-") else key
+        runs.append(RunSpec(key, int(seed_match.group(1)) if seed_match else None, cfg,
+                            Path(cfg.output_dir) / cfg.name, cfg.description.split(": ", 1)[-1]))
+    if models:
+        known = sorted({r.key for r in runs})
+        for m in models:
+            if m not in known:
+                raise ConfigError(f"Suite '{name}' has no model '{m}'", hint=did_you_mean(m, known))
+        runs = [r for r in runs if r.key in models]
+    spec = SuiteSpec(name, name, "", (), seeds=seeds or 1, cv_folds=0, ensemble_size=0)
+    return SuitePlan(spec, quick, out, runs, max((sum(1 for r in runs if r.key == k) for k in {r.key for r in runs}),
+                                                  default=1))
+
+
+def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None = None, seeds: int | None = None,
+                out_dir: str | Path | None = None) -> SuitePlan:
+    """The runs of a suite, without training anything."""
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1 (got {seeds})")
+    out = Path(out_dir) if out_dir is not None else _REPO_ROOT / "bench_out" / (name + ("-quick" if quick else ""))
+    if name not in SUITES and name in _other_suites():
+        return _plan_from_configs(name, quick, models, seeds, out)
+    if name not in SUITES:
+        raise ConfigError(f"Unknown benchmark suite '{name}'", hint=did_you_mean(name, suite_names()))
+    suite = SUITES[name]
+    specs = QUICK_MODELS if quick else suite.models
+    if models:
+        known = {m.key for m in specs}
+        for m in models:
+            if m not in known and m != "ensemble":
+                raise ConfigError(f"Suite '{name}'{' --quick' if quick else ''} has no model '{m}'",
+                                  hint=did_you_mean(m, sorted(known | {"ensemble"})))
+        specs = tuple(m for m in specs if m.key in models)
+    n_seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else suite.seeds)
+    suite_task = _suite_task(suite)
+    runs: list[RunSpec] = []
+    for m in specs:
+        if suite_task not in m.tasks:
+            continue
+        base, stem = _base_config(suite, m, suite_task)
+        overrides = list(QUICK_DATA if quick else ()) + list(m.overrides)
+        note = m.note
+        if stem != f"{suite.prefix}-{m.key}":
+            note = (note + "; " if note else "") + f"recipe from configs/{stem}.yaml"
+        for i in range(min(n_seeds, m.max_seeds or n_seeds) if m.seeded else 1):
+            seed = BASE_SEED + i
+            run_name = f"{suite.prefix}-{m.key}" + (f"-s{seed}" if m.seeded else "")
+            cfg = _with_overrides(base, overrides + [f"training.seed={seed}", f"name={run_name}",
+                                                     "description=" + json.dumps(f"benchmark {name}: {m.key}")])
+            runs.append(RunSpec(m.key, seed if m.seeded else None, cfg, out / "runs" / run_name, note))
+    return SuitePlan(suite, quick, out, runs, n_seeds)
+
+
+def _suite_task(suite: SuiteSpec) -> Task:
+    from emotune.data.loaders import get_spec
+
+    return get_spec(_load_preset(suite.data_preset).data.dataset).task
+
+
+# -- running ----------------------------------------------------------------------------------------
+def _data_key(cfg: RunConfig) -> str:
+    return json.dumps(cfg.data.model_dump(mode="json"), sort_keys=True)
+
+
+def _prepare_checked(cfg: RunConfig, cache: dict, say) -> object:
+    """Prepared data for a run's data config (shared by runs with the same one), leakage-checked."""
+    from emotune.data.splits import assert_no_leakage
+    from emotune.training.trainer import prepare
+
+    key = _data_key(cfg)
+    if key not in cache:
+        data = prepare(cfg)
+        assert_no_leakage(data.test, data.train)
+        assert_no_leakage(data.dev, data.train)
+        say(f"  data: train {len(data.train):,} / dev {len(data.dev):,} / test {len(data.test):,} rows; "
+            "no normalised dev/test text occurs in train")
+        cache[key] = data
+    return cache[key]
+
+
+def _measure_throughput(run_dir: Path, texts: Sequence[str], n: int = 200, batch_size: int = 64) -> float | None:
+    """Texts per second of the saved model on up to ``n`` test texts (after a small warm-up).
+
+    Measured here rather than taken from the trainer's timing of its test scoring: embeddings of
+    long text lists are cached (the second seed of embed-head "predicts" test from the cache), and
+    fewer than 256 texts are never cached.
+    """
+    from emotune.models.base import load_classifier
+
+    texts = list(texts)[:n]
+    if not texts:
+        return None
+    clf = load_classifier(run_dir)
+    clf.predict_proba(texts[:4], batch_size=batch_size)
+    t0 = time.perf_counter()
+    clf.predict_proba(texts, batch_size=batch_size)
+    return len(texts) / max(time.perf_counter() - t0, 1e-9)
+
+
+def _train_one(spec: RunSpec, data, say, progress: bool) -> dict:
+    """Train (or reuse) one run; ``{"status": "done" | "reused" | "failed", ...}``."""
+    from emotune.training.trainer import config_differences, train
+
+    if rd.is_finished(spec.run_dir):
+        diffs = config_differences(rd.load_config(spec.run_dir), spec.config)
+        if not diffs:
+            say(f"[dim]= {spec.run_dir.name}: finished earlier, reused[/]")
+            return {"status": "reused"}
+        say(f"[yellow]! {spec.run_dir.name}: config changed ({diffs[0]}...), retraining[/]")
+    try:
+        train(spec.config, spec.run_dir, resume=True, overwrite=True, data=data, progress=progress)
+    except EmotuneError as exc:
+        say(f"[red]x {spec.run_dir.name} failed:[/] {exc.message}")
+        return {"status": "failed", "error": exc.message}
+    return {"status": "done"}
+
+
+def _dev_primary(run_dir: Path) -> float | None:
+    m = rd.load_metrics(run_dir)
+    return (m.get("dev") or {}).get(m.get("primary_metric", "f1_macro"))
+
+
+def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = None, models: Sequence[str] | None = None,
+              seeds: int | None = None, n_resamples: int = 1000, progress: bool = True, report: bool = True,
+              cv: bool = True, ensemble: bool = True) -> BenchmarkResult:
+    """Train, measure and compare every run of a suite (resumable); see the module docstring."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
+    plan = build_suite(name, quick=quick, models=models, seeds=seeds, out_dir=out_dir)
+    out = plan.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    measure_path = out / MEASURE_FILE
+    measurements = json.loads(measure_path.read_text(encoding="utf-8")) if measure_path.is_file() else {}
+    say(f"[bold]Benchmark {name}{' (quick)' if quick else ''}[/]: {len(plan.runs)} runs -> {out}")
+
+    data_cache: dict = {}
+    status: dict[str, dict] = {}
+    for spec in plan.runs:
+        say(f"[bold]> {spec.run_dir.name}[/] ({spec.config.model.backend}"
+            + (f" {spec.config.model.name}" if spec.config.model.name else "") + ")")
+        data = _prepare_checked(spec.config, data_cache, say)
+        status[str(spec.run_dir)] = _train_one(spec, data, say, progress=False)
+
+    finished = [s for s in plan.runs if rd.is_finished(s.run_dir) and status[str(s.run_dir)]["status"] != "failed"]
+    ref_rows = _reference_eval_rows(finished)
+
+    # ensemble of the best models by DEV score (never test), from runs on the reference test set
+    if ensemble and plan.suite.ensemble_size and (not models or "ensemble" in models) and finished:
+        ens = _ensemble_spec(plan, finished, ref_rows)
+        if ens is not None:
+            members = ", ".join(Path(m).name for m in ens.config.model.members)
+            say(f"[bold]> {ens.run_dir.name}[/] (ensemble of {members})")
+            data = _prepare_checked(ens.config, data_cache, say)
+            status[str(ens.run_dir)] = _train_one(ens, data, say, progress=False)
+            plan.runs.append(ens)
+            if rd.is_finished(ens.run_dir) and status[str(ens.run_dir)]["status"] != "failed":
+                finished.append(ens)
+
+    # throughput once per model (it does not depend on the seed), kept across resumed benchmarks
+    for key in dict.fromkeys(s.key for s in finished):
+        first = next(s for s in finished if s.key == key)
+        run_metrics = rd.load_metrics(first.run_dir)
+        stamp = run_metrics.get("finished_at")
+        if measurements.get(first.run_dir.name, {}).get("finished_at") == stamp:
+            continue
+        try:
+            texts = rd.load_predictions(first.run_dir, "test").texts or []
+            slow = first.config.model.backend in SLOW_BACKENDS
+            speed = _measure_throughput(first.run_dir, texts, n=32 if quick else (64 if slow else 200))
+            measurements[first.run_dir.name] = {"texts_per_s": speed, "finished_at": stamp}
+        except (EmotuneError, OSError) as exc:
+            measurements[first.run_dir.name] = {"texts_per_s": None, "error": str(exc), "finished_at": stamp}
+        measure_path.write_text(json.dumps(measurements, indent=2) + "\n", encoding="utf-8")
+
+    cv_result = None
+    folds = QUICK_FOLDS if quick else plan.suite.cv_folds
+    if cv and folds and finished:
+        cv_result = _cross_validate_best(plan, finished, folds, data_cache, say)
+    elif folds and not cv:
+        cv_result = {"folds": folds, "skipped": True}
+
+    results = _collect(plan, finished, status, measurements, ref_rows, n_resamples, cv_result, started)
+    table = _table(results)
+    (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    report_path = None
+    in_report = [s for s in finished if _eval_rows(s.run_dir) == ref_rows]
+    if report and in_report:
+        from emotune.reports.compare import compare_runs
+
+        # one report per dataset: a suite over several tasks (instruct) compares like with like
+        by_dataset: dict[str, list[RunSpec]] = {}
+        for s in in_report:
+            by_dataset.setdefault(s.config.data.dataset, []).append(s)
+        reports = {}
+        for dataset, specs in by_dataset.items():
+            folder = out / (REPORT_DIR if len(by_dataset) == 1 else f"{REPORT_DIR}-{dataset}")
+            groups = {str(s.run_dir): s.key for s in specs}
+            meas = {str(s.run_dir.resolve()): measurements.get(s.run_dir.name, {}) for s in specs}
+            title = f"emotune benchmark: {name}{' (quick)' if quick else ''}" + (
+                f", {dataset}" if len(by_dataset) > 1 else "")
+            path = compare_runs([s.run_dir for s in specs], folder, overwrite=True, groups=groups, title=title,
+                                n_resamples=n_resamples, measurements=meas)
+            reports[dataset] = str(path.relative_to(out))
+            report_path = report_path or path
+        results["report"] = ", ".join(reports.values())
+        (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out / RESULTS_MD).write_text(_markdown(results, table), encoding="utf-8")
+    say(f"Done in {time.time() - started:.0f} s")
+    return BenchmarkResult(out, results, table, report_path)
+
+
+def _eval_rows(run_dir: Path) -> int | None:
+    return (rd.load_metrics(run_dir).get("sizes") or {}).get("test")
+
+
+def _reference_eval_rows(finished: list[RunSpec]) -> int | None:
+    """The test size most runs share (prompting on a sample has fewer rows and sits out the report)."""
+    from collections import Counter
+
+    sizes = Counter(n for n in (_eval_rows(s.run_dir) for s in finished) if n is not None)
+    if not sizes:
+        return None
+    return max(sizes, key=lambda n: (sizes[n], n))  # most runs; on a tie the larger test set
+
+
+def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | None) -> RunSpec | None:
+    by_key: dict[str, list[RunSpec]] = {}
+    for s in finished:
+        if s.kind == "model" and _eval_rows(s.run_dir) == ref_rows and _dev_primary(s.run_dir) is not None:
+            by_key.setdefault(s.key, []).append(s)
+    if len(by_key) < 2:
+        return None
+    ranked = sorted(by_key.items(), key=lambda kv: -np.mean([_dev_primary(s.run_dir) for s in kv[1]]))
+    chosen = ranked[: QUICK_ENSEMBLE if plan.quick else plan.suite.ensemble_size]
+    members = [max(runs, key=lambda s: _dev_primary(s.run_dir)) for _, runs in chosen]  # best seed by dev
+    base = members[0].config
+    name = f"{plan.suite.prefix}-ensemble"
+    cfg = base.model_copy(update={"name": name, "description": f"benchmark {plan.suite.name}: ensemble"}, deep=True)
+    cfg.model = cfg.model.model_copy(update={"backend": "ensemble", "name": None,
+                                             "members": [str(m.run_dir.resolve()) for m in members],
+                                             "combine": "mean"})
+    from emotune.metrics import PRIMARY
+
+    primary = PRIMARY[rd.load_labels(members[0].run_dir).task]
+    note = (f"mean of the probabilities of the best {len(members)} models by dev {primary}: "
+            + ", ".join(m.key + (f" (seed {m.seed})" if m.seed is not None else "") for m in members))
+    return RunSpec("ensemble", None, cfg, plan.out_dir / "runs" / name, note, kind="ensemble")
+
+
+def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, data_cache: dict, say) -> dict | None:
+    from emotune.training.cv import cross_validate
+
+    candidates = [s for s in finished
+                  if s.kind == "model" and s.seed is not None and _dev_primary(s.run_dir) is not None
+                  and (not plan.quick or s.config.model.backend in QUICK_CV_BACKENDS)]
+    if not candidates:
+        return None
+    by_key: dict[str, list[float]] = {}
+    for s in candidates:
+        by_key.setdefault(s.key, []).append(_dev_primary(s.run_dir))
+    best_key = max(by_key, key=lambda k: np.mean(by_key[k]))
+    spec = next(s for s in candidates if s.key == best_key)
+    say(f"[bold]> {folds}-fold cross-validation of {best_key}[/] (best by dev)")
+    try:
+        summary = cross_validate(spec.config, folds, plan.out_dir / "cv" / f"{spec.config.name}-cv{folds}",
+                                 progress=False, data=_prepare_checked(spec.config, data_cache, say))
+    except EmotuneError as exc:
+        say(f"[red]x cross-validation failed:[/] {exc.message}")
+        return {"model": best_key, "folds": folds, "error": exc.message}
+    return {"model": best_key, "folds": folds, "run_dir": str(summary.run_dir.relative_to(plan.out_dir)),
+            "chosen_from": "the TF-IDF runs (--quick)" if plan.quick else "all models",
+            "primary_metric": summary.primary_metric, "mean": summary.mean, "std": summary.std,
+            "per_fold": [f["metrics"].get(summary.primary_metric) for f in summary.per_fold], "notes": summary.notes}
+
+
+def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurements: dict, ref_rows: int | None,
+             n_resamples: int, cv_result: dict | None, started: float) -> dict:
+    from emotune.evaluation.evaluate import RunRecord
+    from emotune.metrics import PRIMARY
+    from emotune.evaluation.stats import aggregate, resample_indices, resampled_values
+    from emotune.training.trainer import machine_info
+
+    rows = []
+    keys = list(dict.fromkeys(s.key for s in plan.runs))
+    for key in keys:
+        specs = [s for s in plan.runs if s.key == key]
+        done = [s for s in specs if s in finished]
+        failed = [st for st in (status.get(str(s.run_dir), {}) for s in specs) if st.get("status") == "failed"]
+        row: dict = {"model": key, "runs": [str(s.run_dir.relative_to(plan.out_dir)) for s in done],
+                     "seeds": [s.seed for s in done], "note": specs[0].note, "status": "ok" if done else "failed"}
+        if failed:
+            row["note"] = "; ".join(x for x in [row["note"], f"failed: {failed[0].get('error')}"] if x)
+        if not done:
+            rows.append(row)
+            continue
+        records = [RunRecord.load(s.run_dir) for s in done]
+        ls = records[0].label_set
+        primary = PRIMARY[ls.task]
+        secondary = SECONDARY.get((plan.suite.name, ls.task)) or SECONDARY[ls.task]
+        tests = [r.metrics.get("test") or {} for r in records]
+        agg = aggregate(tests)
+        dev = aggregate([r.metrics.get("dev") or {} for r in records])
+        preds = [r.predictions("test") for r in records]
+        idx = resample_indices(len(preds[0].y_true), n_resamples, seed=0)
+        seed_mean = np.mean([resampled_values(p.y_true, p.scores, primary, label_set=ls, thresholds=p.thresholds,
+                                              idx=idx) for p in preds], axis=0)
+        lo, hi = np.nanquantile(seed_mean, [0.025, 0.975])
+        fit = [r.train_seconds for r in records if r.train_seconds is not None]
+        speed = next((measurements.get(s.run_dir.name, {}).get("texts_per_s") for s in done
+                      if measurements.get(s.run_dir.name, {}).get("texts_per_s") is not None), None)
+        sizes = records[0].metrics.get("sizes") or {}
+        eval_rows = sizes.get("test")
+        note = row["note"]
+        if ref_rows is not None and eval_rows != ref_rows:
+            note = "; ".join(x for x in [note, f"scored on {eval_rows} of {ref_rows} test rows: not in the report's "
+                                               "significance tests"] if x)
+        if "invalid_rate" in agg:  # generated regression answers that did not parse (instruct)
+            note = "; ".join(x for x in [note, f"unparsable answers: {agg['invalid_rate']['mean']:.1%} of test, "
+                                               "scored at the range midpoint"] if x)
+        row.update({
+            "primary_metric": primary,
+            "primary": {k: agg[primary][k] for k in ("mean", "std", "n")} if primary in agg else None,
+            "ci": {"low": float(lo), "high": float(hi), "n_resamples": n_resamples},
+            "secondary": ((secondary, {k: agg[secondary][k] for k in ("mean", "std", "n")})
+                          if secondary in agg else None),
+            "dev_primary": {k: dev[primary][k] for k in ("mean", "std", "n")} if primary in dev else None,
+            "train_seconds": float(np.mean(fit)) if fit and (_learns(specs[0]) or key == "ensemble") else None,
+            "texts_per_s": speed,
+            "train_rows": sizes.get("train") if _learns(specs[0]) else None, "eval_rows": eval_rows, "note": note,
+            "test": {k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()},
+        })
+        rows.append(row)
+    return {
+        "suite": plan.suite.name, "quick": plan.quick, "seeds": plan.seeds,
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - started, 1),
+        "reference_eval_rows": ref_rows,
+        "leakage_check": "assert_no_leakage(test, train) and (dev, train) passed for every data config",
+        "machine": machine_info(),
+        "models": rows, "cross_validation": cv_result, "report": None,
+        "multi_vs_single": _multi_vs_single(finished, n_resamples) or None,  # instruct's multi/single pairs
+    }
+
+
+def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
+    """The instruct suite's question, task by task: the multi-task model vs the single-task one,
+    paired on the same test rows (both score the same fixed sample)."""
+    from emotune.evaluation.evaluate import RunRecord
+    from emotune.metrics import PRIMARY
+    from emotune.evaluation.stats import paired_bootstrap
+    from emotune.experiments.suites_affect import instruct_pairs
+
+    by_name = {s.run_dir.name: s for s in finished}
+    out = []
+    for task, multi, single in instruct_pairs(list(by_name)):
+        a, b = RunRecord.load(by_name[multi].run_dir), RunRecord.load(by_name[single].run_dir)
+        pa, pb = a.predictions("test"), b.predictions("test")
+        primary = PRIMARY[a.label_set.task]
+        row = {"task": task, "metric": primary, "multi": multi, "single": single, "n": len(pa.y_true)}
+        if pa.texts != pb.texts or not np.array_equal(np.asarray(pa.y_true), np.asarray(pb.y_true)):
+            row["error"] = "the two runs were scored on different test rows: no paired test"
+        else:
+            row.update(paired_bootstrap(pa.y_true, pa.scores, pb.scores, primary, label_set=a.label_set,
+                                        thresholds_a=pa.thresholds, thresholds_b=pb.thresholds,
+                                        n_resamples=n_resamples))
+        out.append(row)
+    return out
+
+
+def _learns(spec: RunSpec) -> bool:
+    from emotune.reports.compare import learns_from_train
+
+    return learns_from_train(spec.config.model)
+
+
+def _table(results: dict) -> str:
+    from emotune.reports.compare import results_table
+
+    primary = next((r["primary_metric"] for r in results["models"] if r.get("primary_metric")), "f1_macro")
+    return results_table([r for r in results["models"]], primary=primary)
+
+
+def _grouped_lines(results: dict) -> list[str]:
+    """Runs trained on several emotions at once (``data.text_prefix_col``): each emotion's score and
+    their mean, the number SemEval-2018 EI-reg ranks by (the table's number pools every emotion)."""
+    from emotune.evaluation.stats import format_mean_std
+
+    lines = []
+    for r in results["models"]:
+        test = r.get("test") or {}
+        pm = r.get("primary_metric") or ""
+        mean_key = next((k for k in test if k.startswith(f"{pm}_mean_")), None)
+        if not pm or mean_key is None:
+            continue
+        column = mean_key[len(f"{pm}_mean_"):]
+        groups = [k[len(pm) + 1:] for k in test if k.startswith(pm + "_") and k != mean_key
+                  and not k.startswith(f"{pm}_mean_")]
+        parts = ", ".join(f"{g} {test[f'{pm}_{g}']['mean']:.3f}" for g in sorted(groups))
+        lines.append(f"- {r['model']}: mean per-{column} {pm} "
+                     f"{format_mean_std(test[mean_key]['mean'], test[mean_key]['std'])} ({parts}).")
+    if lines:
+        lines.insert(0, f"**Per {column}** (test; the table pools every {column} into one score):")
+    return lines
+
+
+def _markdown(results: dict, table: str) -> str:
+    from emotune.evaluation.stats import format_mean_std
+
+    lines = [f"# Benchmark: {results['suite']}{' (quick)' if results['quick'] else ''}", "",
+             f"Up to {results['seeds']} training seed(s) per trainable model (n= in the table; the notes say where a slow "
+             "model ran fewer); test scores are mean ± sample std over the seeds; 95% CI: percentile bootstrap over test rows of the seed-mean. Ensemble members and the model "
+             "cross-validated were chosen by dev score, never test.", "", table, ""]
+    cv_res = results.get("cross_validation")
+    if cv_res and "mean" in cv_res:
+        pm = cv_res["primary_metric"]
+        lines += [f"**{cv_res['folds']}-fold cross-validation of {cv_res['model']}** (best by dev among "
+                  f"{cv_res.get('chosen_from', 'all models')}; train+dev re-split, test "
+                  f"unused): {pm} {format_mean_std(cv_res['mean'][pm], cv_res['std'][pm])} "
+                  f"(folds: {', '.join(f'{v:.3f}' for v in cv_res['per_fold'])}).", ""]
+    elif cv_res and cv_res.get("skipped"):
+        lines += [f"{cv_res['folds']}-fold cross-validation of the best model: not run this time (--no-cv).", ""]
+    elif cv_res:
+        lines += [f"Cross-validation of {cv_res['model']} failed: {cv_res.get('error')}", ""]
+    pairs = results.get("multi_vs_single")
+    if pairs:
+        lines += ["**Multi-task vs single-task** (same backend, LoRA and per-task rows; paired bootstrap on the same "
+                  "test rows; difference = multi - single):", "",
+                  "| task | metric | multi-task | single-task | difference [95% CI] | p |", "|---|---|---:|---:|---|---:|"]
+        for r in pairs:
+            if "error" in r:
+                lines.append(f"| {r['task']} | {r['metric']} | – | – | {r['error']} | – |")
+            else:
+                lines.append(f"| {r['task']} | {r['metric']} | {r['value_a']:.3f} | {r['value_b']:.3f} | "
+                             f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | {r['p_value']:.3f} |")
+        lines.append("")
+    grouped = _grouped_lines(results)
+    if grouped:
+        lines += grouped + [""]
+    lines += [f"- Leakage: {results['leakage_check']}.",
+              f"- Machine: {results['machine'].get('platform')}, {results['machine'].get('cpu_count')} CPU(s)"
+              + (f", GPU {results['machine']['gpu']}" if results["machine"].get("gpu") else "") + ".",
+              f"- Wall time: {results['wall_seconds']:.0f} s (runs finished earlier were reused).",
+              f"- Report: {results['report'] or 'not written'}.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,529 @@
+"""Predictions for texts and for whole files, as plain functions (the CLI and the server call these).
+
+:func:`predict_texts` scores a list of texts (long ones through overlapping windows, see
+:mod:`emotune.inference.windows`) and returns one :class:`Prediction` per text.
+
+:func:`predict_file` labels a CSV, TSV, JSONL or plain-text file in chunks, appending and
+flushing every chunk to the output, so an interrupted run loses at most the chunk in flight:
+rerunning the same command counts the complete rows already written (repairing a torn last line)
+and continues after them. Dialogue JSONL (``dialogue_id``, ``turn``, ``speaker``, ``text`` per
+line) gets the same preceding-turn context the model was trained with.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emotune.data.cleaning import clean_text
+from emotune.data.labels import Task
+from emotune.errors import DataError, did_you_mean
+from emotune.inference.windows import predict_proba_long
+
+CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+DIALOGUE_FIELDS = ("dialogue_id", "turn", "speaker")
+
+
+# -- texts --------------------------------------------------------------------------------------
+@dataclass
+class Prediction:
+    labels: list[str]  # the decision: argmax (single), labels over threshold (multi), [] (regression)
+    scores: list[tuple[str, float]]  # best first (classification) or target order (regression)
+    windows: int = 1  # >1 when a long text was scored in overlapping windows
+
+    def to_dict(self) -> dict:
+        return {"labels": self.labels, "scores": [{"label": k, "score": v} for k, v in self.scores],
+                "windows": self.windows}
+
+
+@dataclass
+class Scored:
+    """One text's full score row and decision, before top-k (what the server's batcher returns)."""
+
+    scores: np.ndarray
+    labels: list[str]
+    windows: int = 1
+
+
+def score_texts(clf, texts: Sequence[str], batch_size: int | None = None, *, clean: bool = True) -> list[Scored]:
+    if not len(texts):
+        return []
+    if clean:  # the normalisation training data went through (entities, mojibake, NFC, whitespace)
+        texts = [clean_text(t) for t in texts]
+    scores, counts = predict_proba_long(clf, texts, batch_size=batch_size)
+    decided = clf.decide(scores)
+    out = []
+    for row, dec, n in zip(scores, decided, counts):
+        if clf.task == Task.SINGLE:
+            labels = [dec]
+        elif clf.task == Task.MULTI:
+            labels = list(dec)
+        else:
+            labels = []
+        out.append(Scored(np.asarray(row, dtype=float), labels, int(n)))
+    return out
+
+
+def rank_scores(scored: Scored, names: Sequence[str], task: Task, k: int | None = None) -> Prediction:
+    row = scored.scores
+    if task == Task.REGRESSION:  # every target, in order: a top-k of V/A/D values means nothing
+        order = np.arange(len(row))
+    else:
+        order = np.argsort(-row, kind="stable")[:k] if k else np.argsort(-row, kind="stable")
+    return Prediction(scored.labels, [(names[j], round(float(row[j]), 6)) for j in order], scored.windows)
+
+
+def predict_texts(clf, texts: Sequence[str], *, top_k: int | None = None, batch_size: int | None = None,
+                  clean: bool = True) -> list[Prediction]:
+    names = clf.label_set.names
+    scored = score_texts(clf, texts, batch_size=batch_size, clean=clean)
+    return [rank_scores(s, names, clf.task, top_k) for s in scored]
+
+
+# -- files: reading -----------------------------------------------------------------------------
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix == ".json":
+        raise DataError(f"{path}: a JSON document cannot be streamed; give JSONL (one JSON object per line)",
+                        hint="e.g. jq -c '.[]' data.json > data.jsonl")
+    return "text"
+
+
+@dataclass
+class InputFile:
+    path: Path
+    text_col: str = "text"
+    fmt: str = field(init=False)
+    columns: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        if not self.path.is_file():
+            raise DataError(f"Input file not found: {self.path}")
+        self.fmt = _format(self.path)
+        if self.fmt == "csv":
+            with self._open() as fh:
+                header = next(csv.reader(fh, delimiter=self._delimiter), None)
+            if not header:
+                raise DataError(f"{self.path} is empty: expected a header row with a '{self.text_col}' column")
+            self.columns = header
+            if self.text_col not in header:
+                raise DataError(
+                    f"{self.path} has no column '{self.text_col}'; its columns are: {', '.join(header)}",
+                    hint=f"Choose the text column with --text-col. {did_you_mean(self.text_col, header)}")
+        elif self.fmt == "text":
+            self.columns = [self.text_col]
+
+    @property
+    def _delimiter(self) -> str:
+        return CSV_SUFFIXES.get(self.path.suffix.lower(), ",")
+
+    def _open(self):
+        return open(self.path, encoding="utf-8-sig", newline="" if self.fmt == "csv" else None, errors="strict")
+
+    def records(self) -> Iterator[dict]:
+        """Every row as a dict of its fields (CSV values are kept as the exact strings)."""
+        csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # long texts are windowed, not refused
+        try:
+            with self._open() as fh:
+                if self.fmt == "csv":
+                    yield from csv.DictReader(fh, delimiter=self._delimiter)
+                elif self.fmt == "jsonl":
+                    for lineno, line in enumerate(fh, 1):
+                        if not line.strip():
+                            continue
+                        try:
+                            rec = json.loads(line)
+                        except json.JSONDecodeError as exc:
+                            raise DataError(f"{self.path}:{lineno}: not valid JSON ({exc.msg})") from None
+                        if not isinstance(rec, dict):
+                            raise DataError(f"{self.path}:{lineno}: expected a JSON object per line")
+                        if self.text_col not in rec:
+                            raise DataError(f"{self.path}:{lineno}: no '{self.text_col}' field; it has: "
+                                            f"{', '.join(rec) or 'no fields'}",
+                                            hint="Choose the text field with --text-col.")
+                        yield rec
+                else:
+                    for line in fh:
+                        line = line.rstrip("\r\n")
+                        if line.strip():
+                            yield {self.text_col: line}
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{self.path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                            hint="Convert it, e.g. iconv -f latin1 -t utf-8") from None
+
+    def count(self) -> int:
+        return sum(1 for _ in self.records())
+
+
+# -- files: writing and resuming ----------------------------------------------------------------
+class OutputFile:
+    """Appends prediction rows; on open, counts the complete rows already there and repairs a torn tail."""
+
+    def __init__(self, path: Path, fieldnames: list[str] | None):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in CSV_SUFFIXES and suffix not in JSONL_SUFFIXES:
+            raise DataError(f"Output file {self.path}: name it .csv, .tsv or .jsonl (that picks the format)")
+        self.fmt = "csv" if suffix in CSV_SUFFIXES else "jsonl"
+        self.delimiter = CSV_SUFFIXES.get(self.path.suffix.lower(), ",")
+        self.fieldnames = fieldnames
+        self._fh = None
+        self._writer = None
+
+    def existing_rows(self) -> tuple[int, dict | None]:
+        """(complete data rows already written, the last of them); truncates a torn last row."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return 0, None
+        rows, last, good_end = (self._scan_csv() if self.fmt == "csv" else self._scan_jsonl())
+        if good_end < self.path.stat().st_size:
+            with open(self.path, "r+b") as fh:  # the interrupted write: drop the partial row
+                fh.truncate(good_end)
+        return rows, last
+
+    def _lines(self) -> Iterator[tuple[bytes, int]]:
+        pos = 0
+        with open(self.path, "rb") as fh:
+            for line in fh:
+                pos += len(line)
+                yield line, pos
+
+    def _scan_jsonl(self) -> tuple[int, dict | None, int]:
+        rows, last, good_end = 0, None, 0
+        for line, end in self._lines():
+            try:
+                rec = json.loads(line) if line.endswith(b"\n") else None
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                rec = None
+            if rec is None:
+                if end == self.path.stat().st_size:
+                    break  # torn last line
+                raise DataError(f"{self.path}: line {rows + 1} is not a complete JSON record",
+                                hint="The output file was changed by hand; move it away or pass --overwrite.")
+            rows, last, good_end = rows + 1, rec, end
+        return rows, last, good_end
+
+    def _scan_csv(self) -> tuple[int, dict | None, int]:
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            ends_with_newline = fh.read(1) == b"\n"
+        consumed = [0]
+
+        def lines():
+            for line, end in self._lines():
+                consumed[0] = end
+                yield line.decode("utf-8")
+
+        rows, last, good_end, header = 0, None, 0, None
+        try:
+            # csv.reader pulls one line at a time, so after each record ``consumed`` is its end
+            for rec in csv.reader(lines(), delimiter=self.delimiter, strict=True):
+                if consumed[0] == size and not ends_with_newline:
+                    break  # the last record lacks its line end: it may be cut mid-field
+                if header is None:
+                    header = rec
+                    if self.fieldnames is not None and header != self.fieldnames:
+                        raise DataError(
+                            f"{self.path} was written with other columns ({', '.join(header)})",
+                            hint="Use the same options as the first run, or pass --overwrite to start again.")
+                else:
+                    rows, last = rows + 1, dict(zip(header, rec))
+                good_end = consumed[0]
+        except (csv.Error, UnicodeDecodeError):
+            pass  # an unterminated quoted field or a cut character at the end: the torn row
+        return rows, last, good_end
+
+    def open(self) -> None:
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.fmt == "csv":
+            self._fh = open(self.path, "a", encoding="utf-8", newline="")
+            self._writer = csv.DictWriter(self._fh, fieldnames=self.fieldnames, delimiter=self.delimiter,
+                                          lineterminator="\n", extrasaction="ignore")
+            if new:
+                self._writer.writeheader()
+                self._sync()
+        else:
+            self._fh = open(self.path, "a", encoding="utf-8")
+
+    def write(self, rows: list[dict]) -> None:
+        if self.fmt == "csv":
+            self._writer.writerows(rows)
+        else:
+            self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        self._sync()
+
+    def _sync(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+# -- files: predicting --------------------------------------------------------------------------
+@dataclass
+class FileResult:
+    input: Path
+    output: Path
+    total: int  # rows in the input
+    skipped: int  # rows already in the output from an earlier run
+    written: int  # rows written now
+    windows: int = 0  # texts that were scored in several windows
+    context: bool = False  # turns were given their preceding turns (dialogue input, context run)
+    gaps: list[str] = field(default_factory=list)  # dialogues whose turn numbers skip some
+
+    def to_dict(self) -> dict:
+        return {"input": str(self.input), "output": str(self.output), "total": self.total,
+                "skipped": self.skipped, "written": self.written, "long_texts": self.windows,
+                "context": self.context, "turn_gaps": self.gaps}
+
+
+def prediction_fields(label_names: Sequence[str], task: Task, k: int | None) -> list[str]:
+    """The columns a CSV output gets after the input's own columns."""
+    fields = ["predicted"] if task != Task.REGRESSION else []
+    if k and task != Task.REGRESSION:
+        for i in range(1, min(k, len(label_names)) + 1):
+            fields += [f"top{i}_label", f"top{i}_score"]
+    else:
+        prefix = "value_" if task == Task.REGRESSION else "prob_"
+        fields += [prefix + n for n in label_names]
+    return fields + ["windows"]
+
+
+def _row_fields(pred: Prediction | None, names: Sequence[str], task: Task, k: int | None, csv_out: bool) -> dict:
+    if pred is None:  # an empty text: nothing to classify, the row is kept so that rows stay aligned
+        if csv_out:
+            return {"predicted": "", "windows": 0}
+        return {"predicted": None, "scores": {}, "windows": 0}
+    predicted = ";".join(pred.labels) if csv_out else (pred.labels[0] if task == Task.SINGLE else pred.labels)
+    if not csv_out:
+        out = {"scores": dict(pred.scores), "windows": pred.windows}
+        if task != Task.REGRESSION:
+            out = {"predicted": predicted, **out}
+        return out
+    out = {"predicted": predicted, "windows": pred.windows} if task != Task.REGRESSION else {"windows": pred.windows}
+    if k and task != Task.REGRESSION:
+        for i, (lab, score) in enumerate(pred.scores, 1):
+            out[f"top{i}_label"], out[f"top{i}_score"] = lab, score
+    else:
+        prefix = "value_" if task == Task.REGRESSION else "prob_"
+        out.update({prefix + lab: score for lab, score in pred.scores})
+    return out
+
+
+class DialogueContext:
+    """The model input of each turn: the turns before it (across chunk boundaries) + the turn.
+
+    Keeps the last ``window`` turns of every dialogue seen so far and lets
+    :func:`emotune.data.context.add_context` (the function training used) format them, so that
+    serving sees exactly the text layout the model was trained on. Turns are expected in file
+    order within a dialogue, as dialogue datasets are stored.
+    """
+
+    def __init__(self, context_config, text_col: str, path: Path | None = None):
+        self.cfg = context_config
+        self.text_col = text_col
+        self.path = path
+        self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=max(1, self.cfg.window)))
+        self.last_turn: dict[str, tuple[float, int]] = {}  # dialogue -> (its last turn, that row)
+        self.gaps: list[str] = []  # "dialogue d1: turn(s) 2-3 missing before row 5"
+
+    def check(self, rec: dict, row: int) -> None:
+        """Every turn needs a dialogue, a turn number (in order) and, when the run used them, a speaker;
+        a dialogue whose turn numbers skip some is labelled with the turns it has and reported."""
+        from emotune.data.context import is_missing
+
+        where = f"{self.path}, row {row}"
+        needed = ("dialogue_id", "turn") + (("speaker",) if self.cfg.speaker else ())
+        for col in needed:
+            if is_missing(rec.get(col)):
+                raise DataError(f"{where}: no '{col}' value (the run was trained with {self.cfg.window} preceding "
+                                "turns as context, which needs dialogue_id, turn" +
+                                (" and speaker)" if self.cfg.speaker else ")"),
+                                hint=f"Every turn of a dialogue needs a {col}.")
+        try:
+            turn = float(rec["turn"])
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: 'turn' must be a number, not {rec['turn']!r}") from None
+        did = str(rec["dialogue_id"])
+        if did in self.last_turn:
+            last, last_row = self.last_turn[did]
+            if turn <= last:
+                raise DataError(f"{where}: dialogue {did!r} turn {rec['turn']!r} comes after its turn {last:g} "
+                                f"(row {last_row}): turns must be unique and in order within a dialogue",
+                                hint="Sort the file by dialogue_id, then turn.")
+            if turn > last + 1 and float(turn).is_integer() and float(last).is_integer():
+                missing = f"{int(last) + 1}" + (f"-{int(turn) - 1}" if turn > last + 2 else "")
+                self.gaps.append(f"dialogue {did!r}: turn(s) {missing} missing before row {row}")
+        self.last_turn[did] = (turn, row)
+
+    def _row(self, rec: dict) -> dict:
+        text = str(rec.get(self.text_col) or "")
+        return {"text": clean_text(text), "text_original": text, "dialogue_id": str(rec.get("dialogue_id")),
+                "turn": rec.get("turn"), "speaker": rec.get("speaker"), "labels": ("?",)}
+
+    def texts(self, records: list[dict]) -> list[str]:
+        import pandas as pd
+
+        from emotune.data.context import add_context
+        from emotune.data.dataset import EmotionDataset
+        from emotune.data.labels import LabelSet
+
+        rows = [self._row(r) for r in records]
+        earlier = [h for did in dict.fromkeys(r["dialogue_id"] for r in rows) for h in self.history[did]]
+        unlabelled = LabelSet(("?",), name="unlabelled")  # add_context needs a dataset, not labels
+        chunk = EmotionDataset("input", pd.DataFrame(rows), unlabelled)
+        source = EmotionDataset("input", pd.DataFrame(earlier + rows), unlabelled)
+        texts = add_context(chunk, self.cfg, source=source).frame["text"].tolist()
+        self.remember(records, rows)
+        return [str(t) for t in texts]
+
+    def remember(self, records: list[dict], rows: list[dict] | None = None) -> None:
+        for row in rows if rows is not None else [self._row(r) for r in records]:
+            self.history[row["dialogue_id"]].append(row)
+
+
+def run_context_config(run: str | Path):
+    """The run's ``data.context`` when it was trained with preceding turns (window > 0), else None."""
+    from emotune.serving.registry import run_root
+
+    try:
+        root = run_root(run)
+    except Exception:  # an ONNX-only or unusual layout: no context
+        return None
+    for name in ("config.yaml", "run_config.yaml", "config.yml"):
+        path = root / name
+        if path.is_file():
+            from emotune.config import RunConfig
+
+            try:
+                cfg = RunConfig.load(path)
+            except Exception:  # noqa: BLE001 - an unreadable config only loses the context option
+                return None
+            return cfg.data.context if cfg.data.context.window > 0 else None
+    return None
+
+
+def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_col: str = "text",
+                 top_k: int | None = None, batch_size: int | None = None, chunk_size: int = 512,
+                 context=None, overwrite: bool = False, on_total: Callable[[int, int], None] | None = None,
+                 on_progress: Callable[[int], None] | None = None) -> FileResult:
+    """Label every row of ``input_path`` into ``output_path`` (resuming a previous, interrupted run).
+
+    ``context``: a :class:`ContextConfig` with ``window > 0`` for dialogue JSONL (see
+    :func:`run_context_config`). ``on_total(total, skipped)`` is called once before the work,
+    ``on_progress(n)`` after every chunk.
+    """
+    inp = InputFile(Path(input_path), text_col)
+    output_path = Path(output_path)
+    if output_path.resolve() == inp.path.resolve():
+        raise DataError(f"The output file must differ from the input file ({output_path})")
+    task, names = clf.task, clf.label_set.names
+    csv_out = output_path.suffix.lower() in CSV_SUFFIXES
+    first = next(inp.records(), None)
+    if inp.fmt == "csv":
+        in_cols = inp.columns
+    elif first is not None:
+        in_cols = list(first)
+    else:
+        in_cols = [text_col]
+    fieldnames = None
+    if csv_out:
+        pred_cols = prediction_fields(names, task, top_k)
+        fieldnames = [c for c in in_cols if c not in pred_cols] + pred_cols
+    dialogue = context is not None and getattr(context, "window", 0) > 0 and first is not None \
+        and "dialogue_id" in first
+    ctx = DialogueContext(context, text_col, inp.path) if dialogue else None
+
+    out = OutputFile(output_path, fieldnames)
+    if overwrite and output_path.exists():
+        output_path.unlink()
+    skip, last_written = out.existing_rows()
+    total = inp.count()
+    if skip > total:
+        raise DataError(f"{output_path} already has {skip} rows but {inp.path} has only {total}",
+                        hint="It was written from another input: choose another output or pass --overwrite.")
+    if on_total:
+        on_total(total, skip)
+    result = FileResult(inp.path, output_path, total, skip, 0, context=ctx is not None)
+    out.open()
+    try:
+        chunk: list[dict] = []
+        index = 0
+        for rec in inp.records():
+            index += 1
+            if index <= skip:
+                if index == skip and last_written is not None and text_col in last_written \
+                        and str(last_written[text_col]) != str(rec.get(text_col, "")):
+                    raise DataError(
+                        f"{output_path} does not continue {inp.path}: its row {skip} has another text",
+                        hint="Choose another output file or pass --overwrite to start again.")
+                if ctx is not None:
+                    ctx.check(rec, index)
+                    ctx.remember([rec])
+                continue
+            if ctx is not None:
+                ctx.check(rec, index)
+            chunk.append(rec)
+            if len(chunk) >= chunk_size:
+                result.windows += _predict_chunk(clf, chunk, out, ctx, text_col, top_k, batch_size, csv_out)
+                result.written += len(chunk)
+                if on_progress:
+                    on_progress(len(chunk))
+                chunk = []
+        if chunk:
+            result.windows += _predict_chunk(clf, chunk, out, ctx, text_col, top_k, batch_size, csv_out)
+            result.written += len(chunk)
+            if on_progress:
+                on_progress(len(chunk))
+    finally:
+        out.close()
+    if ctx is not None:
+        result.gaps = ctx.gaps
+    return result
+
+
+def _predict_chunk(clf, records: list[dict], out: OutputFile, ctx, text_col: str, k: int | None,
+                   batch_size: int | None, csv_out: bool) -> int:
+    texts = ctx.texts(records) if ctx is not None else [str(r.get(text_col) or "") for r in records]
+    keep = [i for i, t in enumerate(texts) if t.strip() and str(records[i].get(text_col) or "").strip()]
+    preds: list[Prediction | None] = [None] * len(records)
+    names = clf.label_set.names
+    # context texts were built from cleaned turns already (cleaning again could touch the separator)
+    for i, p in zip(keep, predict_texts(clf, [texts[i] for i in keep], top_k=k, batch_size=batch_size,
+                                        clean=ctx is None)):
+        preds[i] = p
+    rows = []
+    for rec, pred in zip(records, preds):
+        row = {k_: (json.dumps(v, ensure_ascii=False) if csv_out and isinstance(v, (dict, list)) else v)
+               for k_, v in rec.items()}
+        row.update(_row_fields(pred, names, clf.task, k, csv_out))
+        rows.append(row)
+    out.write(rows)
+    return sum(1 for p in preds if p is not None and p.windows > 1)
+
+
+def read_output(path: str | Path) -> list[dict]:
+    """The rows of a prediction output file (tests, notebooks)."""
+    path = Path(path)
+    if path.suffix.lower() in CSV_SUFFIXES:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh, delimiter=CSV_SUFFIXES[path.suffix.lower()]))
+    return [json.loads(line) for line in io.open(path, encoding="utf-8") if line.strip()]

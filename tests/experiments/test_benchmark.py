@@ -1,0 +1,169 @@
+import json
+
+import pytest
+
+from emotune.errors import ConfigError
+from emotune.experiments import benchmark
+
+
+@pytest.mark.parametrize("suite", sorted(benchmark.SUITES))  # the classic suites; affect suites differ
+def test_every_suite_builds_from_the_presets(suite, tmp_path):
+    plan = benchmark.build_suite(suite, out_dir=tmp_path)
+    keys = {r.key for r in plan.runs}
+    assert {"tfidf", "embed-head", "minilm", "mpnet", "smollm2-lora", "smollm2-prompt"} <= keys
+    for r in plan.runs:
+        assert r.run_dir.parent == tmp_path / "runs"
+        # every run of a suite shares the split (only samples of train / eval may differ)
+        split = r.config.data.split
+        assert split == plan.runs[0].config.data.split and r.config.data.dataset == plan.runs[0].config.data.dataset
+    seeds = {r.config.training.seed for r in plan.runs if r.key == "minilm"}
+    assert len(seeds) == benchmark.SUITES[suite].seeds
+    assert [r for r in plan.runs if r.key == "smollm2-prompt"][0].seed is None
+    # sampled models say so
+    assert "2,000 rows" in next(r.note for r in plan.runs if r.key == "mpnet") or suite == "goemotions"
+    # the slow models run one seed, and say so
+    for slow in ("mpnet", "smollm2-lora"):
+        runs = [r for r in plan.runs if r.key == slow]
+        assert len(runs) == 1 and "1 seed" in runs[0].note
+
+
+def test_quick_plan_and_selection(tmp_path):
+    plan = benchmark.build_suite("isear", quick=True, out_dir=tmp_path)
+    assert [r.run_dir.name for r in plan.runs] == [
+        "isear-tfidf-s42", "isear-tfidf-s43", "isear-lexicon", "isear-embed-head-s42", "isear-embed-head-s43",
+        "isear-minilm-s42", "isear-minilm-s43"]
+    minilm = plan.runs[-1].config
+    assert minilm.data.max_train == 48 and minilm.training.epochs == 1 and minilm.data.max_eval == 60
+    assert plan.runs[0].config.data.max_train == 300
+    one = benchmark.build_suite("isear", quick=True, models=["tfidf"], seeds=1, out_dir=tmp_path)
+    assert [r.run_dir.name for r in one.runs] == ["isear-tfidf-s42"]
+
+
+def test_unknown_suite_model_or_seeds():
+    with pytest.raises(ConfigError, match="Unknown benchmark suite 'iser'") as exc:
+        benchmark.build_suite("iser")
+    assert "Did you mean 'isear'?" in str(exc.value)
+    with pytest.raises(ConfigError, match="no model 'minilim'") as exc:
+        benchmark.build_suite("isear", models=["minilim"])
+    assert "minilm" in str(exc.value)
+    with pytest.raises(ConfigError, match="at least 1"):
+        benchmark.build_suite("isear", seeds=0)
+
+
+def test_benchmark_resumes_finished_runs(tmp_path):
+    kw = dict(quick=True, out_dir=tmp_path, models=["tfidf", "lexicon"], seeds=1, progress=False, report=False,
+              cv=False, n_resamples=50)
+    first = benchmark.run_suite("isear", **kw)
+    stamp = json.loads((tmp_path / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["finished_at"]
+    second = benchmark.run_suite("isear", **kw)
+    assert json.loads((tmp_path / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["finished_at"] == stamp
+    assert [r["model"] for r in second.results["models"]] == ["tfidf", "lexicon"]  # no ensemble unless selected
+    assert first.results["models"][0]["primary"] == second.results["models"][0]["primary"]
+    assert second.results["cross_validation"] == {"folds": 3, "skipped": True}
+    lexicon = second.results["models"][1]  # learns nothing from train: no train rows or time in the table
+    assert lexicon["train_rows"] is None and lexicon["train_seconds"] is None
+    assert second.results["models"][0]["train_rows"] == 300
+    assert "3-fold cross-validation of the best model: not run this time" in (tmp_path / "results.md").read_text()
+
+
+def test_quick_isear_benchmark_end_to_end(tmp_path):
+    res = benchmark.run_suite("isear", quick=True, out_dir=tmp_path, progress=False, n_resamples=200)
+    rows = {r["model"]: r for r in res.results["models"]}
+    assert list(rows) == ["tfidf", "lexicon", "embed-head", "minilm", "ensemble"]
+    for key, row in rows.items():
+        assert row["status"] == "ok", (key, row.get("note"))
+        assert row["eval_rows"] == 60 and 0 <= row["primary"]["mean"] <= 1
+        assert row["ci"]["low"] <= row["primary"]["mean"] + 1e-9
+    assert rows["tfidf"]["primary"]["n"] == 2 and rows["lexicon"]["primary"]["n"] == 1
+    assert rows["minilm"]["train_rows"] == 48 and rows["tfidf"]["train_rows"] == 300
+    assert rows["tfidf"]["texts_per_s"] > 0
+    assert "by dev" in rows["ensemble"]["note"]
+    cv = res.results["cross_validation"]
+    assert cv["folds"] == 3 and len(cv["per_fold"]) == 3
+    md = (tmp_path / "results.md").read_text()
+    assert "| model | f1_macro (mean ± std, seeds) | 95% CI | accuracy | train time | predict texts/s |" in md
+    assert "3-fold cross-validation" in md and "assert_no_leakage" in md
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "emotune benchmark: isear (quick)" in html and "embed-head" in html
+    assert json.loads((tmp_path / "results.json").read_text())["report"] == "report/index.html"
+
+
+def test_suites_given_as_run_configs_use_the_same_runner(tmp_path):
+    other = benchmark._other_suites()
+    if "meld" not in other:
+        pytest.skip("no config-list suites defined")
+    plan = benchmark.build_suite("meld", quick=True, out_dir=tmp_path)
+    assert plan.runs and all(r.run_dir.parent == tmp_path / "runs" for r in plan.runs)
+    assert "tfidf" in {r.key for r in plan.runs}
+    assert "meld" in benchmark.suite_names()
+    with pytest.raises(ConfigError, match="Did you mean 'meld'"):
+        benchmark.build_suite("mled")
+
+
+def test_instruct_suite_pairs_multi_and_single_task_runs_on_the_same_rows(tmp_path):
+    from emotune.experiments.benchmark import RunSpec, _multi_vs_single
+
+    from .fake_runs import MULTI, REG, make_run
+
+    runs = [make_run(tmp_path, "instruct-multi", MULTI, skill=0.8, dataset="semeval-ec"),
+            make_run(tmp_path, "instruct-single-ec", MULTI, skill=0.3, seed=7, dataset="semeval-ec"),
+            make_run(tmp_path, "instruct-multi-v-reg", REG, skill=0.5, dataset="semeval-v-reg"),
+            make_run(tmp_path, "instruct-single-v-reg", REG, skill=0.5, seed=9, dataset="semeval-v-reg",
+                     test_seed=5),  # scored on other rows: no paired test
+            make_run(tmp_path, "instruct-multi-v-oc", dataset="semeval-v-oc")]  # no single-task partner
+    from emotune.config import RunConfig
+
+    specs = [RunSpec(r.name, None, RunConfig.load(r / "config.yaml"), r) for r in runs]
+    rows = _multi_vs_single(specs, n_resamples=200)
+    assert [(r["task"], r["metric"]) for r in rows] == [("ec", "f1_macro"), ("v-reg", "pearson")]
+    ec = rows[0]
+    assert ec["n"] == 300 and ec["diff"] > 0.1 and ec["low"] <= ec["diff"] <= ec["high"] and ec["p_value"] < 0.05
+    assert ec["value_a"] > ec["value_b"]
+    assert "different test rows" in rows[1]["error"]
+
+
+def test_results_markdown_lists_each_emotion_of_a_prefixed_run():
+    from emotune.experiments.benchmark import _grouped_lines
+
+    def ms(v):
+        return {"mean": v, "std": 0.01}
+
+    results = {"models": [
+        {"model": "ei-reg-minilm", "primary_metric": "pearson",
+         "test": {"pearson": ms(0.69), "spearman": ms(0.68), "pearson_anger": ms(0.70), "pearson_joy": ms(0.73),
+                  "spearman_anger": ms(0.6), "pearson_mean_emotion": ms(0.715)}},
+        {"model": "emobank-minilm", "primary_metric": "pearson",  # multi-output targets are not groups
+         "test": {"pearson": ms(0.55), "pearson_V": ms(0.73), "pearson_A": ms(0.52)}}]}
+    lines = _grouped_lines(results)
+    assert lines[0].startswith("**Per emotion**")
+    assert lines[1:] == ["- ei-reg-minilm: mean per-emotion pearson 0.715 ± 0.010 (anger 0.700, joy 0.730)."]
+    assert _grouped_lines({"models": [results["models"][1]]}) == []
+
+
+def test_conversation_suites_report_weighted_f1_next_to_macro_f1(tmp_path):
+    res = benchmark.run_suite("meld", quick=True, out_dir=tmp_path, models=["tfidf"], seeds=1, progress=False,
+                              report=False, cv=False, n_resamples=50)
+    row = res.results["models"][0]
+    assert row["primary_metric"] == "f1_macro"
+    name, value = row["secondary"]
+    assert name == "f1_weighted" and value["mean"] == pytest.approx(row["test"]["f1_weighted"]["mean"])
+    assert "| f1_macro (mean ± std, seeds) | 95% CI | f1_weighted |" in (tmp_path / "results.md").read_text()
+
+
+def test_unparsable_answers_are_reported_in_the_table(tmp_path, monkeypatch):
+    from emotune.models.tfidf import TfidfClassifier
+
+    plain = TfidfClassifier.predict_proba
+
+    def counting(self, texts, batch_size=None):  # as the instruct backend counts answers that are not numbers
+        stats = self.__dict__.setdefault("invalid_stats", {"answers": 0, "invalid": 0})
+        stats["answers"] += len(texts)
+        stats["invalid"] += len(texts) // 4
+        return plain(self, texts, batch_size=batch_size)
+
+    monkeypatch.setattr(TfidfClassifier, "predict_proba", counting)
+    res = benchmark.run_suite("emobank", quick=True, out_dir=tmp_path, models=["tfidf"], seeds=1, progress=False,
+                              report=False, cv=False, n_resamples=50)
+    note = res.results["models"][0]["note"]
+    assert "unparsable answers: 25.0% of test, scored at the range midpoint" in note
+    assert "unparsable answers: 25.0%" in (tmp_path / "results.md").read_text()

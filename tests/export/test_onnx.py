@@ -1,0 +1,52 @@
+"""ONNX export: the exported graphs predict what torch predicts."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from emotune.errors import ModelError  # noqa: E402
+from emotune.models.base import load_classifier  # noqa: E402
+from emotune.export.onnx import OnnxClassifier, export_onnx  # noqa: E402
+from emotune.inference.predict import predict_texts  # noqa: E402
+from emotune.serving.registry import ModelRegistry  # noqa: E402
+from tests.tiny_models import toy_texts  # noqa: E402
+
+TEXTS = toy_texts(3)[0] + ["short", "I was happy and then furious and then scared. " * 20]
+
+
+def _check_parity(run):
+    result = export_onnx(run, int8=True)
+    assert (run / "onnx" / "model.onnx").is_file() and (run / "onnx" / "model.int8.onnx").is_file()
+    torch_scores = load_classifier(run).predict_proba(TEXTS)
+    fp32 = OnnxClassifier.from_run(run).predict_proba(TEXTS, batch_size=4)  # several padded batches
+    int8 = OnnxClassifier.from_run(run, int8=True).predict_proba(TEXTS)
+    assert np.allclose(fp32, torch_scores, atol=1e-5)
+    assert (fp32.argmax(1) == torch_scores.argmax(1)).all()
+    # int8 moves scores a little; the decision must hold wherever torch is not near a tie
+    assert np.abs(int8 - torch_scores).max() < 0.05
+    top2 = np.sort(torch_scores, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 0.05
+    assert (int8.argmax(1) == torch_scores.argmax(1))[clear].all()
+    assert result.max_abs_diff["fp32"] < 1e-5
+    return torch_scores
+
+
+def test_tiny_encoder_export_matches_torch(tiny_encoder_run):
+    _check_parity(tiny_encoder_run)
+    reg = ModelRegistry([tiny_encoder_run], onnx=True)
+    clf = reg.get()
+    assert isinstance(clf, OnnxClassifier) and reg.models[reg.default_id].backend == "onnx"
+    long_text = TEXTS[-1]
+    [pred] = predict_texts(clf, [long_text])
+    assert pred.windows > 1  # max_length 32: windowed, not truncated
+
+
+def test_non_encoder_runs_are_refused(tfidf_run):
+    with pytest.raises(ModelError, match="encoder runs only"):
+        export_onnx(tfidf_run)
+
+
+@pytest.mark.slow
+def test_minilm_export_matches_torch(minilm_run):
+    _check_parity(minilm_run)

@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from emotune.data.labels import LabelSet, Task
+from emotune.metrics import (
+    classification_report,
+    compute_metrics,
+    confused_pairs,
+    confusion,
+    evaluate_scores,
+    grouped_metrics,
+    per_label_scores,
+)
+from tests.fixtures.fake_runs import ISEAR, MULTI, REG, gold, scores_for
+
+
+def test_single_label_report_matches_sklearn_and_has_accuracy_and_micro():
+    y = gold(ISEAR, 400)
+    s = scores_for(ISEAR, y, 0.6, seed=1)
+    rep = classification_report(ISEAR, y, s)
+    pred = s.argmax(axis=1)
+    assert rep["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert rep["micro avg"]["f1-score"] == pytest.approx(rep["accuracy"])
+    assert rep["macro avg"]["f1-score"] == pytest.approx(compute_metrics(ISEAR, y, s)["f1_macro"])
+    f1 = per_label_scores(rep, ISEAR)
+    assert list(f1) == list(ISEAR.names)
+    assert f1["joy"] == pytest.approx(skm.f1_score(y == 4, pred == 4))
+    assert all(isinstance(rep[n]["support"], int) for n in ISEAR.names)
+
+
+def test_absent_class_still_reported_with_zero_support():
+    ls = LabelSet(("a", "b", "c"))
+    y = np.array([0, 0, 1, 1])
+    s = np.eye(3)[[0, 1, 1, 1]]
+    rep = classification_report(ls, y, s)
+    assert rep["c"]["support"] == 0 and rep["c"]["f1-score"] == 0.0
+    assert confusion(ls, y, s).shape == (3, 3)
+
+
+def test_multi_label_report_uses_thresholds():
+    y = gold(MULTI, 300)
+    s = scores_for(MULTI, y, 0.6, seed=2)
+    thr = np.full(len(MULTI), 0.3)
+    rep = classification_report(MULTI, y, s, thr)
+    pred = (s >= 0.3).astype(int)
+    assert rep["macro avg"]["f1-score"] == pytest.approx(skm.f1_score(y, pred, average="macro", zero_division=0))
+    assert {"micro avg", "samples avg"} <= set(rep)
+    assert rep["fear"]["support"] == int(y[:, 1].sum())
+
+
+def test_regression_report():
+    y = gold(REG, 200)
+    s = scores_for(REG, y, 0.8, seed=3)
+    rep = classification_report(REG, y, s)
+    assert set(rep) == {"V", "A"}
+    assert rep["V"]["pearson"] == pytest.approx(np.corrcoef(y[:, 0], s[:, 0])[0, 1])
+    assert rep["A"]["mae"] == pytest.approx(np.abs(y[:, 1] - s[:, 1]).mean())
+
+
+def test_grouped_metrics_score_each_group_and_average_them():
+    one = LabelSet(("intensity",), Task.REGRESSION)
+    rng = np.random.default_rng(0)
+    y = rng.random(200)
+    s = y + rng.normal(0, 0.3, 200)
+    groups = ["anger"] * 100 + ["joy"] * 100
+    s[100:] = y[100:] + rng.normal(0, 0.05, 100)  # joy is predicted much better than anger
+    out = grouped_metrics(one, y, s, groups, "emotion")
+    anger = np.corrcoef(y[:100], s[:100])[0, 1]
+    joy = np.corrcoef(y[100:], s[100:])[0, 1]
+    assert out["pearson_anger"] == pytest.approx(anger)
+    assert out["pearson_joy"] == pytest.approx(joy)
+    assert out["pearson_mean_emotion"] == pytest.approx((anger + joy) / 2)
+    assert "spearman_joy" in out and joy > anger
+    # classification: the primary metric (macro-F1) per group
+    y1 = gold(ISEAR, 120)
+    s1 = scores_for(ISEAR, y1, 0.7, seed=1)
+    g1 = ["a", "b"] * 60
+    out1 = grouped_metrics(ISEAR, y1, s1, g1, "src")
+    assert set(out1) == {"f1_macro_a", "f1_macro_b", "f1_macro_mean_src"}
+    assert out1["f1_macro_a"] == pytest.approx(compute_metrics(ISEAR, y1[::2], s1[::2])["f1_macro"])
+
+
+def test_confusion_normalised_rows_sum_to_one():
+    y = gold(ISEAR, 300)
+    s = scores_for(ISEAR, y, 0.5, seed=4)
+    cm = confusion(ISEAR, y, s, normalize="true")
+    assert np.allclose(cm.sum(axis=1), 1.0)
+    counts = confusion(ISEAR, y, s)
+    assert counts.sum() == 300
+
+
+def test_multi_label_confusion_diagonal_is_recall():
+    y = gold(MULTI, 300)
+    s = scores_for(MULTI, y, 0.6, seed=5)
+    cm = confusion(MULTI, y, s, normalize="true")
+    recall = skm.recall_score(y, (s >= 0.5).astype(int), average=None, zero_division=0)
+    assert np.allclose(np.diag(cm), recall)
+
+
+def test_confused_pairs_finds_the_planted_confusion():
+    y = gold(ISEAR, 600)
+    s = scores_for(ISEAR, y, 0.5, seed=6)  # guilt is pushed towards shame
+    pairs = confused_pairs(ISEAR, y, s, top=3, examples=2)
+    assert pairs[0]["true"] == "guilt" and pairs[0]["pred"] == "shame"
+    first = pairs[0]
+    assert len(first["examples"]) == 2
+    for row in first["examples"]:
+        assert y[row] == 3 and s[row].argmax() == 6
+    assert first["count"] >= pairs[1]["count"]
+    assert 0 < first["rate"] <= 1
+
+
+def test_confused_pairs_multi_label_counts_only_wrong_labels():
+    ls = LabelSet(("a", "b"), Task.MULTI)
+    y = np.array([[1, 0], [1, 1], [1, 0]])
+    s = np.array([[0.9, 0.9], [0.9, 0.9], [0.9, 0.1]])
+    pairs = confused_pairs(ls, y, s)
+    assert pairs == [{"true": "a", "pred": "b", "count": 1, "rate": pytest.approx(1 / 3), "examples": [0]}]
+
+
+def test_perfect_predictions_have_no_confused_pairs():
+    y = gold(ISEAR, 50)
+    assert confused_pairs(ISEAR, y, np.eye(7)[y]) == []
+
+
+def test_evaluate_scores_bundle_is_json_ready():
+    import json
+
+    y = gold(ISEAR, 100)
+    out = evaluate_scores(ISEAR, y, scores_for(ISEAR, y, 0.5, seed=7))
+    json.dumps(out)
+    assert {"metrics", "report", "confusion_matrix", "calibration", "n"} <= set(out)
+    reg = evaluate_scores(REG, gold(REG, 50), scores_for(REG, gold(REG, 50), 0.5, 1))
+    assert "confusion_matrix" not in reg and "pearson" in reg["metrics"]
