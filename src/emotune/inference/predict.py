@@ -427,8 +427,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
     if csv_out:
         pred_cols = prediction_fields(names, task, top_k)
         fieldnames = [c for c in in_cols if c not in pred_cols] + pred_cols
-    dialogue = context is not None and getattr(context, "window", 0) > 0 and first is not None \
-        and "dialogue_id" in first
+    dialogue = context is not None and context.window > 0 and first is not None and "dialogue_id" in first
     ctx = DialogueContext(context, text_col, inp.path) if dialogue else None
 
     out = OutputFile(output_path, fieldnames)
