@@ -17,6 +17,6 @@ def load_dataset(name: str, **kwargs) -> EmotionDataset:
 
 def load_run(run_dir, **kwargs):
     """Load the classifier stored in a run directory (or a bare model directory)."""
-    from emotune.models.base import load_classifier
+    from emotune.runs import Run
 
-    return load_classifier(run_dir, **kwargs)
+    return Run.open(run_dir).load(**kwargs)

@@ -16,21 +16,29 @@ so its presence marks a finished run)::
       README.md              model card
       metrics.json           {"task", "primary_metric", "dev": {...}, "test": {...},
                               "per_class": {"dev": report, "test": report}, "thresholds", ...}
+      onnx/                  `emotune export RUN --onnx` (model.onnx, model.int8.onnx, tokenizer)
 
-Everything here only reads; the trainer is the only writer.
+:class:`Run` is the one reader of this layout (evaluation, reports, predict, annotate, serve and
+export all go through it); the trainer is the only writer, with :func:`write_json` (atomic).
+A bare model directory (``emotune_model.json`` + weights, as ``save_pretrained`` writes it) opens
+as a run too, with only its model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from emotune.data.labels import LabelSet
+from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
+from emotune.models.base import MODEL_META, EmotionClassifier, load_classifier
+from emotune.models.inputs import InputSpec
 
 CONFIG_FILE = "config.yaml"
 LABELS_FILE = "labels.json"
@@ -41,6 +49,7 @@ CARD_FILE = "README.md"
 MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 PREDICTIONS_DIR = "predictions"
+ONNX_DIR = "onnx"
 
 
 @dataclass
@@ -52,6 +61,14 @@ class Predictions:
     y_true: np.ndarray  # class ids (single), indicator matrix (multi), values (regression)
     texts: list[str] | None = None
     thresholds: np.ndarray | None = None
+
+
+def write_json(path: str | Path, obj, indent: int | None = 2) -> None:
+    """Write JSON atomically (a temporary file, then a rename): readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -142,3 +159,248 @@ def load_splits(run_dir: str | Path, *, verify: bool = True):
                          "or pass verify=False to use the new split knowingly.",
                 )
     return prepared
+
+
+class Run:
+    """One run directory, read lazily; what evaluation, reports, predict, annotate, serve and export see.
+
+    ``Run.open("runs/isear-tfidf").load()`` is the run's classifier; ``.metrics``, ``.predictions("test")``,
+    ``.splits()`` ... the rest of what the trainer wrote.
+    """
+
+    def __init__(self, path: str | Path, model_dir: Path | None = None):
+        self.path = Path(path)  # the run directory (a bare model directory: itself)
+        self._model_dir = model_dir
+        self._preds: dict[str, Predictions] = {}
+
+    @classmethod
+    def open(cls, path: str | Path, *, finished: bool = False) -> Run:
+        """A run directory (or its ``model/``, or a bare model directory); ``finished``: one with metrics.json."""
+        path = Path(path)
+        if not path.exists():
+            raise ModelError(f"Run directory not found: {path}")
+        if finished:
+            if not is_run_dir(path):
+                raise ModelError(f"{path} is not a run directory (no {CONFIG_FILE})",
+                                 hint="Pass the folder `emotune train` wrote, e.g. runs/isear-tfidf.")
+            if not is_finished(path):
+                raise ModelError(f"The run in {path} is unfinished (no {METRICS_FILE})",
+                                 hint="Resume it with `emotune train CONFIG` (same config).")
+            return cls(path)
+        if (path / MODEL_META).is_file():
+            return cls(path.parent if path.name == MODEL_DIR else path, path)
+        if not is_run_dir(path) and not (path / MODEL_DIR / MODEL_META).is_file():
+            raise ModelError(f"No trained model in {path}: expected {path / MODEL_DIR / MODEL_META}",
+                             hint="Train one with `emotune train CONFIG`, or the run was interrupted before it "
+                                  "saved its best model.")
+        return cls(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def is_finished(self) -> bool:
+        return is_finished(self.path)
+
+    # -- the files the trainer wrote --------------------------------------------------------------
+    @cached_property
+    def config(self):
+        return load_config(self.path)
+
+    @cached_property
+    def label_set(self) -> LabelSet:
+        if (self.path / LABELS_FILE).is_file():
+            return load_labels(self.path)
+        return LabelSet.from_dict(self.meta["label_set"])  # a bare model directory
+
+    @cached_property
+    def metrics(self) -> dict:
+        return load_metrics(self.path)
+
+    @cached_property
+    def data_info(self) -> dict:
+        return load_data_info(self.path)
+
+    @property
+    def history(self) -> list[dict]:
+        return load_history(self.path)
+
+    def has_split(self, split: str) -> bool:
+        return (self.path / PREDICTIONS_DIR / f"{split}.npz").is_file()
+
+    def predictions(self, split: str = "test") -> Predictions:
+        """Stored scores of a split, as arrays of the task's shape, with the run's thresholds (multi-label)."""
+        if split not in self._preds:
+            preds = load_predictions(self.path, split)
+            y = np.asarray(preds.y_true)
+            if self.task == Task.SINGLE:
+                y = y.astype(int)
+            elif self.task == Task.MULTI:
+                y = y.astype(int).reshape(len(y), -1)
+            preds.y_true = y
+            preds.scores = np.asarray(preds.scores, dtype=float).reshape(len(y), -1)
+            if preds.thresholds is None:
+                preds.thresholds = self.thresholds
+            self._preds[split] = preds
+        return self._preds[split]
+
+    def splits(self, *, verify: bool = True):
+        """The run's train/dev/test re-created from its config (see :func:`load_splits`)."""
+        return load_splits(self.path, verify=verify)
+
+    # -- the model ----------------------------------------------------------------------------------
+    @property
+    def has_model(self) -> bool:
+        return ((self._model_dir or self.path / MODEL_DIR) / MODEL_META).is_file()
+
+    @property
+    def model_dir(self) -> Path:
+        model_dir = self._model_dir or self.path / MODEL_DIR
+        if not (model_dir / MODEL_META).is_file():
+            raise ModelError(f"No trained model in {self.path}: expected {model_dir / MODEL_META}",
+                             hint="Train one with `emotune train CONFIG`, or the run was interrupted before it "
+                                  "saved its best model.")
+        return model_dir
+
+    @cached_property
+    def meta(self) -> dict:
+        """The parsed ``emotune_model.json``, checked (label set, known backend) without loading weights."""
+        from emotune.models.registry import BACKENDS
+
+        meta_path = self.model_dir / MODEL_META
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            LabelSet.from_dict(meta["label_set"])
+            backend = meta["backend"]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"Corrupt model metadata {meta_path}: {exc!s}",
+                             hint="Retrain the run or restore the file from a backup.") from None
+        if backend not in BACKENDS:
+            raise ModelError(f"{meta_path}: unknown backend '{backend}'", hint="Valid backends: " + ", ".join(BACKENDS))
+        return meta
+
+    @cached_property
+    def input_spec(self) -> InputSpec:
+        """What a raw text needs before the model sees it; derived from config.yaml for earlier releases' runs."""
+        if self.meta.get("input") is not None:
+            return InputSpec.model_validate(self.meta["input"])
+        if not is_run_dir(self.path):  # a bare model directory of an earlier release: plain texts
+            return InputSpec()
+        data = self.config.data
+        reads_prefix = False
+        if data.text_prefix_col:
+            from emotune.models.registry import backend_class
+
+            reads_prefix = backend_class(self.meta["backend"]).reads_text_prefix
+        values = self._prefix_values() if data.text_prefix_col and not reads_prefix else None
+        return InputSpec.from_data_config(data, values, reads_text_prefix=reads_prefix)
+
+    def _prefix_values(self) -> list[str]:
+        """data.json's record of the prefix values, or (older runs) the prefixes of the stored test texts."""
+        values = [str(v) for v in (self.data_info.get("text_prefix") or {}).get("values") or []]
+        texts_path = self.path / PREDICTIONS_DIR / "test_texts.json"
+        if not values and texts_path.is_file():
+            pattern = re.compile(r"^([^:\n]{1,40}): ")
+            texts = json.loads(texts_path.read_text(encoding="utf-8"))
+            values = sorted({m.group(1) for t in texts if isinstance(t, str) and (m := pattern.match(t))})
+        if not values:
+            raise ModelError(f"{self.path}: trained with data.text_prefix_col={self.config.data.text_prefix_col}, "
+                             "but its prefix values are unknown",
+                             hint="Retrain the run (data.json then records them) or annotate with RUN#VALUE.")
+        return values
+
+    @property
+    def onnx_dir(self) -> Path:
+        return self.path / ONNX_DIR
+
+    def onnx_file(self, int8: bool = False) -> Path:
+        """The exported graph, or a :class:`ModelError` that says how to create it."""
+        from emotune.models.onnx import FP32_FILE, INT8_FILE
+
+        path = self.onnx_dir / (INT8_FILE if int8 else FP32_FILE)
+        if not path.is_file():
+            backend = self.meta["backend"]
+            if backend != "encoder":
+                raise ModelError(f"{self.path} is a '{backend}' run; ONNX serving is available for encoder runs only")
+            flag = " --int8" if int8 else ""
+            raise ModelError(f"No ONNX export in {path.parent}{' (int8)' if int8 else ''}",
+                             hint=f"Create it with `emotune export {self.path} --onnx{flag}`.")
+        return path
+
+    def load(self, onnx: bool = False, int8: bool = False, *, threads: int | None = None,
+             **kwargs) -> EmotionClassifier:
+        """The run's classifier: the backend's own, or (``onnx``) its exported graph in onnxruntime.
+
+        Its ``predict_proba`` takes inputs prepared like the training data; ``.view()`` answers raw
+        texts (see :mod:`emotune.models.inputs`). ``threads``: onnxruntime threads; ``kwargs`` go to
+        the backend's loader (an instruct run's ``task``/``emotion``).
+        """
+        spec = self.input_spec  # also checks the metadata before anything heavy is imported
+        if onnx:
+            from emotune.models.onnx import OnnxClassifier
+
+            path = self.onnx_file(int8)
+            clf = OnnxClassifier.from_files(path, path.parent, self.meta, threads=threads)
+        else:
+            clf = load_classifier(self.model_dir, **kwargs)
+        clf.input_spec = spec
+        return clf
+
+    # -- what reports and benchmark tables read ---------------------------------------------------
+    @property
+    def task(self) -> Task:
+        return self.label_set.task
+
+    @property
+    def backend(self) -> str:
+        return self.config.model.backend
+
+    @property
+    def seed(self) -> int:
+        return self.config.training.seed
+
+    @cached_property
+    def thresholds(self) -> np.ndarray | None:
+        """Multi-label decision thresholds (tuned on dev), from metrics.json or the saved model."""
+        if self.task != Task.MULTI:
+            return None
+        thr = self.metrics.get("thresholds")
+        if thr is None and self.has_model:
+            thr = self.meta.get("thresholds")
+        return None if thr is None else np.asarray(thr, dtype=float)
+
+    def _number(self, *keys: str) -> float | None:
+        """The first of ``keys`` found at the top of metrics.json or under its ``timing``/``info``."""
+        for where in (self.metrics, self.metrics.get("timing") or {}, self.metrics.get("info") or {}):
+            for k in keys:
+                v = where.get(k)
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return float(v)
+        return None
+
+    @property
+    def train_seconds(self) -> float | None:
+        return self._number("fit_seconds", "train_seconds", "train_time_s")
+
+    @property
+    def throughput(self) -> float | None:
+        """Prediction speed in texts per second, when the run (or a benchmark) measured it."""
+        direct = self._number("predict_texts_per_s", "texts_per_s")
+        if direct is not None:
+            return direct
+        secs = self._number("predict_seconds", "test_predict_seconds")
+        n = (self.metrics.get("sizes") or {}).get("test")
+        return n / secs if secs and n else None
+
+    def rows(self, split: str) -> int | None:
+        """Rows the run used for a split: data.json's counts, else the stored predictions."""
+        sizes = self.data_info.get("sizes") or self.data_info.get("rows") or {}
+        if isinstance(sizes, dict) and isinstance(sizes.get(split), int):
+            return sizes[split]
+        if split != "train" and self.has_split(split):
+            return len(self.predictions(split).y_true)
+        return None

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from emotune.errors import DataError, ModelError
-from emotune.evaluation.evaluate import RunRecord, evaluate_run, stored_metrics
+from emotune.evaluation.evaluate import evaluate_run, stored_metrics
+from emotune.runs import Run
 from tests.fixtures.fake_runs import make_run
 
 
@@ -82,12 +83,12 @@ def test_missing_or_unfinished_runs(tmp_path):
         evaluate_run(tmp_path / "empty")
 
 
-def test_run_record_reads_the_trainer_layout(isear_tfidf_run, tmp_path):
-    rec = RunRecord.load(isear_tfidf_run)
+def test_run_reads_the_trainer_layout(isear_tfidf_run, tmp_path):
+    rec = Run.open(isear_tfidf_run, finished=True)
     assert rec.backend == "tfidf" and rec.seed == 42 and rec.rows("train") == 300 and rec.rows("test") == 100
     assert rec.train_seconds is not None and rec.train_seconds >= 0
     p = rec.predictions("test")
     assert p.scores.shape == (100, 7) and len(p.texts) == 100
     assert stored_metrics(rec)["f1_macro"] == pytest.approx(rec.metrics["test"]["f1_macro"])
-    fake = RunRecord.load(make_run(tmp_path, "fake"))
+    fake = Run.open(make_run(tmp_path, "fake"), finished=True)
     assert fake.throughput == 850.0 and fake.train_seconds == 12.5

@@ -6,8 +6,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from emotune.errors import ModelError  # noqa: E402
-from emotune.models.base import load_classifier  # noqa: E402
-from emotune.export.onnx import OnnxClassifier, export_onnx  # noqa: E402
+from emotune.export.onnx import export_onnx  # noqa: E402
+from emotune.models.onnx import OnnxClassifier  # noqa: E402
+from emotune.runs import Run  # noqa: E402
 from emotune.inference.predict import predict_texts  # noqa: E402
 from emotune.serving.registry import ModelRegistry  # noqa: E402
 from tests.tiny_models import toy_texts  # noqa: E402
@@ -18,9 +19,9 @@ TEXTS = toy_texts(3)[0] + ["short", "I was happy and then furious and then scare
 def _check_parity(run):
     result = export_onnx(run, int8=True)
     assert (run / "onnx" / "model.onnx").is_file() and (run / "onnx" / "model.int8.onnx").is_file()
-    torch_scores = load_classifier(run).predict_proba(TEXTS)
-    fp32 = OnnxClassifier.from_run(run).predict_proba(TEXTS, batch_size=4)  # several padded batches
-    int8 = OnnxClassifier.from_run(run, int8=True).predict_proba(TEXTS)
+    torch_scores = Run.open(run).load().predict_proba(TEXTS)
+    fp32 = Run.open(run).load(onnx=True).predict_proba(TEXTS, batch_size=4)  # several padded batches
+    int8 = Run.open(run).load(onnx=True, int8=True).predict_proba(TEXTS)
     assert np.allclose(fp32, torch_scores, atol=1e-5)
     assert (fp32.argmax(1) == torch_scores.argmax(1)).all()
     # int8 moves scores a little; the decision must hold wherever torch is not near a tie

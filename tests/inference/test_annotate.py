@@ -162,31 +162,32 @@ def test_specs_and_errors(runs, tmp_path):
 def test_context_runs_get_each_turn_with_its_preceding_turns(runs, tmp_path):
     """A run trained on dialogue context sees what `predict` gives it: turns across chunks, never
     another dialogue's; runs without context get the bare turn; a row without a speaker is named."""
-    from emotune.models.base import load_classifier
     from emotune.inference.predict import predict_file
     from emotune.config import RunConfig
+    from emotune.runs import Run
 
     ctx_run = tmp_path / "ctx"
     (ctx_run / "model").mkdir(parents=True)
     for f in (runs / "emo" / "model").iterdir():
         (ctx_run / "model" / f.name).write_bytes(f.read_bytes())
+    # a run of the previous release: the context is in its config.yaml only, not in its model
+    meta = json.loads((ctx_run / "model" / "emotune_model.json").read_text())
+    del meta["input"]
+    (ctx_run / "model" / "emotune_model.json").write_text(json.dumps(meta))
     RunConfig.from_dict({"name": "ctx", "data": {"dataset": "meld", "context": {"window": 2}}}).save(
         ctx_run / "config.yaml")
     seen: dict[str, list[str]] = {}
 
-    class Recorder:
-        def __init__(self, clf, key):
-            self.clf, self.key = clf, key
+    def loader(run):
+        clf = run.load()
+        plain = clf.predict_proba
 
-        def __getattr__(self, name):
-            return getattr(self.clf, name)
+        def recorded(texts, batch_size=None):  # records what the model is given, then scores it
+            seen.setdefault(str(run.path), []).extend(texts)
+            return plain(texts, batch_size=batch_size)
 
-        def predict_proba(self, texts, batch_size=None):
-            seen.setdefault(self.key, []).extend(texts)
-            return self.clf.predict_proba(texts, batch_size=batch_size)
-
-    def loader(path, **kw):
-        return Recorder(load_classifier(path), str(path))
+        clf.predict_proba = recorded
+        return clf
 
     turns = [("d1", 0, "A", "Hi there."), ("d1", 1, "B", "Hello!"), ("d2", 0, "A", "Go away."),
              ("d1", 2, "A", "How are you?"), ("d2", 1, "B", "Fine, I will.")]
@@ -201,7 +202,8 @@ def test_context_runs_get_each_turn_with_its_preceding_turns(runs, tmp_path):
     assert seen[str(ctx_run)][4] == "A: Go away. </s> >> B: Fine, I will."
     assert seen[str(runs / "emo")] == [t[3] for t in turns]
     # the same probabilities as `emotune predict` on the file
-    predict_file(load_classifier(ctx_run), src, tmp_path / "pred.jsonl", context=anns[0].context)
+    clf = Run.open(ctx_run).load().view()
+    predict_file(clf, src, tmp_path / "pred.jsonl", context=clf.input_spec.context)
     for a, p in zip(read_output(tmp_path / "out.jsonl"), read_output(tmp_path / "pred.jsonl")):
         assert a["ctx:label"] == p["predicted"]
         assert a[f"ctx:p_{p['predicted']}"] == pytest.approx(p["scores"][p["predicted"]], abs=1e-5)

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from emotune.errors import DataError
-from emotune.models.base import load_classifier
+from emotune.runs import Run
 from emotune.inference.predict import OutputFile, predict_file, predict_texts, read_output
 from emotune.config import ContextConfig
 
@@ -15,7 +15,7 @@ EXPECTED = ["joy", "sadness", "anger", "fear"]
 
 @pytest.fixture(scope="module")
 def clf(tfidf_run):
-    return load_classifier(tfidf_run)
+    return Run.open(tfidf_run).load()
 
 
 def _write_csv(path, n, text_col="text"):

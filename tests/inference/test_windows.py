@@ -1,13 +1,17 @@
 import numpy as np
 import pytest
 
+from emotune.config import ContextConfig
 from emotune.data.labels import LabelSet, Task
 from emotune.inference.windows import aggregate, expand, predict_proba_long, token_windows, windower_for, word_windows
+from emotune.models.inputs import InputSpec
 from tests.tiny_models import _tokenizer_for
 
 
 class _Keyword:
     """A classifier that scores a window 'joy' when it contains 'happy' and 'anger' when it contains 'furious'."""
+
+    input_spec = InputSpec()
 
     def __init__(self, task=Task.SINGLE, max_length=None, tokenizer=None):
         self.label_set = LabelSet(("joy", "anger"), task)
@@ -88,8 +92,8 @@ def test_aggregate_shapes(task):
 
 def test_context_runs_read_the_end_of_their_input_instead_of_windows():
     tok = _tokenizer_for("bert")
-    tok.truncation_side = "left"  # what training on dialogue context saves with the tokenizer
     clf = _Keyword(max_length=16, tokenizer=tok)
+    clf.input_spec = InputSpec(context=ContextConfig(window=2))  # what training on dialogue context saves
     history = "Monica: I am happy. " * 40
     assert windower_for(clf) is None
     w = expand(clf, [history + ">> Ross: I am furious."])

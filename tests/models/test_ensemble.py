@@ -3,6 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
+from emotune import load_run
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.models.base import load_classifier
@@ -40,7 +41,7 @@ def test_combines_members_and_round_trips(tmp_path, member_runs, task, combine):
     history = ens.fit(data.train, data.dev)
     assert history[0]["trained"] is False and "dev_f1_macro" in history[0]
     scores = ens.predict_proba(data.test.texts)
-    members = [load_classifier(p).predict_proba(data.test.texts) for p in paths]
+    members = [load_run(p).predict_proba(data.test.texts) for p in paths]
     if combine == "mean":
         np.testing.assert_allclose(scores, np.mean(members, axis=0))
     elif task == "single":  # the majority label wins
@@ -64,7 +65,7 @@ def test_trainer_runs_an_ensemble_and_saves_relative_paths(tmp_path, member_runs
     moved = tmp_path / "moved"
     shutil.copytree(root, moved)  # the whole runs/ folder moves: relative member paths still resolve
     shutil.rmtree(root / "ens")
-    assert load_classifier(moved / "ens").predict_proba(["I was so happy"]).shape == (1, 7)
+    assert load_run(moved / "ens").predict_proba(["I was so happy"]).shape == (1, 7)
 
 
 def test_mismatched_label_sets_are_listed(member_runs):

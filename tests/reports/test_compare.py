@@ -5,7 +5,7 @@ import pytest
 
 from emotune.errors import ModelError
 from emotune.reports import plots
-from emotune.evaluation.evaluate import RunRecord
+from emotune.runs import Run
 from emotune.reports.compare import build_comparison, compare_runs, group_runs, results_table
 from tests.fixtures.fake_runs import ISEAR, MULTI, REG, make_run
 
@@ -22,13 +22,13 @@ def isear_runs(tmp_path):
 
 
 def test_runs_differing_only_in_seed_form_one_model(isear_runs):
-    groups = group_runs([RunRecord.load(r) for r in isear_runs])
+    groups = group_runs([Run.open(r, finished=True) for r in isear_runs])
     assert {k: len(v) for k, v in groups.items()} == {"isear-tfidf": 2, "isear-minilm": 2, "isear-lexicon": 1}
     assert [r.seed for r in groups["isear-tfidf"]] == [1, 2]
 
 
 def test_comparison_numbers(isear_runs):
-    c = build_comparison([RunRecord.load(r) for r in isear_runs], n_resamples=200)
+    c = build_comparison([Run.open(r, finished=True) for r in isear_runs], n_resamples=200)
     by = {m["name"]: m for m in c["models"]}
     assert c["best_model"] == "isear-minilm" and c["best_by"] == "dev"
     tfidf = by["isear-tfidf"]
@@ -113,7 +113,7 @@ def test_same_rows_with_other_inputs_are_comparable(tmp_path):
     b = make_run(tmp_path, "ctx", backend="encoder")
     texts = _json.loads((b / "predictions" / "test_texts.json").read_text())
     (b / "predictions" / "test_texts.json").write_text(_json.dumps(["previous turn </s> >> " + t for t in texts]))
-    c = build_comparison([RunRecord.load(a), RunRecord.load(b)], n_resamples=20)
+    c = build_comparison([Run.open(a, finished=True), Run.open(b, finished=True)], n_resamples=20)
     assert c["notes"] and "other inputs" in c["notes"][0]
 
 

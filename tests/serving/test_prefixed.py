@@ -10,8 +10,9 @@ import pytest
 from emotune.errors import ConfigError
 from emotune.inference.annotate import annotate_file, load_annotators
 from emotune.inference.predict import predict_texts, read_output
-from emotune.serving.prefixed import PrefixedClassifier, run_text_prefix
-from emotune.serving.registry import ModelRegistry, load_model
+from emotune.models.inputs import PrefixedClassifier
+from emotune.runs import Run
+from emotune.serving.registry import ModelRegistry
 from emotune.config import RunConfig
 from emotune.training.trainer import train
 
@@ -56,8 +57,8 @@ def test_training_records_the_values_and_scores_each_one(prefixed_run):
 
 def test_served_run_answers_every_emotion(prefixed_run):
     run = prefixed_run.run_dir
-    assert run_text_prefix(run).values == ("anger", "joy")
-    clf = load_model(run)
+    assert Run.open(run).input_spec.text_prefix.values == ("anger", "joy")
+    clf = Run.open(run).load().view()
     assert isinstance(clf, PrefixedClassifier)
     assert clf.label_set.names == ("anger", "joy")
     texts = ["I am extremely extremely extremely furious", "I am a little happy"]

@@ -4,13 +4,14 @@ import shutil
 import pytest
 
 from emotune.errors import ModelError
-from emotune.serving.registry import ModelRegistry, run_root
+from emotune.runs import Run
+from emotune.serving.registry import ModelRegistry
 
 
 def test_ids_paths_and_lazy_loading(tfidf_run, multi_run):
     reg = ModelRegistry([tfidf_run, multi_run, tfidf_run / "model"])
     assert reg.ids == ["toy-tfidf", "toy-multi", "toy-tfidf-2"]  # a run and its model/ folder: same name
-    assert run_root(tfidf_run / "model") == tfidf_run
+    assert Run.open(tfidf_run / "model").path == tfidf_run
     assert all(m.clf is None for m in reg.models.values())  # nothing loaded at startup
     clf = reg.get("toy-multi")
     assert reg.models["toy-multi"].clf is clf and reg.get("toy-multi") is clf

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotune.models.base import load_classifier
+from emotune import load_run
 from emotune.models.zoo import get_preset
 from emotune.config import RunConfig
 from emotune.training.trainer import train
@@ -74,9 +74,9 @@ def test_preset_trains_scores_and_reloads(path, tiny_dirs, tmp_path):
     primary = metrics["primary_metric"]
     assert np.isfinite(metrics["test"][primary]) or primary in ("pearson", "spearman")
 
-    clf = load_classifier(result.run_dir)
+    clf = load_run(result.run_dir)
     texts = ["I was so happy when my sister came home.", "He lied to me and I was furious."]
     scores = clf.predict_proba(texts)
     assert scores.shape == (2, len(clf.label_set))
-    again = load_classifier(result.run_dir).predict_proba(texts)
+    again = load_run(result.run_dir).predict_proba(texts)
     np.testing.assert_allclose(scores, again, rtol=1e-5, atol=1e-6)

@@ -5,7 +5,7 @@ import pytest
 
 from emotune.data.dataset import EmotionDataset
 from emotune.errors import ConfigError, DataError, ModelError
-from emotune.models.base import load_classifier
+from emotune import load_run
 from emotune.models.tfidf import TfidfClassifier
 from emotune import runs as rd
 from emotune.config import RunConfig
@@ -39,7 +39,7 @@ def test_writes_a_complete_run_dir(tmp_path, toy_data):
 
     pred = rd.load_predictions(run, "test")  # arrays only: loads with allow_pickle=False
     assert pred.scores.shape == (28, 7) and pred.y_true.shape == (28,) and len(pred.texts) == 28
-    clf = load_classifier(run)
+    clf = load_run(run)
     np.testing.assert_allclose(clf.predict_proba(pred.texts), pred.scores, rtol=1e-5, atol=1e-6)
 
 
@@ -102,7 +102,7 @@ def test_multi_label_thresholds_are_tuned_on_dev_and_saved(tmp_path, toy_data):
     res = train(_config(tmp_path, dataset="toy-multi"), progress=False)
     thr = res.metrics["thresholds"]
     assert thr is not None and len(thr) == len(toy.MULTI)
-    clf = load_classifier(res.run_dir)
+    clf = load_run(res.run_dir)
     np.testing.assert_allclose(clf.thresholds, thr, atol=1e-4)
     assert "thresholds" in np.load(res.run_dir / "predictions" / "dev.npz", allow_pickle=False).files
 

@@ -73,9 +73,10 @@ def evaluate(
     import json
 
     from emotune.models.instruct import evaluate_run
-    from emotune.serving.registry import read_model_meta, set_inference_threads
+    from emotune.runs import Run
+    from emotune.serving.registry import set_inference_threads
 
-    read_model_meta(run)
+    Run.open(run).meta  # a clear error for a missing/corrupt run before anything heavy is imported
     set_inference_threads()
     with console_err.status(f"Evaluating {run} ...") as status:
         result = evaluate_run(run, tasks, split=split, max_rows=max_rows, batch_size=batch_size,

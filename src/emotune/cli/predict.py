@@ -26,8 +26,9 @@ def predict(
 ) -> None:
     """Classify texts with a trained run: a table for a few texts, a labelled file for many."""
     from emotune.errors import ConfigError
-    from emotune.inference.predict import predict_file, predict_texts, run_context_config
-    from emotune.serving.registry import load_model, read_model_meta, set_inference_threads
+    from emotune.inference.predict import predict_file, predict_texts
+    from emotune.runs import Run
+    from emotune.serving.registry import set_inference_threads
 
     if input is None and not texts:
         raise ConfigError("Nothing to classify: give a text or --input FILE --output FILE",
@@ -42,9 +43,10 @@ def predict(
                           hint="Give non-empty texts (empty rows of an --input file are skipped, not classified).")
     if int8 and not onnx:
         raise ConfigError("--int8 selects the quantised ONNX graph: use it together with --onnx")
-    read_model_meta(run)  # a clear error for a missing/corrupt run before anything heavy is imported
+    source = Run.open(run)
+    source.meta  # a clear error for a missing/corrupt run before anything heavy is imported
     with console_err.status(f"Loading {run} ..."):
-        clf = load_model(run, onnx=onnx, int8=int8)
+        clf = source.load(onnx=onnx, int8=int8).view()  # "anger: <text>" runs answer every emotion
     set_inference_threads()
 
     if input is None:
@@ -57,7 +59,7 @@ def predict(
         _print_tables(texts, preds, clf)
         return
 
-    context = run_context_config(run)
+    context = clf.input_spec.context
     progress = RowProgress("labelling", output)
     with progress:
         result = predict_file(clf, input, output, text_col=text_col, top_k=top_k, batch_size=batch_size,

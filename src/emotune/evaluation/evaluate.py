@@ -1,14 +1,13 @@
 """``emotune evaluate``: score a trained run on a split of its own dataset or of another one.
 
-Also :class:`RunRecord`, the read-only view of a finished run directory that the comparison
-report and the benchmark tables are built from (stored predictions, no re-inference).
+The run is read through :class:`emotune.runs.Run` (also what the comparison report and the
+benchmark tables are built from: stored predictions, no re-inference).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -18,128 +17,11 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, ModelError
 from emotune.metrics import PRIMARY, compute_metrics, decide, evaluate_scores
 from emotune.evaluation.stats import bootstrap_ci
-from emotune import runs as rd
-
-
-# -- stored runs --------------------------------------------------------------------------------
-@dataclass
-class RunRecord:
-    """What a finished run directory says about itself, loaded lazily."""
-
-    path: Path
-    _preds: dict = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def load(cls, path: str | Path) -> RunRecord:
-        path = Path(path)
-        if not path.is_dir():
-            raise ModelError(f"Run directory not found: {path}")
-        if not rd.is_run_dir(path):
-            raise ModelError(f"{path} is not a run directory (no {rd.CONFIG_FILE})",
-                             hint="Pass the folder `emotune train` wrote, e.g. runs/isear-tfidf.")
-        if not rd.is_finished(path):
-            raise ModelError(f"The run in {path} is unfinished (no {rd.METRICS_FILE})",
-                             hint="Resume it with `emotune train CONFIG` (same config).")
-        return cls(path)
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @cached_property
-    def config(self):
-        return rd.load_config(self.path)
-
-    @cached_property
-    def label_set(self) -> LabelSet:
-        return rd.load_labels(self.path)
-
-    @cached_property
-    def metrics(self) -> dict:
-        return rd.load_metrics(self.path)
-
-    @cached_property
-    def data_info(self) -> dict:
-        return rd.load_data_info(self.path)
-
-    @property
-    def task(self) -> Task:
-        return self.label_set.task
-
-    @property
-    def backend(self) -> str:
-        return self.config.model.backend
-
-    @property
-    def seed(self) -> int:
-        return self.config.training.seed
-
-    def has_split(self, split: str) -> bool:
-        return (self.path / rd.PREDICTIONS_DIR / f"{split}.npz").is_file()
-
-    def predictions(self, split: str = "test") -> rd.Predictions:
-        if split not in self._preds:
-            preds = rd.load_predictions(self.path, split)
-            y = np.asarray(preds.y_true)
-            if self.task == Task.SINGLE:
-                y = y.astype(int)
-            elif self.task == Task.MULTI:
-                y = y.astype(int).reshape(len(y), -1)
-            preds.y_true = y
-            preds.scores = np.asarray(preds.scores, dtype=float).reshape(len(y), -1)
-            if preds.thresholds is None:
-                preds.thresholds = self.thresholds
-            self._preds[split] = preds
-        return self._preds[split]
-
-    @cached_property
-    def thresholds(self) -> np.ndarray | None:
-        """Multi-label decision thresholds (tuned on dev), from metrics.json or the saved model."""
-        if self.task != Task.MULTI:
-            return None
-        thr = self.metrics.get("thresholds")
-        if thr is None:
-            meta = self.path / rd.MODEL_DIR / "emotune_model.json"
-            if meta.is_file():
-                thr = json.loads(meta.read_text(encoding="utf-8")).get("thresholds")
-        return None if thr is None else np.asarray(thr, dtype=float)
-
-    # -- numbers for tables -------------------------------------------------------------------
-    def _number(self, *keys: str) -> float | None:
-        """The first of ``keys`` found at the top of metrics.json or under its ``timing``/``info``."""
-        for where in (self.metrics, self.metrics.get("timing") or {}, self.metrics.get("info") or {}):
-            for k in keys:
-                v = where.get(k)
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    return float(v)
-        return None
-
-    @property
-    def train_seconds(self) -> float | None:
-        return self._number("fit_seconds", "train_seconds", "train_time_s")
-
-    @property
-    def throughput(self) -> float | None:
-        """Prediction speed in texts per second, when the run (or a benchmark) measured it."""
-        direct = self._number("predict_texts_per_s", "texts_per_s")
-        if direct is not None:
-            return direct
-        secs = self._number("predict_seconds", "test_predict_seconds")
-        n = (self.metrics.get("sizes") or {}).get("test")
-        return n / secs if secs and n else None
-
-    def rows(self, split: str) -> int | None:
-        """Rows the run used for a split: data.json's counts, else the stored predictions."""
-        sizes = self.data_info.get("sizes") or self.data_info.get("rows") or {}
-        if isinstance(sizes, dict) and isinstance(sizes.get(split), int):
-            return sizes[split]
-        if split != "train" and self.has_split(split):
-            return len(self.predictions(split).y_true)
-        return None
+from emotune.runs import Run
 
 
 # -- evaluate -------------------------------------------------------------------------------------
-def _same_dataset(record: RunRecord, dataset: str | None) -> bool:
+def _same_dataset(record: Run, dataset: str | None) -> bool:
     if dataset is None:
         return True
     own = record.config.data.dataset
@@ -151,9 +33,9 @@ def _same_dataset(record: RunRecord, dataset: str | None) -> bool:
         return False
 
 
-def _own_split(record: RunRecord, split: str):
+def _own_split(record: Run, split: str):
     """The split exactly as the run saw it (re-created from its config and checked against data.json)."""
-    prepared = rd.load_splits(record.path)
+    prepared = record.splits()
     part = getattr(prepared, split, None)
     if part is None:
         raise DataError(f"The run's data has no '{split}' split", hint="Choose one of train, dev, test.")
@@ -170,7 +52,7 @@ class _Target:
     notes: list[str] = field(default_factory=list)
 
 
-def _foreign_split(record: RunRecord, dataset: str, split: str, options: dict | None = None) -> _Target:
+def _foreign_split(record: Run, dataset: str, split: str, options: dict | None = None) -> _Target:
     """A split of another dataset, its labels mapped onto the run's (or the run's onto its) when possible."""
     from emotune.data.pipeline import prepare_data
     from emotune.config import DataConfig
@@ -251,12 +133,12 @@ def _foreign_split(record: RunRecord, dataset: str, split: str, options: dict | 
     )
 
 
-def _train_overlap(record: RunRecord, part: EmotionDataset) -> int:
+def _train_overlap(record: Run, part: EmotionDataset) -> int:
     """How many of the evaluation texts the run trained on (normalised), or -1 when unknown."""
     try:
         from emotune.data.splits import leakage
 
-        return len(leakage(rd.load_splits(record.path, verify=False).train, part))
+        return len(leakage(record.splits(verify=False).train, part))
     except Exception:  # noqa: BLE001 - a note, never a reason to fail the evaluation
         return -1
 
@@ -266,15 +148,13 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
                  dataset_options: dict | None = None) -> dict:
     """Score a run's model on ``split`` of its own dataset (default) or of ``dataset``.
 
-    Re-runs inference with the saved model (``load_classifier``), so it also checks that the
+    Re-runs inference with the saved model (``Run.load``), so it also checks that the
     model directory reproduces the stored predictions. Another dataset is mapped onto the run's
     labels (or the run's scores onto the dataset's) with :mod:`emotune.data.taxonomies`.
     Returns (and with ``out`` writes as JSON) ``{"run", "dataset", "split", "n", "metrics",
     "report", "confusion_matrix", "calibration", "ci", "notes"}``.
     """
-    from emotune.models.base import load_classifier
-
-    record = RunRecord.load(run_dir)
+    record = Run.open(run_dir, finished=True)
     if split not in ("train", "dev", "test"):
         raise DataError(f"Unknown split '{split}'", hint="Choose one of train, dev, test.")
     own = _same_dataset(record, dataset)
@@ -285,7 +165,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     part, label_set = target.data, target.label_set
     if len(part) == 0:
         raise DataError(f"The '{split}' split of {dataset or record.config.data.dataset} is empty")
-    clf = load_classifier(record.path)
+    clf = record.load()  # scores inputs prepared like the training data (prefix and context included)
     raw = np.asarray(clf.predict_proba(part.texts, batch_size=batch_size), dtype=float)
     thresholds = clf.thresholds if record.task == Task.MULTI else None
     scores = raw
@@ -346,7 +226,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     return result
 
 
-def stored_metrics(record: RunRecord, split: str = "test") -> dict:
+def stored_metrics(record: Run, split: str = "test") -> dict:
     """compute_metrics on a run's stored predictions (what the trainer measured)."""
     p = record.predictions(split)
     return compute_metrics(record.label_set, p.y_true, p.scores, p.thresholds)

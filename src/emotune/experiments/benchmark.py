@@ -321,12 +321,10 @@ def _measure_throughput(run_dir: Path, texts: Sequence[str], n: int = 200, batch
     long text lists are cached (the second seed of embed-head "predicts" test from the cache), and
     fewer than 256 texts are never cached.
     """
-    from emotune.models.base import load_classifier
-
     texts = list(texts)[:n]
     if not texts:
         return None
-    clf = load_classifier(run_dir)
+    clf = rd.Run.open(run_dir).load()
     clf.predict_proba(texts[:4], batch_size=batch_size)
     t0 = time.perf_counter()
     clf.predict_proba(texts, batch_size=batch_size)
@@ -514,7 +512,6 @@ def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, d
 
 def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurements: dict, ref_rows: int | None,
              n_resamples: int, cv_result: dict | None, started: float) -> dict:
-    from emotune.evaluation.evaluate import RunRecord
     from emotune.metrics import PRIMARY
     from emotune.evaluation.stats import aggregate, resample_indices, resampled_values
     from emotune.training.trainer import machine_info
@@ -532,7 +529,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         if not done:
             rows.append(row)
             continue
-        records = [RunRecord.load(s.run_dir) for s in done]
+        records = [rd.Run.open(s.run_dir, finished=True) for s in done]
         ls = records[0].label_set
         primary = PRIMARY[ls.task]
         secondary = SECONDARY.get((plan.suite.name, ls.task)) or SECONDARY[ls.task]
@@ -584,7 +581,6 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
 def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
     """The instruct suite's question, task by task: the multi-task model vs the single-task one,
     paired on the same test rows (both score the same fixed sample)."""
-    from emotune.evaluation.evaluate import RunRecord
     from emotune.metrics import PRIMARY
     from emotune.evaluation.stats import paired_bootstrap
     from emotune.experiments.suites_affect import instruct_pairs
@@ -592,7 +588,7 @@ def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
     by_name = {s.run_dir.name: s for s in finished}
     out = []
     for task, multi, single in instruct_pairs(list(by_name)):
-        a, b = RunRecord.load(by_name[multi].run_dir), RunRecord.load(by_name[single].run_dir)
+        a, b = rd.Run.open(by_name[multi].run_dir, finished=True), rd.Run.open(by_name[single].run_dir, finished=True)
         pa, pb = a.predictions("test"), b.predictions("test")
         primary = PRIMARY[a.label_set.task]
         row = {"task": task, "metric": primary, "multi": multi, "single": single, "n": len(pa.y_true)}

@@ -1,4 +1,4 @@
-"""ONNX export of encoder runs and a classifier that serves the exported graph with onnxruntime.
+"""ONNX export of encoder runs (the graph is served by :class:`emotune.models.onnx.OnnxClassifier`).
 
 ``export_onnx("runs/isear-minilm", int8=True)`` writes::
 
@@ -8,20 +8,15 @@
       tokenizer files      so the ONNX classifier needs nothing from model/ but its metadata
       export.json          opset, versions, and the parity check against torch
 
-:class:`OnnxClassifier` implements the classifier protocol (``predict_proba`` etc.) on top of an
-``onnxruntime.InferenceSession``: callers switch backends with one flag and nothing else changes
-(the sentence-transformers ``backend="onnx"`` idea). The softmax/sigmoid stays outside the graph
-so that both paths share one definition of the scores.
+``Run.open(RUN).load(onnx=True, int8=...)`` loads the export as just another classifier.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,51 +24,16 @@ import numpy as np
 
 from emotune.data.labels import Task
 from emotune.errors import ModelError
-from emotune.models.base import EmotionClassifier
+from emotune.models.onnx import FP32_FILE, INPUT_NAMES, INT8_FILE, OnnxClassifier
+from emotune.runs import Run
 
 log = logging.getLogger(__name__)
 
-ONNX_DIR = "onnx"
-FP32_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
 EXPORT_INFO = "export.json"
 DEFAULT_OPSET = 17
-INPUT_NAMES = ("input_ids", "attention_mask")
 PARITY_TEXTS = ["I passed my exam and I am so happy!", "My dog died last week.",
                 "He lied to me again and I was furious about it, really furious.",
                 "A big dog ran towards me barking in the dark street at night and nobody was there to help."]
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def scores_from_logits(task: Task, logits: np.ndarray) -> np.ndarray:
-    """numpy twin of :func:`emotune.models.hf_common.scores_from_logits` (no torch import needed)."""
-    z = np.asarray(logits, dtype=np.float64)
-    if task == Task.SINGLE:
-        z = np.exp(z - z.max(axis=-1, keepdims=True))
-        return z / z.sum(axis=-1, keepdims=True)
-    if task == Task.MULTI:
-        return 1.0 / (1.0 + np.exp(-z))
-    return z
-
-
-def onnx_model_path(run: str | Path, *, int8: bool = False, meta: dict | None = None) -> Path:
-    """The exported graph of a run, or a :class:`ModelError` that says how to create it."""
-    from emotune.serving.registry import read_model_meta, run_root
-
-    if meta is None:
-        _, meta = read_model_meta(run)
-    path = run_root(run) / ONNX_DIR / (INT8_FILE if int8 else FP32_FILE)
-    if not path.is_file():
-        backend = meta.get("backend")
-        if backend != "encoder":
-            raise ModelError(f"{run} is a '{backend}' run; ONNX serving is available for encoder runs only")
-        flag = " --int8" if int8 else ""
-        raise ModelError(f"No ONNX export in {path.parent}{' (int8)' if int8 else ''}",
-                         hint=f"Create it with `emotune export {run} --onnx{flag}`.")
-    return path
 
 
 # -- export -----------------------------------------------------------------------------------
@@ -111,10 +71,9 @@ def _logits_module(model):
 def export_onnx(run: str | Path, *, int8: bool = False, opset: int = DEFAULT_OPSET, check: bool = True
                 ) -> ExportResult:
     """Export an encoder run to ``RUN/onnx/model.onnx`` (and ``model.int8.onnx`` with ``int8``)."""
-    from emotune.serving.registry import read_model_meta, run_root
-
     started = time.perf_counter()
-    model_dir, meta = read_model_meta(run)
+    source = Run.open(run)
+    model_dir, meta = source.model_dir, source.meta
     if meta.get("backend") != "encoder":
         raise ModelError(f"{run} is a '{meta.get('backend')}' run: ONNX export is available for encoder runs only",
                          hint="Fine-tune an encoder (model.backend: encoder) to get a run you can export.")
@@ -125,10 +84,8 @@ def export_onnx(run: str | Path, *, int8: bool = False, opset: int = DEFAULT_OPS
         raise ModelError("ONNX export needs the onnx extra", hint="pip install 'emotune[onnx]'") from None
     import torch
 
-    from emotune.models.base import load_classifier
-
-    clf = load_classifier(model_dir)
-    out_dir = run_root(run) / ONNX_DIR
+    clf = source.load()
+    out_dir = source.onnx_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     model = clf.model.to("cpu").float().eval()
     wrapper = _logits_module(model)
@@ -186,88 +143,3 @@ def export_onnx(run: str | Path, *, int8: bool = False, opset: int = DEFAULT_OPS
             "onnxruntime": onnxruntime.__version__, **result.to_dict()}
     (out_dir / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return result
-
-
-# -- inference --------------------------------------------------------------------------------
-class OnnxClassifier(EmotionClassifier):
-    """An exported encoder served by onnxruntime; same protocol, no torch at inference time."""
-
-    backend = "onnx"
-    trainable = False
-
-    def __init__(self, label_set, model_config=None, training_config=None):
-        super().__init__(label_set, model_config, training_config)
-        self.session = None
-        self.tokenizer = None
-        self.onnx_file: Path | None = None
-        self._max_length = int(self.training_config.max_length)
-
-    @property
-    def max_length(self) -> int:
-        return self._max_length
-
-    def describe(self) -> str:
-        return f"onnx:{self.model_config.name or ''}"
-
-    @classmethod
-    def from_files(cls, onnx_file: str | Path, tokenizer_dir: str | Path, meta: dict, *,
-                   max_length: int | None = None, threads: int | None = None) -> OnnxClassifier:
-        import onnxruntime as ort
-        from transformers import AutoTokenizer
-
-        label_set, model_config, training_config = cls.configs_from_meta(meta)
-        clf = cls(label_set, model_config, training_config)
-        clf._restore_common(meta)
-        if max_length or (meta.get("encoder") or {}).get("max_length"):
-            clf._max_length = int(max_length or meta["encoder"]["max_length"])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or _cpu_count()
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        try:
-            clf.session = ort.InferenceSession(str(onnx_file), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelError(f"Cannot load the ONNX model {onnx_file}: {exc}",
-                             hint="Export it again with `emotune export RUN --onnx`.") from None
-        clf.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        clf.onnx_file = Path(onnx_file)
-        return clf
-
-    @classmethod
-    def from_run(cls, run: str | Path, *, int8: bool = False, threads: int | None = None) -> OnnxClassifier:
-        from emotune.serving.registry import read_model_meta
-
-        _, meta = read_model_meta(run)
-        path = onnx_model_path(run, int8=int8, meta=meta)
-        return cls.from_files(path, path.parent, meta, threads=threads)
-
-    def predict_logits(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        if not texts:
-            return np.zeros((0, len(self.label_set)), dtype=np.float32)
-        batch_size = max(1, batch_size or int(self.training_config.eval_batch_size) or 64)
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
-        order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))  # least padding
-        out: list[np.ndarray | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = self.tokenizer.pad([{k: enc[k][i] for k in INPUT_NAMES} for i in idx], return_tensors="np")
-            feeds = {k: np.asarray(batch[k], dtype=np.int64) for k in INPUT_NAMES}
-            logits = self.session.run(["logits"], feeds)[0]
-            for j, i in enumerate(idx):
-                out[i] = logits[j]
-        return np.stack(out).astype(np.float32)
-
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return scores_from_logits(self.task, self.predict_logits(texts, batch_size=batch_size))
-
-    def fit(self, train, dev=None, *, output_dir=None, resume=False) -> list[dict]:
-        raise ModelError("An ONNX export cannot be trained; train the encoder run and export it again")
-
-    def _save(self, path: Path) -> dict:
-        raise ModelError("An ONNX classifier is saved by `emotune export`, not save_pretrained")
-
-    @classmethod
-    def _load(cls, path: Path, meta: dict, **kwargs) -> OnnxClassifier:
-        raise ModelError("Load ONNX exports with OnnxClassifier.from_run(RUN)")

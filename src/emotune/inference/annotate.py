@@ -27,7 +27,7 @@ unsure rows, which ``--review FILE`` writes out.
 An instruct run answers several tasks: ``RUN#task`` picks one (``runs/instruct#v-reg``,
 ``runs/instruct#ei-reg:anger``). A run trained on ``"<emotion>: <text>"`` inputs
 (``data.text_prefix_col``, the ei-reg suite) answers one intensity per emotion it was trained on,
-or one emotion with ``RUN#anger`` (:mod:`emotune.serving.prefixed`).
+or one emotion with ``RUN#anger`` (the classifier's ``view``, :mod:`emotune.models.inputs`).
 """
 
 from __future__ import annotations
@@ -43,10 +43,7 @@ import numpy as np
 
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, DataError
-from emotune.inference.predict import (
-    CSV_SUFFIXES, DialogueContext, InputFile, OutputFile, read_output, run_context_config, score_texts,
-)
-from emotune.serving.prefixed import PrefixedClassifier, run_text_prefix
+from emotune.inference.predict import CSV_SUFFIXES, DialogueContext, InputFile, OutputFile, read_output, score_texts
 
 SEP = ":"
 
@@ -93,44 +90,37 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
 
 
 def load_annotators(specs: Sequence[str | Path], *, loader: Callable | None = None) -> list[Annotator]:
-    """Load every run once; ids are the run folder names (plus ``#task``), made unique."""
-    from emotune.serving.registry import read_model_meta, run_root
+    """Load every run once; ids are the run folder names (plus ``#task``), made unique.
+
+    ``loader(run)`` gives the classifier of a :class:`emotune.runs.Run` (default ``run.load()``).
+    """
+    from emotune.runs import Run
 
     if not specs:
         raise ConfigError("No run given", hint="e.g. emotune annotate runs/meld-minilm --input FILE --output FILE")
-    if loader is None:
-        from emotune.models.base import load_classifier as loader
+    loader = loader or Run.load
     out: list[Annotator] = []
     taken: set[str] = set()
     loaded: dict[str, object] = {}
     for spec in specs:
         path, task, emotion = parse_spec(str(spec))
-        _, meta = read_model_meta(path)  # a clear error for a missing/corrupt run before loading weights
-        prefix = run_text_prefix(path)
-        if task and meta.get("backend") != "instruct" and prefix is None:
-            raise ConfigError(f"'{spec}': only instruct runs (tasks) and runs trained with data.text_prefix_col "
-                              f"(values, e.g. RUN#anger) take '#'; this {meta.get('backend')} run takes neither")
-        if prefix is not None and emotion:
-            raise ConfigError(f"'{spec}': give one {prefix.column} value after '#'",
-                              hint=f"Values: {', '.join(prefix.values)}")
-        kwargs = {k: v for k, v in (("task", task), ("emotion", emotion)) if v and prefix is None}
-        key = str(run_root(path).resolve())
+        run = Run.open(path)
+        run.meta  # a clear error for a missing/corrupt run before loading weights
+        key = str(run.path.resolve())
         if key not in loaded:
-            loaded[key] = loader(path, **kwargs)
-        if prefix is not None:  # "anger: <text>" runs: every value as a target, or RUN#value alone
-            clf = PrefixedClassifier(loaded[key], prefix, task)
-        elif hasattr(loaded[key], "view"):  # another task of an instruct run: the same weights
-            clf = loaded[key].view(task or loaded[key].primary_task, emotion)
-        else:
-            clf = loaded[key]
-        base = run_root(path).name + (f"#{task}" + (f":{emotion}" if emotion else "") if task else "")
+            loaded[key] = loader(run)
+        try:  # an instruct task, a prefix value ("anger: <text>" runs), or the run as trained
+            clf = loaded[key].view(task, emotion)
+        except ConfigError as exc:
+            raise ConfigError(f"'{spec}': {exc.message}", hint=exc.hint) from None
+        base = run.name + (f"#{task}" + (f":{emotion}" if emotion else "") if task else "")
         name, i = base, 2
         while name in taken:
             name, i = f"{base}-{i}", i + 1
         taken.add(name)
-        thr = getattr(clf, "thresholds", None)
+        thr = clf.thresholds
         out.append(Annotator(name, str(spec), clf, None if thr is None else np.asarray(thr, dtype=float),
-                             run_context_config(path)))
+                             clf.input_spec.context))
     return out
 
 

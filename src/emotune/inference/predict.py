@@ -400,35 +400,14 @@ class DialogueContext:
             self.history[row["dialogue_id"]].append(row)
 
 
-def run_context_config(run: str | Path):
-    """The run's ``data.context`` when it was trained with preceding turns (window > 0), else None."""
-    from emotune.serving.registry import run_root
-
-    try:
-        root = run_root(run)
-    except Exception:  # an ONNX-only or unusual layout: no context
-        return None
-    for name in ("config.yaml", "run_config.yaml", "config.yml"):
-        path = root / name
-        if path.is_file():
-            from emotune.config import RunConfig
-
-            try:
-                cfg = RunConfig.load(path)
-            except Exception:  # noqa: BLE001 - an unreadable config only loses the context option
-                return None
-            return cfg.data.context if cfg.data.context.window > 0 else None
-    return None
-
-
 def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_col: str = "text",
                  top_k: int | None = None, batch_size: int | None = None, chunk_size: int = 512,
                  context=None, overwrite: bool = False, on_total: Callable[[int, int], None] | None = None,
                  on_progress: Callable[[int], None] | None = None) -> FileResult:
     """Label every row of ``input_path`` into ``output_path`` (resuming a previous, interrupted run).
 
-    ``context``: a :class:`ContextConfig` with ``window > 0`` for dialogue JSONL (see
-    :func:`run_context_config`). ``on_total(total, skipped)`` is called once before the work,
+    ``context``: a :class:`ContextConfig` with ``window > 0`` for dialogue JSONL (a run trained on
+    dialogue context: ``clf.input_spec.context``). ``on_total(total, skipped)`` is called once before the work,
     ``on_progress(n)`` after every chunk.
     """
     inp = InputFile(Path(input_path), text_col)
@@ -448,8 +427,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
     if csv_out:
         pred_cols = prediction_fields(names, task, top_k)
         fieldnames = [c for c in in_cols if c not in pred_cols] + pred_cols
-    dialogue = context is not None and getattr(context, "window", 0) > 0 and first is not None \
-        and "dialogue_id" in first
+    dialogue = context is not None and context.window > 0 and first is not None and "dialogue_id" in first
     ctx = DialogueContext(context, text_col, inp.path) if dialogue else None
 
     out = OutputFile(output_path, fieldnames)

@@ -13,8 +13,9 @@ windows, each window is scored, and the window scores are aggregated back into o
 Windows are token windows when the classifier exposes a fast tokenizer (``clf.tokenizer`` and
 ``clf.max_length``), word windows when it only declares ``clf.max_length``. Backends without a
 length limit (TF-IDF, lexicon) see the whole text, so nothing is cut and nothing is windowed.
-Runs trained on dialogue context read the end of their input (the target turn) and truncate the
-history from the left, as in training; they are not windowed either.
+Runs trained on dialogue context (their input spec says so, :mod:`emotune.models.inputs`) read
+the end of their input (the target turn) and truncate the history from the left, as in training;
+they are not windowed either.
 """
 
 from __future__ import annotations
@@ -91,11 +92,11 @@ def windower_for(clf) -> Callable[[Sequence[str]], list[list[str]]] | None:
     max_length = getattr(clf, "max_length", None)
     if not max_length:
         return None
-    tokenizer = getattr(clf, "tokenizer", None)
-    if getattr(tokenizer, "truncation_side", "right") == "left":
+    if clf.input_spec.context is not None:
         # trained on dialogue context (previous turns, then the target utterance, truncated from the
         # left): a window of the history alone would be scored as if it were the target turn
         return None
+    tokenizer = getattr(clf, "tokenizer", None)
     if tokenizer is not None and getattr(tokenizer, "is_fast", False):
         budget = max(8, int(max_length) - tokenizer.num_special_tokens_to_add(pair=False) - TOKEN_MARGIN)
 

@@ -27,6 +27,7 @@ from emotune._version import __version__
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
+from emotune.models.inputs import InputSpec, view_for_inputs
 
 MODEL_META = "emotune_model.json"
 
@@ -35,6 +36,10 @@ class EmotionClassifier(ABC):
     backend: ClassVar[str] = ""
     #: whether ``fit`` learns anything (the lexicon and zero-shot prompting do not)
     trainable: ClassVar[bool] = True
+    #: the model reads "<value>: <text>" prefixes itself (instruct), so its input spec has none
+    reads_text_prefix: ClassVar[bool] = False
+    #: what a raw text needs before the model sees it (set by the trainer, saved as "input")
+    input_spec: InputSpec = InputSpec()
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
         from emotune.config import ModelConfig, TrainingConfig
@@ -101,6 +106,10 @@ class EmotionClassifier(ABC):
             out.append([(names[j], float(row[j])) for j in order])
         return out
 
+    def view(self, target: str | None = None, emotion: str | None = None):
+        """The classifier answering raw texts (``RUN#target``): itself, or asked once per text prefix."""
+        return view_for_inputs(self, target, emotion)
+
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -112,6 +121,7 @@ class EmotionClassifier(ABC):
             "model": self.model_config.model_dump(mode="json"),
             "training": self.training_config.model_dump(mode="json"),
             "thresholds": None if self.thresholds is None else np.asarray(self.thresholds, dtype=float).tolist(),
+            "input": self.input_spec.model_dump(mode="json"),
             **extra,
         }
         tmp = path / (MODEL_META + ".tmp")
@@ -126,6 +136,8 @@ class EmotionClassifier(ABC):
     def _restore_common(self, meta: dict) -> None:
         if meta.get("thresholds") is not None:
             self.thresholds = np.asarray(meta["thresholds"], dtype=float)
+        if meta.get("input") is not None:  # runs of earlier releases: derived by emotune.runs.Run.load
+            self.input_spec = InputSpec.model_validate(meta["input"])
 
     @staticmethod
     def configs_from_meta(meta: dict):
@@ -138,24 +150,14 @@ class EmotionClassifier(ABC):
         return f"{self.backend}:{self.model_config.name or ''}"
 
 
-def resolve_model_dir(path: str | Path) -> Path:
-    """A run directory (holds ``model/``) or a model directory (holds ``emotune_model.json``)."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"Run directory not found: {path}")
-    for candidate in (path, path / "model"):
-        if (candidate / MODEL_META).is_file():
-            return candidate
-    raise ModelError(
-        f"No trained model in {path}: expected {path / 'model' / MODEL_META}",
-        hint="Train one with `emotune train CONFIG`, or the run was interrupted before it saved its best model.",
-    )
-
-
-def load_classifier(path: str | Path, **kwargs) -> EmotionClassifier:
+def load_classifier(model_dir: str | Path, **kwargs) -> EmotionClassifier:
+    """The model saved in ``model_dir`` (a run directory: :meth:`emotune.runs.Run.load`)."""
     from emotune.models.registry import backend_class
 
-    model_dir = resolve_model_dir(path)
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL_META).is_file():
+        raise ModelError(f"No trained model in {model_dir}: expected {model_dir / MODEL_META}",
+                         hint="Load a run directory with emotune.load_run(RUN) or emotune.runs.Run.open(RUN).load().")
     try:
         meta = json.loads((model_dir / MODEL_META).read_text(encoding="utf-8"))
         backend = meta["backend"]

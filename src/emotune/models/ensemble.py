@@ -21,7 +21,8 @@ import numpy as np
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
-from emotune.models.base import EmotionClassifier, load_classifier, resolve_model_dir
+from emotune.models.base import EmotionClassifier
+from emotune.runs import Run
 
 MEMBERS_FILE = "ensemble.json"
 _TIE_BREAK = 1e-3
@@ -59,7 +60,7 @@ class EnsembleClassifier(EmotionClassifier):
         if self.members is None:
             members = []
             for path in self.member_paths:
-                members.append(load_classifier(path))
+                members.append(Run.open(path).load())
             for path, clf in zip(self.member_paths, members):
                 diffs = label_set_differences(self.label_set, clf.label_set)
                 if diffs:
@@ -108,7 +109,7 @@ class EnsembleClassifier(EmotionClassifier):
     def _save(self, path: Path) -> dict:
         entries = []
         for p in self.member_paths:
-            target = resolve_model_dir(p).resolve()
+            target = Run.open(p).model_dir.resolve()
             try:
                 rel = os.path.relpath(target, path.resolve())
             except ValueError:  # another drive (Windows)

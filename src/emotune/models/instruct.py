@@ -138,6 +138,7 @@ class Prompter:
 # -- the backend --------------------------------------------------------------------------------
 class InstructClassifier(EmotionClassifier):
     backend = "instruct"
+    reads_text_prefix = True  # "anger: <tweet>" tells an EI view its emotion
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None, *, task: str | None = None,
                  emotion: str | None = None):
@@ -169,13 +170,15 @@ class InstructClassifier(EmotionClassifier):
             raise ModelError(f"Task '{t.name}' predicts one value; label set has {list(names)}")
 
     # -- views ----------------------------------------------------------------------------------
-    def view(self, task: str, emotion: str | None = None) -> InstructClassifier:
+    def view(self, task: str | None = None, emotion: str | None = None) -> InstructClassifier:
         """The same weights answering another task (its own label set; shares model and tokenizer)."""
-        name = get_task(task).name
+        if task is None and emotion is None:
+            return self
+        name = get_task(task or self.primary_task).name
         ls = self.label_set if name == self.primary_task and name == self.task_name else task_label_set(name)
         other = InstructClassifier(ls, self.model_config, self.training_config, task=name, emotion=emotion)
         for attr in ("model", "tokenizer", "prompter", "base_model", "trained_tasks", "templates", "template",
-                     "primary_task"):
+                     "primary_task", "input_spec"):
             setattr(other, attr, getattr(self, attr))
         if name == self.task_name:
             other.thresholds = self.thresholds
@@ -822,9 +825,9 @@ def evaluate_run(run: str | Path, tasks: str | Sequence[str] | None = None, *, s
     is the mean of the per-emotion Pearson correlations). ``max_rows`` scores a seeded sample.
     """
     from emotune.data.loaders import load_dataset
-    from emotune.models.base import load_classifier
+    from emotune.runs import Run
 
-    first = load_classifier(run)
+    first = Run.open(run).load()
     if not isinstance(first, InstructClassifier):
         raise ModelError(f"{run} is not an instruct run (backend '{first.backend}')")
     names = parse_tasks(tasks) if tasks else list(first.trained_tasks or [first.primary_task])

@@ -493,7 +493,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite:
     ``groups`` names models explicitly (run dir -> model name) instead of grouping by config;
     ``measurements`` adds numbers a benchmark measured per run dir (``{"texts_per_s": ...}``).
     """
-    from emotune.evaluation.evaluate import RunRecord
+    from emotune.runs import Run
 
     if not run_dirs:
         raise ModelError("Nothing to compare: give at least one run directory")
@@ -504,7 +504,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite:
                              hint="Pass --overwrite to replace it, or choose another --out.")
     seen, records = set(), []
     for d in run_dirs:
-        r = RunRecord.load(d)
+        r = Run.open(d, finished=True)
         if r.path.resolve() not in seen:
             seen.add(r.path.resolve())
             records.append(r)

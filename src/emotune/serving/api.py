@@ -264,12 +264,10 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
 
     @app.get("/readyz", tags=["health"])
     async def readyz():
-        from emotune.serving.registry import read_model_meta
-
         states = {}
         for m in registry.models.values():
             try:
-                await run_in_threadpool(read_model_meta, m.path)
+                await run_in_threadpool(m.check)
                 states[m.id] = "loaded" if m.clf is not None else "available"
             except EmotuneError as exc:
                 raise ApiError(503, "not_ready", f"Model '{m.id}' cannot be loaded: {exc.message}", "model")

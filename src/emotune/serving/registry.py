@@ -1,4 +1,4 @@
-"""The runs a server (or ``emotune predict``) serves: validated at startup, loaded lazily, kept in an LRU.
+"""The runs a server serves: validated at startup, loaded lazily (``Run.load``), kept in an LRU.
 
 Startup only reads each run's ``emotune_model.json`` (cheap, and it catches a missing or corrupt
 run before the server binds its port). Weights load on the first request for a model and stay
@@ -10,7 +10,6 @@ one 7B decoder without importing anything heavy.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -23,23 +22,13 @@ from pathlib import Path
 
 from emotune.data.labels import LabelSet
 from emotune.errors import ModelError
-from emotune.models.base import MODEL_META, resolve_model_dir
+from emotune.runs import Run
 
 log = logging.getLogger(__name__)
 
 #: resident memory per byte of weight file (activations, tokenizer, Python objects)
 MEMORY_FACTOR = 1.3
 _WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".json", ".gguf", ".bin")
-
-
-def run_root(path: str | Path) -> Path:
-    """The run directory for a run or model directory (``runs/x`` for ``runs/x/model``)."""
-    model_dir = resolve_model_dir(path)
-    return model_dir.parent if model_dir.name == "model" else model_dir
-
-
-def onnx_dir(run: str | Path) -> Path:
-    return run_root(run) / "onnx"
 
 
 def weight_bytes(*dirs: Path) -> int:
@@ -74,7 +63,7 @@ def set_inference_threads(threads: int | None = None) -> int:
     """One process, every core: torch intra-op threads = CPUs this process may use.
 
     Only touches torch when a backend has imported it (TF-IDF serving never pays for the import);
-    onnxruntime sessions get their thread count in :class:`emotune.export.onnx.OnnxClassifier`.
+    onnxruntime sessions get their thread count in :class:`emotune.models.onnx.OnnxClassifier`.
     """
     n = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     torch = sys.modules.get("torch")
@@ -87,8 +76,7 @@ def set_inference_threads(threads: int | None = None) -> int:
 class ServedModel:
     id: str
     path: Path  # what the user passed
-    model_dir: Path
-    meta: dict
+    run: Run
     onnx_file: Path | None = None  # set when served through onnxruntime
     size_bytes: int = 0
     clf: object | None = None
@@ -97,15 +85,21 @@ class ServedModel:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
+    def meta(self) -> dict:
+        return self.run.meta
+
+    @property
     def backend(self) -> str:
         return "onnx" if self.onnx_file is not None else self.meta.get("backend", "?")
 
     @cached_property
     def label_set(self) -> LabelSet:
         """What the served model answers (before it is loaded): a prefixed run's values as targets."""
-        from emotune.serving.prefixed import served_label_set
+        return self.run.input_spec.served_label_set(LabelSet.from_dict(self.meta["label_set"]))
 
-        return served_label_set(LabelSet.from_dict(self.meta["label_set"]), self.path)
+    def check(self) -> None:
+        """Read the metadata again (a :class:`ModelError` when the run was removed or damaged since)."""
+        Run.open(self.path).meta
 
     def describe(self) -> dict:
         ls = self.label_set
@@ -116,40 +110,8 @@ class ServedModel:
                 "onnx_file": str(self.onnx_file) if self.onnx_file else None}
 
 
-def read_model_meta(path: str | Path) -> tuple[Path, dict]:
-    """(model dir, parsed metadata) or a :class:`ModelError` that says what is wrong with the run."""
-    model_dir = resolve_model_dir(path)
-    meta_path = model_dir / MODEL_META
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        LabelSet.from_dict(meta["label_set"])
-        backend = meta["backend"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"Corrupt model metadata {meta_path}: {exc!s}",
-                         hint="Retrain the run or restore the file from a backup.") from None
-    from emotune.models.registry import BACKENDS
-
-    if backend not in BACKENDS:
-        raise ModelError(f"{meta_path}: unknown backend '{backend}'", hint="Valid backends: " + ", ".join(BACKENDS))
-    return model_dir, meta
-
-
-def load_model(path: str | Path, *, onnx: bool = False, int8: bool = False, threads: int | None = None):
-    """The classifier of a run: the backend's own (torch, scikit-learn, ...) or the exported ONNX graph."""
-    from emotune.serving.prefixed import wrap_prefixed
-
-    if onnx:
-        from emotune.export.onnx import OnnxClassifier
-
-        return wrap_prefixed(OnnxClassifier.from_run(path, int8=int8, threads=threads), path)
-    from emotune.models.base import load_classifier
-
-    return wrap_prefixed(load_classifier(path), path)  # "anger: <text>" runs answer every emotion
-
-
-def _unique_id(path: Path, taken: set[str]) -> str:
-    root = run_root(path)
-    base = root.name or "model"
+def _unique_id(run: Run, taken: set[str]) -> str:
+    base = run.name or "model"
     name, i = base, 2
     while name in taken:
         name, i = f"{base}-{i}", i + 1
@@ -171,18 +133,13 @@ class ModelRegistry:
         self.models: dict[str, ServedModel] = {}
         self._lock = threading.Lock()
         self.evictions = 0
-        for run in runs:
-            path = Path(run)
-            model_dir, meta = read_model_meta(path)
-            onnx_file = None
-            if onnx:
-                from emotune.export.onnx import onnx_model_path
-
-                onnx_file = onnx_model_path(path, int8=int8, meta=meta)
-            model_id = _unique_id(path, set(self.models))
-            size = weight_bytes(model_dir) if onnx_file is None else onnx_file.stat().st_size
-            self.models[model_id] = ServedModel(model_id, path, model_dir, meta, onnx_file,
-                                                int(size * MEMORY_FACTOR))
+        for path in map(Path, runs):
+            run = Run.open(path)
+            run.meta  # noqa: B018 - a missing or corrupt model fails here, before the port is bound
+            onnx_file = run.onnx_file(int8) if onnx else None
+            model_id = _unique_id(run, set(self.models))
+            size = weight_bytes(run.model_dir) if onnx_file is None else onnx_file.stat().st_size
+            self.models[model_id] = ServedModel(model_id, path, run, onnx_file, int(size * MEMORY_FACTOR))
 
     # -- lookups ------------------------------------------------------------------------------
     @property
@@ -214,7 +171,7 @@ class ModelRegistry:
             if m.clf is None:
                 self._make_room(m)
                 started = time.perf_counter()
-                clf = load_model(m.path, onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads)
+                clf = m.run.load(onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads).view()
                 set_inference_threads(self.threads)
                 m.clf, m.loads = clf, m.loads + 1
                 log.info("loaded model %s (%s) in %.1fs", m.id, m.backend, time.perf_counter() - started)

@@ -351,6 +351,7 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     from emotune.metrics import PRIMARY, compute_metrics, grouped_metrics
     from emotune.metrics import tune_thresholds
     from emotune.models.registry import backend_class
+    from emotune.models.inputs import InputSpec
 
     started = time.time()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.name
@@ -447,6 +448,9 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     metrics["per_class"] = per_class
     metrics["thresholds"] = None if clf.thresholds is None else np.asarray(clf.thresholds).round(4).tolist()
 
+    # what predict/annotate/serve do to a raw text (prefix, dialogue context) travels with the model
+    clf.input_spec = InputSpec.from_data_config(config.data, (summary.get("text_prefix") or {}).get("values"),
+                                                reads_text_prefix=cls.reads_text_prefix)
     _save_model(clf, run_dir)
     metrics["fit_seconds"] = round(fit_seconds, 2)
     timed = "test" if predict_seconds.get("test") else "dev"

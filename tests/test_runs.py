@@ -1,0 +1,175 @@
+"""emotune.runs.Run: the one reader of a run directory (and of a bare model directory)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from emotune.config import RunConfig
+from emotune.data.labels import Task
+from emotune.errors import ModelError
+from emotune.models.inputs import InputSpec, PrefixedClassifier
+from emotune.models.tfidf import TfidfClassifier
+from emotune.runs import Run, write_json
+from emotune.training.trainer import train
+from tests.fixtures import toy
+from tests.serving.test_prefixed import _intensity_csv
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    cfg = RunConfig(name="toy", output_dir=str(tmp_path_factory.mktemp("runs")), data={"dataset": "toy-single"})
+    return train(cfg, data=toy.prepared("single"), progress=False).run_dir
+
+
+@pytest.fixture(scope="module")
+def prefixed_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prefixed")
+    cfg = RunConfig.from_dict({
+        "name": "intensity", "output_dir": str(root / "runs"),
+        "data": {"dataset": str(_intensity_csv(root / "intensity.csv")), "text_col": "text",
+                 "target_cols": ["intensity"], "text_prefix_col": "emotion"},
+        "model": {"backend": "tfidf"}, "training": {"seed": 0, "metric": "pearson"}})
+    return train(cfg, progress=False).run_dir
+
+
+def _previous_release(run, tmp_path, name="old"):
+    """A copy of ``run`` as the previous release wrote it: no input spec in emotune_model.json."""
+    old = tmp_path / name
+    shutil.copytree(run, old)
+    meta_path = old / "model" / "emotune_model.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["input"]
+    meta_path.write_text(json.dumps(meta))
+    return old
+
+
+def test_open_reads_every_file_of_a_run(toy_run):
+    run = Run.open(toy_run)
+    assert run.path == toy_run and run.name == "toy" and run.is_finished
+    assert run.config.name == "toy" and run.label_set == toy.ISEAR and run.task == Task.SINGLE
+    assert run.backend == "tfidf" and run.seed == run.config.training.seed
+    assert run.metrics["primary_metric"] == "f1_macro" and run.history[0]["epoch"] == 1
+    assert run.data_info["sizes"] == {"train": 112, "dev": 28, "test": 28} and run.rows("test") == 28
+    assert run.has_split("test") and not run.has_split("train")
+    pred = run.predictions("test")
+    assert pred.scores.shape == (28, 7) and pred.y_true.dtype.kind == "i" and len(pred.texts) == 28
+    assert run.model_dir == toy_run / "model" and run.onnx_dir == toy_run / "onnx"
+    assert run.meta["backend"] == "tfidf" and run.input_spec == InputSpec()
+    assert run.train_seconds is not None and run.thresholds is None
+    clf = run.load()
+    np.testing.assert_allclose(clf.predict_proba(pred.texts), pred.scores, rtol=1e-5, atol=1e-6)
+    assert clf.view() is clf  # plain texts: the model answers raw texts as it is
+    assert Run.open(toy_run / "model").path == toy_run  # its model/ folder opens the run too
+    assert Run.open(toy_run, finished=True).path == toy_run
+
+
+def test_splits_are_recreated_from_the_config(toy_run, toy_data):
+    splits = Run.open(toy_run).splits()
+    assert splits.test.texts == Run.open(toy_run).predictions("test").texts
+
+
+def test_a_bare_model_directory_opens_with_its_model_only(tmp_path):
+    ds = toy.prepared("single").train
+    clf = TfidfClassifier(ds.label_set)
+    clf.fit(ds)
+    clf.save_pretrained(tmp_path / "saved")
+    run = Run.open(tmp_path / "saved")
+    assert run.path == run.model_dir == tmp_path / "saved" and not run.is_finished
+    assert run.label_set == ds.label_set and run.input_spec == InputSpec()
+    np.testing.assert_allclose(run.load().predict_proba(ds.texts[:5]), clf.predict_proba(ds.texts[:5]))
+    with pytest.raises(ModelError, match="has no config.yaml"):
+        run.config
+
+
+def test_missing_unfinished_and_corrupt_runs_are_named(toy_run, tmp_path):
+    with pytest.raises(ModelError, match="Run directory not found"):
+        Run.open(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="No trained model in .*empty") as err:
+        Run.open(tmp_path / "empty")
+    assert "emotune train" in err.value.hint
+    with pytest.raises(ModelError, match="not a run directory"):
+        Run.open(tmp_path / "empty", finished=True)
+
+    half = tmp_path / "half"
+    shutil.copytree(toy_run, half)
+    (half / "metrics.json").unlink()  # killed before the end
+    assert not Run.open(half).is_finished and Run.open(half).load().label_set == toy.ISEAR
+    with pytest.raises(ModelError, match="unfinished"):
+        Run.open(half, finished=True)
+    shutil.rmtree(half / "model")  # killed before the model was saved: a run, but nothing to load
+    with pytest.raises(ModelError, match="No trained model"):
+        Run.open(half).load()
+
+    meta_path = tmp_path / "corrupt" / "model" / "emotune_model.json"
+    shutil.copytree(toy_run, tmp_path / "corrupt")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text("{not json")
+    with pytest.raises(ModelError, match="Corrupt model metadata"):
+        Run.open(tmp_path / "corrupt").load()
+    meta_path.write_text(json.dumps({**meta, "backend": "magic"}))
+    with pytest.raises(ModelError, match="unknown backend 'magic'"):
+        Run.open(tmp_path / "corrupt").meta
+
+
+def test_the_input_spec_is_saved_with_the_model(prefixed_run):
+    meta = json.loads((prefixed_run / "model" / "emotune_model.json").read_text())
+    assert meta["input"] == {"text_prefix": {"column": "emotion", "values": ["anger", "joy"]}, "context": None}
+    run = Run.open(prefixed_run)
+    assert run.input_spec.served_label_set(run.label_set).names == ("anger", "joy")
+    served = run.load().view()
+    assert isinstance(served, PrefixedClassifier) and served.label_set.names == ("anger", "joy")
+    assert run.load().view("joy").label_set == run.label_set  # RUN#joy: one value, the run's own target
+
+
+def test_a_run_of_the_previous_release_loads_and_predicts_the_same(prefixed_run, tmp_path):
+    texts = ["I am extremely extremely extremely furious", "I am a little happy"]
+    new = Run.open(prefixed_run).load().view().predict_proba(texts)
+    old = Run.open(_previous_release(prefixed_run, tmp_path))
+    assert old.input_spec == Run.open(prefixed_run).input_spec  # derived from config.yaml + data.json
+    np.testing.assert_allclose(old.load().view().predict_proba(texts), new)
+    # older still: data.json without the prefix values (they are read off the stored test texts)
+    info = json.loads((old.path / "data.json").read_text())
+    del info["text_prefix"]
+    (old.path / "data.json").write_text(json.dumps(info))
+    assert Run.open(old.path).input_spec.text_prefix.values == ("anger", "joy")
+
+
+def test_a_context_run_of_the_previous_release_gets_its_context_from_the_config(toy_run, tmp_path):
+    old = _previous_release(toy_run, tmp_path)
+    cfg = RunConfig.load(old / "config.yaml")
+    cfg.data.context.window = 2
+    cfg.save(old / "config.yaml")
+    spec = Run.open(old).input_spec
+    assert spec.context.window == 2 and spec.text_prefix is None
+    assert Run.open(old).load().input_spec == spec
+
+
+def test_onnx_export_loads_behind_the_same_protocol(tiny_encoder_run, tfidf_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from emotune.export.onnx import export_onnx
+    from emotune.models.onnx import OnnxClassifier
+
+    with pytest.raises(ModelError, match="encoder runs only"):
+        Run.open(tfidf_run).load(onnx=True)
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_encoder_run / "model", bare / "model")
+    with pytest.raises(ModelError, match="No ONNX export") as err:
+        Run.open(bare).load(onnx=True)
+    assert "emotune export" in err.value.hint
+    export_onnx(tiny_encoder_run, check=False)
+    run = Run.open(tiny_encoder_run)
+    clf = run.load(onnx=True)
+    assert isinstance(clf, OnnxClassifier) and clf.onnx_file == run.onnx_dir / "model.onnx"
+    assert clf.label_set == run.load().label_set and clf.input_spec == run.input_spec
+    texts = ["I am so happy today", "that made me furious"]
+    np.testing.assert_allclose(clf.predict_proba(texts), run.load().predict_proba(texts), atol=1e-5)
+
+
+def test_write_json_replaces_the_file_atomically(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_json(path, {"a": 1})
+    write_json(path, {"a": "é"})
+    assert json.loads(path.read_text(encoding="utf-8")) == {"a": "é"} and not list(tmp_path.glob("*.tmp"))
