@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from emotune.data.labels import Task
-from emotune.data.loaders import load_dataset
+from emotune.data.registry import load_dataset
 from emotune.data.pipeline import prepare_data
 from emotune.errors import DataError
 from emotune.config import DataConfig

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emotune.data.labels import Task
-from emotune.data.loaders import REGISTRY, list_datasets, load_dataset
+from emotune.data.registry import REGISTRY, list_datasets, load_dataset
 from emotune.errors import DataError
 from emotune.paths import data_dir
 

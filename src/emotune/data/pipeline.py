@@ -47,7 +47,7 @@ class DataSplits:
 
 
 def load_from_config(cfg: DataConfig) -> EmotionDataset:
-    from emotune.data.loaders import load_dataset
+    from emotune.data.registry import load_dataset
 
     return load_dataset(cfg.dataset, text_col=cfg.text_col, label_col=cfg.label_col, label_cols=cfg.label_cols,
                         target_cols=cfg.target_cols, split_col=cfg.split_col, **dict(cfg.options))

@@ -288,7 +288,7 @@ def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None 
 
 
 def _suite_task(suite: SuiteSpec) -> Task:
-    from emotune.data.loaders import get_spec
+    from emotune.data.registry import get_spec
 
     return get_spec(_load_preset(suite.data_preset).data.dataset).task
 
