@@ -144,6 +144,33 @@ class EmotionDataset:
         return out
 
 
+@dataclass
+class PreparedData:
+    """train/dev/test as a run trains and scores on them, plus what preparation did.
+
+    ``notes`` go to the run's ``data.json`` and model card: ``steps`` (one line per preparation
+    step), ``source`` (dataset, licence, files, options), ``dedup_dropped`` (rows the splitter
+    removed as duplicates or cross-split leaks); cross-validation adds its fold.
+    """
+
+    train: EmotionDataset
+    dev: EmotionDataset
+    test: EmotionDataset
+    notes: dict = field(default_factory=dict)
+    full: EmotionDataset | None = None  # all rows after splitting, before context/cap/samples (pipeline only)
+
+    @property
+    def label_set(self) -> LabelSet:
+        return self.train.label_set
+
+    @property
+    def task(self) -> Task:
+        return self.train.task
+
+    def counts(self) -> dict:
+        return {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)}
+
+
 def canonical(name: str, frame: pd.DataFrame, label_set: LabelSet, info: dict, *,
               placeholders: bool = False) -> EmotionDataset:
     """A loader's frame (``text_original``, ``labels``/``targets``, ...) with cleaned text and placeholder flags.
