@@ -5,7 +5,7 @@ import pytest
 
 from emotune.errors import DataError, ModelError
 from emotune.evaluation.evaluate import RunRecord, evaluate_run, stored_metrics
-from tests.fixtures.fake_runs import make_run
+from tests.fixtures.toy import make_run
 
 
 def test_evaluate_own_test_split_reproduces_the_stored_predictions(isear_tfidf_run, tmp_path):

@@ -102,20 +102,23 @@ def register_dataset(spec: DatasetSpec, *, replace: bool = False) -> DatasetSpec
     taken = [n for n in (spec.name, *spec.aliases) if n in REGISTRY or n in _ALIASES]
     if taken and not replace:
         raise DataError(f"Dataset name '{taken[0]}' is already registered", hint="Pass replace=True to swap it.")
-    unregister_dataset(spec.name)
-    REGISTRY[spec.name] = spec
+    _forget(spec.name)
+    REGISTRY[spec.name] = spec  # a replaced entry keeps its place in the listing
     _ALIASES.update({a: spec.name for a in spec.aliases})
     return spec
 
 
 def unregister_dataset(name: str) -> DatasetSpec | None:
     """Remove a registered dataset (and its cached copies); returns its spec, if there was one."""
-    spec = REGISTRY.pop(name, None)
+    _forget(name)
+    return REGISTRY.pop(name, None)
+
+
+def _forget(name: str) -> None:
     for alias in [a for a, n in _ALIASES.items() if n == name]:
         del _ALIASES[alias]
     for key in [k for k in _CACHE if k[0] == name]:
         del _CACHE[key]
-    return spec
 
 
 def dataset_names() -> list[str]:
