@@ -25,6 +25,9 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError
 
 SPLITS = ("train", "dev", "test")
+# split names as sources write them
+SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "valid": "dev", "validation": "dev",
+                 "val": "dev", "test": "test", "testing": "test"}
 CORE_COLUMNS = ("text", "text_original", "labels", "targets", "split", "dialogue_id", "turn", "speaker")
 
 

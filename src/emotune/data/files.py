@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emotune.data.dataset import SPLITS, EmotionDataset, canonical
+from emotune.data.dataset import SPLIT_ALIASES, SPLITS, EmotionDataset, canonical
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, did_you_mean
 
@@ -35,8 +35,6 @@ __all__ = ["load_file", "read_table", "parse_label_list"]
 
 TEXT_CANDIDATES = ("text", "sentence", "utterance", "content", "tweet", "Text", "Utterance", "Tweet")
 LABEL_CANDIDATES = ("label", "labels", "emotion", "emotions", "Label", "Emotion")
-SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "valid": "dev", "validation": "dev",
-                 "val": "dev", "test": "test", "testing": "test"}
 
 
 # -- reading ---------------------------------------------------------------------------------------

@@ -7,11 +7,9 @@ import csv
 import pandas as pd
 
 from emotune.data.corpora._common import check_columns, folder, read_csv, source_file
-from emotune.data.dataset import EmotionDataset, canonical
-from emotune.data.labels import LabelSet, Task
 from emotune.data.corpora.semeval2018 import emotions_option
-
-_SPLIT_ALIASES = {"train": "train", "dev": "dev", "valid": "dev", "validation": "dev", "val": "dev", "test": "test"}
+from emotune.data.dataset import SPLIT_ALIASES, EmotionDataset, canonical
+from emotune.data.labels import LabelSet, Task
 
 
 def load_wassa2017(data_root=None, emotion=None) -> EmotionDataset:
@@ -45,7 +43,7 @@ def load_emobank(data_root=None) -> EmotionDataset:
     frame = pd.DataFrame({
         "text_original": raw["text"].astype(object),
         "targets": [tuple(map(float, v)) for v in zip(raw["V"], raw["A"], raw["D"])],
-        "split": raw["split"].map(lambda s: _SPLIT_ALIASES.get(str(s).strip().lower(), str(s))),
+        "split": raw["split"].map(lambda s: SPLIT_ALIASES.get(str(s).strip().lower(), str(s))),
         "source_id": raw["id"].astype(object),
     })
     meta = root / "meta.tsv"
