@@ -12,7 +12,7 @@ from emotune.metrics import (
     grouped_metrics,
     per_label_scores,
 )
-from tests.fixtures.fake_runs import ISEAR, MULTI, REG, gold, scores_for
+from tests.fixtures.toy import RUN_ISEAR as ISEAR, RUN_MULTI as MULTI, RUN_REG as REG, gold, scores_for
 
 
 def test_single_label_report_matches_sklearn_and_has_accuracy_and_micro():

@@ -14,7 +14,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-# Emotion-flavoured text: the tokenizer corpus and a ready-made toy dataset for tests.
+from tests.fixtures.toy import TEMPLATES
+
+# Emotion-flavoured words for the tokenizer corpus (with tests.fixtures.toy.TEMPLATES).
 LABEL_WORDS = ["joy", "sadness", "anger", "fear", "disgust", "shame", "guilt", "surprise", "love", "neutral",
                "optimism", "pessimism", "trust", "anticipation", "admiration", "amusement", "annoyance",
                "approval", "caring", "confusion", "curiosity", "desire", "disappointment", "disapproval",
@@ -22,34 +24,10 @@ LABEL_WORDS = ["joy", "sadness", "anger", "fear", "disgust", "shame", "guilt", "
                "relief", "remorse", "positive", "negative", "happy", "sad", "angry", "afraid", "yes", "no",
                "intensity", "valence", "arousal", "dominance"]
 
-TEMPLATES = {
-    "joy": ["I passed my exam and I am so happy", "We won the match, what a wonderful day",
-            "My sister had a healthy baby and we celebrated", "I got the job I wanted, I feel great"],
-    "sadness": ["My dog died last week and I cried", "I miss my grandmother every single day",
-                "Nobody came to my birthday party", "I lost my best friend when she moved away"],
-    "anger": ["He lied to me again and I was furious", "Someone scratched my car and drove off",
-              "The boss blamed me for his own mistake", "They cheated in the game and laughed at us"],
-    "fear": ["I heard footsteps behind me in the dark street", "The plane shook violently in the storm",
-             "I was alone at night and the door opened", "A big dog ran towards me barking"],
-}
 EXTRA_WORDS = ("classify emotion text the a an and or of to in on at for with is was were be been it this that "
                "i me my we our you your he she they them his her their not very so too really feel felt "
                "when then because after before while during today yesterday tomorrow night day morning "
                "label answer question which following one").split()
-
-
-def toy_texts(n_per_label: int = 10, labels: tuple[str, ...] = ("joy", "sadness", "anger", "fear")
-              ) -> tuple[list[str], list[str]]:
-    """``n_per_label`` short texts per label (variations of fixed templates) and their labels."""
-    texts, ys = [], []
-    suffixes = ["", " today", " yesterday", " at night", " really", " and it was very much so", " again",
-                " with them", " in the morning", " this time"]
-    for lab in labels:
-        base = TEMPLATES.get(lab) or [f"I feel {lab} about this", f"So much {lab} in my life"]
-        for i in range(n_per_label):
-            texts.append(base[i % len(base)] + suffixes[(i // len(base)) % len(suffixes)] + ("." if i % 3 else "!"))
-            ys.append(lab)
-    return texts, ys
 
 
 def _corpus() -> list[str]:
@@ -234,23 +212,3 @@ def build_tiny(arch: str, path: str | Path, *, seed: int = 0) -> Path:
 def tiny_t5(path: str | Path) -> Path:
     """Tiny T5 (encoder-decoder) whose tokenizer has pad/eos/unk and encodes the label words."""
     return build_tiny("t5", path)
-
-
-def toy_dataset(task: str = "single_label", n_per_label: int = 10):
-    """An in-memory :class:`EmotionDataset` over :func:`toy_texts` for ``single_label`` / ``multi_label`` / ``regression``."""
-    from emotune.data.dataset import EmotionDataset
-    from emotune.data.labels import LabelSet, Task
-
-    texts, ys = toy_texts(n_per_label)
-    task = Task(task)
-    if task == Task.SINGLE:
-        return EmotionDataset.from_texts(texts, ys, LabelSet(("joy", "sadness", "anger", "fear"), name="toy"))
-    if task == Task.MULTI:
-        # negative emotions co-occur; joy alone; every 5th text has no label at all
-        extra = {"joy": [], "sadness": ["fear"], "anger": ["sadness"], "fear": []}
-        labels = [[] if i % 5 == 4 else [y, *extra[y]] for i, y in enumerate(ys)]
-        return EmotionDataset.from_texts(texts, labels, LabelSet(("joy", "sadness", "anger", "fear"), Task.MULTI,
-                                                                 name="toy-multi"))
-    values = {"joy": (0.9, 0.6), "sadness": (0.1, 0.2), "anger": (0.2, 0.9), "fear": (0.15, 0.8)}
-    targets = [values[y] for y in ys]
-    return EmotionDataset.from_texts(texts, targets, LabelSet(("valence", "arousal"), Task.REGRESSION, name="toy-va"))

@@ -10,7 +10,7 @@ __all__ = ["__version__", "EmotionDataset", "EmotuneError", "LabelSet", "Task", 
 
 def load_dataset(name: str, **kwargs) -> EmotionDataset:
     """Load a built-in dataset by name (see ``emotune data list``) or a user file path."""
-    from emotune.data.loaders import load_dataset as _load
+    from emotune.data.registry import load_dataset as _load
 
     return _load(name, **kwargs)
 

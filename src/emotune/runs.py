@@ -143,10 +143,10 @@ def load_splits(run_dir: str | Path, *, verify: bool = True):
     dataset file or splitter cannot silently evaluate on different data.
     Returns an object with ``train``, ``dev`` and ``test`` :class:`EmotionDataset` attributes.
     """
-    from emotune.training.trainer import prepare
+    from emotune.data.pipeline import prepare_data
 
     config = load_config(run_dir)
-    prepared = prepare(config)
+    prepared = prepare_data(config.data)
     info = load_data_info(run_dir)
     if verify and info.get("sha256"):
         for split in ("train", "dev", "test"):

@@ -5,7 +5,7 @@ import pytest
 from emotune.cli.main import main
 from emotune.config import RunConfig
 from emotune.training.trainer import train
-from tests.fixtures.fake_runs import CONFIGS, MULTI, make_run
+from tests.fixtures.toy import CONFIGS, RUN_MULTI as MULTI, make_run
 
 
 def _run(argv, capsys):

@@ -8,6 +8,7 @@ import yaml
 from emotune.cli.main import main
 from emotune.data.dataset import EmotionDataset
 from emotune.data.instruct import read_instructions, task_label_set
+from tests.fixtures import toy
 from tests.models.test_instruct import LABELS, SHORT, TEXTS
 from tests.tiny_models import build_tiny
 
@@ -51,10 +52,7 @@ def test_bad_inputs_give_one_clear_line(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def instruct_run(tmp_path_factory):
-    """A tiny-Llama instruct run trained by `emotune train` on toy E-c data (data preparation patched)."""
-    from emotune.training import trainer
-    from emotune.training.trainer import PreparedData
-
+    """A tiny-Llama instruct run trained by `emotune train` on toy E-c data (standing in for semeval-ec)."""
     root = tmp_path_factory.mktemp("instruct")
     base = build_tiny("llama", root / "llama")
     ls = task_label_set("ec")
@@ -74,7 +72,6 @@ def instruct_run(tmp_path_factory):
     path = root / "tiny-instruct.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     mp = pytest.MonkeyPatch()
-    mp.setattr(trainer, "prepare", lambda cfg: PreparedData(part("train", 1), part("dev", 1), part("test", 1)))
     # short prompts for the tiny model (saved with the run, so reloading uses them too)
     from emotune.models import instruct as backend
 
@@ -86,7 +83,8 @@ def instruct_run(tmp_path_factory):
 
     mp.setattr(backend.InstructClassifier, "__init__", init)
     try:
-        with pytest.raises(SystemExit) as e:
+        with toy.standing_in("semeval-ec", part("train", 1), part("dev", 1), part("test", 1)), \
+                pytest.raises(SystemExit) as e:
             main(["train", str(path)])
             raise SystemExit(0)
         assert (e.value.code or 0) == 0

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from emotune.cli.main import main
-from tests.fixtures import toy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -17,13 +16,6 @@ def _run(argv, capsys):
         raise SystemExit(0)
     out = capsys.readouterr()
     return e.value.code or 0, out.out, out.err
-
-
-@pytest.fixture
-def toy_data(monkeypatch):
-    from emotune.training import trainer
-
-    monkeypatch.setattr(trainer, "prepare", lambda cfg: toy.prepared(cfg.data.dataset.removeprefix("toy-")))
 
 
 @pytest.mark.parametrize("override, message", [

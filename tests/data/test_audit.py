@@ -5,7 +5,7 @@ import pytest
 from emotune.data.audit import audit_dataset
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
-from emotune.data.loaders import load_dataset
+from emotune.data.registry import load_dataset
 from emotune.paths import data_dir
 
 needs_data = pytest.mark.skipif(not data_dir(must_exist=False).is_dir(), reason="datasets not available")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from emotune.data.labels import Task
-from emotune.data.loaders import load_dataset
+from emotune.data.registry import load_dataset
 from emotune.data.pipeline import prepare_data
 from emotune.errors import DataError
 from emotune.config import DataConfig
@@ -145,7 +145,7 @@ def test_user_file_through_prepare_data(tmp_path):
     p = _write(tmp_path / "u.csv", "\n".join(rows) + "\n")
     d = prepare_data(DataConfig(dataset=str(p)))
     assert len(d.train) + len(d.dev) + len(d.test) == 59
-    joined = "\n".join(d.notes)
+    joined = "\n".join(d.notes["steps"])
     assert "placeholder" in joined and "conflicting labels" in joined
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from emotune.data.pipeline import DataSplits, prepare_data, stratified_sample
+from emotune.data.dataset import PreparedData
+from emotune.data.pipeline import prepare_data, stratified_sample
 from emotune.data.splits import assert_no_leakage
 from emotune.paths import data_dir
 from emotune.config import DataConfig
@@ -10,13 +11,13 @@ pytestmark = pytest.mark.skipif(not data_dir(must_exist=False).is_dir(), reason=
 
 def test_isear_defaults():
     d = prepare_data(DataConfig())
-    assert isinstance(d, DataSplits)
+    assert isinstance(d, PreparedData)
     assert len(d.train) > 5500 and 700 < len(d.dev) < 800 and 700 < len(d.test) < 800
     assert not d.train.frame["is_placeholder"].any()
     assert_no_leakage(d.train, d.test)
     assert_no_leakage(d.train, d.dev)
     assert_no_leakage(d.dev, d.test)
-    joined = "\n".join(d.notes)
+    joined = "\n".join(d.notes["steps"])
     assert "placeholder" in joined and "Dedup" in joined and "Rows per split" in joined
     assert set(d.full.frame["split"]) == {"train", "dev", "test"}
 
@@ -26,7 +27,7 @@ def test_label_map_cap_and_samples():
     d = prepare_data(cfg)
     assert d.counts() == {"train": 1500, "dev": 300, "test": 300}
     assert d.train.label_set.name == "ekman-7"
-    joined = "\n".join(d.notes)
+    joined = "\n".join(d.notes["steps"])
     assert "Capped 'neutral'" in joined and "sampled to 1,500" in joined and "goemotions-28 -> ekman-7" in joined
     # fixed seed: same sample twice
     assert prepare_data(cfg).train.texts == d.train.texts
@@ -38,7 +39,7 @@ def test_context_after_split_uses_previous_turns_only():
     assert first["text"].startswith(">> ")
     row = d.train.frame[d.train.frame["turn"] == 3].iloc[0]
     assert row["text"].count(" </s> ") == 2 and ">> " in row["text"].split(" </s> ")[-1]
-    assert "Conversation context" in "\n".join(d.notes)
+    assert "Conversation context" in "\n".join(d.notes["steps"])
 
 
 def test_stratified_sample_keeps_every_class():

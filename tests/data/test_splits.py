@@ -6,7 +6,7 @@ import pytest
 from emotune.data.cleaning import normalize_for_dedup
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
-from emotune.data.loaders import REGISTRY, load_dataset
+from emotune.data.registry import REGISTRY, load_dataset
 from emotune.data.splits import assert_no_leakage, dedup, kfold, make_splits
 from emotune.errors import DataError
 from emotune.paths import data_dir

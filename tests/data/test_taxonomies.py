@@ -4,7 +4,7 @@ import pytest
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
-from emotune.data.loaders import load_dataset
+from emotune.data.registry import load_dataset
 from emotune.data.splits import make_splits
 from emotune.data.taxonomies import (MAPPINGS, TAXONOMIES, available_mappings, cap_label, get_taxonomy, map_dataset,
                                      merge_datasets)

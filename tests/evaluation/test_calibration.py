@@ -8,7 +8,7 @@ from emotune.evaluation.calibration import (
     expected_calibration_error,
     reliability,
 )
-from tests.fixtures.fake_runs import ISEAR, MULTI, gold, scores_for
+from tests.fixtures.toy import RUN_ISEAR as ISEAR, RUN_MULTI as MULTI, gold, scores_for
 
 
 def test_perfectly_calibrated_scores_have_small_ece():

@@ -6,7 +6,7 @@ import pytest
 from emotune.errors import DataError, ModelError
 from emotune.evaluation.evaluate import evaluate_run, stored_metrics
 from emotune.runs import Run
-from tests.fixtures.fake_runs import make_run
+from tests.fixtures.toy import make_run
 
 
 def test_evaluate_own_test_split_reproduces_the_stored_predictions(isear_tfidf_run, tmp_path):
@@ -53,18 +53,16 @@ def test_single_label_run_on_multi_label_gold_keeps_rows_with_one_mapped_label(i
     assert 0 < res["n"] < 5427 and sum(res["report"][n]["support"] for n in res["labels"]) == res["n"]
 
 
-def test_single_label_run_on_gold_where_no_row_keeps_one_label_says_so(isear_tfidf_run, monkeypatch):
-    from types import SimpleNamespace
-
-    from emotune.data import pipeline
+def test_single_label_run_on_gold_where_no_row_keeps_one_label_says_so(isear_tfidf_run):
     from emotune.data.dataset import EmotionDataset
     from emotune.data.labels import LabelSet, Task
     from emotune.data.taxonomies import GOEMOTIONS_28
+    from tests.fixtures import toy
 
     gold = LabelSet(GOEMOTIONS_28, Task.MULTI, "goemotions-28")
-    both = EmotionDataset.from_texts([f"text {i}" for i in range(4)], [["anger", "fear"]] * 4, gold)
-    monkeypatch.setattr(pipeline, "prepare_data", lambda cfg: SimpleNamespace(test=both))
-    with pytest.raises(ModelError, match="none of its 4 row\\(s\\) keeps exactly one label"):
+    both = EmotionDataset.from_texts([f"text {i}" for i in range(4)], [["anger", "fear"]] * 4, gold, split="test")
+    with toy.standing_in("goemotions", both), \
+            pytest.raises(ModelError, match="none of its 4 row\\(s\\) keeps exactly one label"):
         evaluate_run(isear_tfidf_run, dataset="goemotions", n_resamples=20)
 
 

@@ -4,7 +4,7 @@ from scipy import stats as sps
 
 from emotune.evaluation import stats
 from emotune.metrics import compute_metrics
-from tests.fixtures.fake_runs import ISEAR, MULTI, gold, scores_for
+from tests.fixtures.toy import RUN_ISEAR as ISEAR, RUN_MULTI as MULTI, gold, scores_for
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "f1_macro", "f1_micro", "f1_weighted"])

@@ -110,7 +110,7 @@ def test_text_overlap_through_a_parent_run_is_caught(tmp_path):
     # would be scored on tweets it has seen.
     import csv
 
-    from emotune.data.loaders import load_dataset
+    from emotune.data.registry import load_dataset
 
     tweets = load_dataset("semeval-ec").split("test").frame["text_original"].tolist()[:40]
     data = tmp_path / "mine.csv"

@@ -11,7 +11,7 @@ from emotune.models.onnx import OnnxClassifier  # noqa: E402
 from emotune.runs import Run  # noqa: E402
 from emotune.inference.predict import predict_texts  # noqa: E402
 from emotune.serving.registry import ModelRegistry  # noqa: E402
-from tests.tiny_models import toy_texts  # noqa: E402
+from tests.fixtures.toy import toy_texts  # noqa: E402
 
 TEXTS = toy_texts(3)[0] + ["short", "I was happy and then furious and then scared. " * 20]
 

@@ -12,7 +12,8 @@ from emotune.models import hf_common as hf
 from emotune.models.base import MODEL_META, load_classifier
 from emotune.models.causal_lm import CausalLMClassifier
 from emotune.config import LoraConfig, ModelConfig, TrainingConfig
-from tests.tiny_models import DECODERS, build_tiny, toy_dataset
+from tests.fixtures.toy import templated as toy_dataset
+from tests.tiny_models import DECODERS, build_tiny
 
 
 def fast_training(**kw) -> TrainingConfig:

@@ -13,7 +13,8 @@ from emotune.errors import ModelError
 from emotune.models.base import MODEL_META, load_classifier
 from emotune.models.encoder import EncoderClassifier, head_parameter_names, init_prior_bias
 from emotune.config import ModelConfig, TrainingConfig
-from tests.tiny_models import ENCODERS, build_tiny, toy_dataset
+from tests.fixtures.toy import templated as toy_dataset
+from tests.tiny_models import ENCODERS, build_tiny
 
 
 def fast_training(**kw) -> TrainingConfig:

@@ -10,7 +10,8 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, ModelError
 from emotune.models import hf_common as hf
 from emotune.config import TrainingConfig
-from tests.tiny_models import build_tiny, toy_texts
+from tests.fixtures.toy import toy_texts
+from tests.tiny_models import build_tiny
 
 SINGLE = LabelSet(("joy", "sadness", "anger"), name="t3")
 MULTI = LabelSet(("joy", "sadness", "anger"), Task.MULTI, name="t3m")

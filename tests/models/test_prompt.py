@@ -15,7 +15,8 @@ from emotune.models.base import EmotionClassifier
 from emotune.models.prompt import PromptClassifier, draw_examples, verbalizer
 from emotune.models.registry import backend_class
 from emotune.config import ModelConfig, PromptConfig, TrainingConfig
-from tests.tiny_models import build_tiny, toy_texts
+from tests.fixtures.toy import toy_texts
+from tests.tiny_models import build_tiny
 
 LABELS = LabelSet(("joy", "sadness", "anger", "fear"), name="toy-4")
 # Short prompts keep the tiny model (256 positions) fast.

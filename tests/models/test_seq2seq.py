@@ -14,7 +14,8 @@ from emotune.models.base import EmotionClassifier
 from emotune.models.registry import backend_class
 from emotune.models.seq2seq import Seq2SeqClassifier
 from emotune.config import ModelConfig, TrainingConfig
-from tests.tiny_models import build_tiny, toy_texts
+from tests.fixtures.toy import toy_texts
+from tests.tiny_models import build_tiny
 
 LABELS = LabelSet(("joy", "sadness", "anger", "fear"), name="toy-4")
 

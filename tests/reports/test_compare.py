@@ -7,7 +7,7 @@ from emotune.errors import ModelError
 from emotune.reports import plots
 from emotune.runs import Run
 from emotune.reports.compare import build_comparison, compare_runs, group_runs, results_table
-from tests.fixtures.fake_runs import ISEAR, MULTI, REG, make_run
+from tests.fixtures.toy import RUN_ISEAR as ISEAR, RUN_MULTI as MULTI, RUN_REG as REG, make_run
 
 
 @pytest.fixture

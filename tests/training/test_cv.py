@@ -5,7 +5,7 @@ import pytest
 from emotune.errors import ConfigError, DataError
 from emotune.config import RunConfig
 from emotune.training.cv import cross_validate
-from emotune.training.trainer import PreparedData
+from emotune.data.dataset import PreparedData
 from tests.fixtures import toy
 
 

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from emotune import runs as rd
-from tests.tiny_models import build_tiny, toy_texts
+from tests.fixtures.toy import toy_texts
+from tests.tiny_models import build_tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from emotune.data.dataset import EmotionDataset
+from emotune.data.dataset import EmotionDataset, PreparedData
 from emotune.errors import ConfigError, DataError, ModelError
 from emotune import load_run
 from emotune.models.tfidf import TfidfClassifier
 from emotune import runs as rd
 from emotune.config import RunConfig
-from emotune.training.trainer import PreparedData, train
+from emotune.training.trainer import train
 from tests.fixtures import toy
 
 
@@ -141,12 +141,10 @@ def test_out_of_memory_becomes_a_model_error(tmp_path, toy_data, monkeypatch):
     assert "QLoRA" in str(exc.value)
 
 
-def test_load_splits_recreates_and_verifies(tmp_path, toy_data, monkeypatch):
+def test_load_splits_recreates_and_verifies(tmp_path, toy_data):
     res = train(_config(tmp_path), progress=False)
     splits = rd.load_splits(res.run_dir)
     assert splits.test.texts == json.loads((res.run_dir / "predictions" / "test_texts.json").read_text())
-    from emotune.training import trainer
-
-    monkeypatch.setattr(trainer, "prepare", lambda cfg: toy.prepared("single", scale=2))
+    toy.register("single", scale=2)  # the same dataset name now loads other texts
     with pytest.raises(ModelError, match="differs"):
         rd.load_splits(res.run_dir)

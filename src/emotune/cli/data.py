@@ -43,7 +43,7 @@ def _cols(value: str | None) -> list[str] | None:
 
 
 def _load(name, text_col, label_col, label_cols, target_cols, split_col, options):
-    from emotune.data.loaders import load_dataset
+    from emotune.data.registry import load_dataset
 
     return load_dataset(name, text_col=text_col, label_col=label_col, label_cols=_cols(label_cols),
                         target_cols=_cols(target_cols), split_col=split_col, **_parse_options(options))
@@ -54,7 +54,7 @@ def list_command() -> None:
     """Every built-in dataset: task, labels, rows (train / dev / test), licence and folder."""
     from rich.table import Table
 
-    from emotune.data.loaders import list_datasets
+    from emotune.data.registry import list_datasets
     from emotune.paths import data_dir
 
     root = data_dir(must_exist=False)

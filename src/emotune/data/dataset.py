@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from emotune.data.cleaning import clean_text, is_placeholder
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError
 
 SPLITS = ("train", "dev", "test")
+# split names as sources write them
+SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "valid": "dev", "validation": "dev",
+                 "val": "dev", "test": "test", "testing": "test"}
 CORE_COLUMNS = ("text", "text_original", "labels", "targets", "split", "dialogue_id", "turn", "speaker")
 
 
@@ -141,3 +145,60 @@ class EmotionDataset:
                 entry["label_counts"] = counts
             out["splits"][s or "all"] = entry
         return out
+
+
+@dataclass
+class PreparedData:
+    """train/dev/test as a run trains and scores on them, plus what preparation did.
+
+    ``notes`` go to the run's ``data.json`` and model card: ``steps`` (one line per preparation
+    step), ``source`` (dataset, licence, files, options), ``dedup_dropped`` (rows the splitter
+    removed as duplicates or cross-split leaks); cross-validation adds its fold.
+    """
+
+    train: EmotionDataset
+    dev: EmotionDataset
+    test: EmotionDataset
+    notes: dict = field(default_factory=dict)
+    full: EmotionDataset | None = None  # all rows after splitting, before context/cap/samples (pipeline only)
+
+    @property
+    def label_set(self) -> LabelSet:
+        return self.train.label_set
+
+    @property
+    def task(self) -> Task:
+        return self.train.task
+
+    def counts(self) -> dict:
+        return {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)}
+
+
+def canonical(name: str, frame: pd.DataFrame, label_set: LabelSet, info: dict, *,
+              placeholders: bool = False) -> EmotionDataset:
+    """A loader's frame (``text_original``, ``labels``/``targets``, ...) with cleaned text and placeholder flags.
+
+    ``placeholders``: flag survey-style non-answers with :func:`is_placeholder`. Only for free-text
+    answers (ISEAR, situation descriptions, user files): in conversations "I don't know." or
+    "Nothing." are genuine utterances with an emotion label, so there only the source's own flags count.
+    """
+    frame = frame.reset_index(drop=True)
+    originals = ["" if (t is None or (isinstance(t, float) and t != t)) else str(t)
+                 for t in frame["text_original"].tolist()]
+    # object dtype: iterating pandas' arrow-backed strings row by row is ~50x slower
+    frame["text_original"] = pd.Series(originals, dtype=object, index=frame.index)
+    frame["text"] = pd.Series([clean_text(t) for t in originals], dtype=object, index=frame.index)
+    if placeholders:
+        flag = np.array([is_placeholder(t) for t in frame["text"].tolist()], dtype=bool)
+    else:
+        flag = np.zeros(len(frame), dtype=bool)
+    if "is_placeholder" in frame.columns:
+        flag |= frame["is_placeholder"].astype(bool).to_numpy()
+    frame["is_placeholder"] = flag
+    if "split" not in frame.columns:
+        frame["split"] = ""
+    frame["split"] = frame["split"].astype(object)
+    front = [c for c in CORE_COLUMNS if c in frame.columns]
+    frame = frame[front + [c for c in frame.columns if c not in front]]
+    info = {"dataset": name, **info}
+    return EmotionDataset(name, frame, label_set, info)

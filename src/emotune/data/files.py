@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emotune.data.dataset import SPLITS
+from emotune.data.dataset import SPLIT_ALIASES, SPLITS, EmotionDataset, canonical
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, did_you_mean
 
@@ -35,8 +35,6 @@ __all__ = ["load_file", "read_table", "parse_label_list"]
 
 TEXT_CANDIDATES = ("text", "sentence", "utterance", "content", "tweet", "Text", "Utterance", "Tweet")
 LABEL_CANDIDATES = ("label", "labels", "emotion", "emotions", "Label", "Emotion")
-SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "valid": "dev", "validation": "dev",
-                 "val": "dev", "test": "test", "testing": "test"}
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -258,10 +256,8 @@ def load_file(path: str | Path, *, text_col: str | None = None, label_col: str |
               label_cols: list[str] | None = None, target_cols: list[str] | None = None,
               split_col: str | None = None, labels: list[str] | None = None, sep: str | None = None,
               multi_label: bool | None = None, dialogue_col: str | None = None, turn_col: str | None = None,
-              speaker_col: str | None = None, name: str | None = None):
+              speaker_col: str | None = None, name: str | None = None) -> EmotionDataset:
     """Read a user file into an :class:`EmotionDataset` (see the module docstring)."""
-    from emotune.data.loaders import _finish
-
     path = Path(path).expanduser()
     if isinstance(label_cols, str):
         label_cols = [c.strip() for c in label_cols.split(",") if c.strip()]
@@ -402,6 +398,5 @@ def load_file(path: str | Path, *, text_col: str | None = None, label_col: str |
         if c not in used and c not in frame.columns:
             frame[c if c not in ("text", "labels", "targets", "split", "is_placeholder") else f"meta_{c}"] = raw[c].to_numpy()
     frame["source_line"] = lines
-    ds = _finish(name or path.stem, frame, label_set, {"files": [str(path)], "user_file": True, "notes": notes},
-                 placeholders=True)
-    return ds
+    return canonical(name or path.stem, frame, label_set, {"files": [str(path)], "user_file": True, "notes": notes},
+                     placeholders=True)

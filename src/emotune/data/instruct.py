@@ -63,7 +63,7 @@ _V_OC_MEANING = ("3: very positive mental state can be inferred; 2: moderately p
 @dataclass(frozen=True)
 class InstructTask:
     name: str
-    dataset: str  # emotune.data.loaders name
+    dataset: str  # emotune.data.registry name
     kind: str  # "binary" (yes/no per label), "ordinal" (integer classes) or "regression"
     templates: tuple[str, ...]
     answers: tuple[str, ...] = ()  # the closed answer set (classification)
@@ -287,10 +287,10 @@ def build_instruction_dataset(tasks: str | Sequence[str] | None = None, split: s
                               loader: Callable[..., EmotionDataset] | None = None) -> list[dict]:
     """Rows for ``split`` of every task in ``tasks`` (default: all five), in task order.
 
-    ``loader(name, data_root=...)`` defaults to :func:`emotune.data.loaders.load_dataset`.
+    ``loader(name, data_root=...)`` defaults to :func:`emotune.data.registry.load_dataset`.
     """
     if loader is None:
-        from emotune.data.loaders import load_dataset as loader
+        from emotune.data.registry import load_dataset as loader
     rows: list[dict] = []
     for name in parse_tasks(tasks):
         t = TASKS[name]

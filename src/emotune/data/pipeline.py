@@ -2,52 +2,27 @@
 
 Order: load -> drop placeholders -> label map -> leak-free split -> cap (train only) ->
 conversation context (after splitting, previous turns of the same dialogue only) -> fixed-seed
-samples (``max_train`` / ``max_eval``).
+samples (``max_train`` / ``max_eval``). Before training, :func:`check_labels_covered` and
+:func:`check_no_leakage` check any :class:`PreparedData` (the pipeline's or a caller's folds).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from emotune.data.dataset import EmotionDataset
-from emotune.data.labels import Task
-from emotune.errors import DataError
 from emotune.config import DataConfig
+from emotune.data.dataset import EmotionDataset, PreparedData
+from emotune.data.labels import Task
+from emotune.data.splits import assert_no_leakage, make_splits
+from emotune.errors import DataError
 
-__all__ = ["DataSplits", "prepare_data", "load_from_config", "stratified_sample"]
-
-
-@dataclass
-class DataSplits:
-    train: EmotionDataset
-    dev: EmotionDataset
-    test: EmotionDataset
-    full: EmotionDataset  # everything after splitting (split column set), before context/cap/samples
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def label_set(self):
-        return self.full.label_set
-
-    @property
-    def task(self) -> Task:
-        return self.full.task
-
-    def counts(self) -> dict:
-        return {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)}
-
-    def to_dict(self) -> dict:
-        """Summary for run directories / model cards."""
-        return {"dataset": self.full.name, "label_set": self.full.label_set.to_dict(), "rows": self.counts(),
-                "notes": list(self.notes), "info": {k: v for k, v in self.full.info.items()
-                                                     if k in ("dataset", "licence", "folder", "files", "options")}}
+__all__ = ["prepare_data", "load_from_config", "stratified_sample", "check_labels_covered", "check_no_leakage"]
 
 
 def load_from_config(cfg: DataConfig) -> EmotionDataset:
-    from emotune.data.loaders import load_dataset
+    from emotune.data.registry import load_dataset
 
     return load_dataset(cfg.dataset, text_col=cfg.text_col, label_col=cfg.label_col, label_cols=cfg.label_cols,
                         target_cols=cfg.target_cols, split_col=cfg.split_col, **dict(cfg.options))
@@ -106,10 +81,9 @@ def prefix_text(ds: EmotionDataset, column: str) -> EmotionDataset:
     return ds.with_frame(frame)
 
 
-def prepare_data(cfg: DataConfig | None = None) -> DataSplits:
+def prepare_data(cfg: DataConfig | None = None) -> PreparedData:
     """Load, clean, map, split (leak-free), cap, add context and sample according to ``cfg``."""
     from emotune.data.context import add_context
-    from emotune.data.splits import make_splits
     from emotune.data.taxonomies import cap_label, map_dataset
 
     cfg = cfg or DataConfig()
@@ -182,4 +156,35 @@ def prepare_data(cfg: DataConfig | None = None) -> DataSplits:
     for s, p in parts.items():
         p.info["data_notes"] = notes
     full.info["data_notes"] = notes
-    return DataSplits(parts["train"], parts["dev"], parts["test"], full, notes)
+    stats = full.info.get("split_stats", {})
+    summary = {"steps": list(notes), "source": {k: v for k, v in full.info.items()
+                                          if k in ("dataset", "licence", "folder", "files", "options")},
+               "dedup_dropped": int(stats.get("rows_in", len(full)) - stats.get("rows_out", len(full)))}
+    return PreparedData(parts["train"], parts["dev"], parts["test"], summary, full)
+
+
+def check_labels_covered(data: PreparedData) -> None:
+    """Every label that dev or test uses must occur in train, or the model cannot learn it."""
+    if data.task == Task.REGRESSION:
+        return
+    names = data.label_set.names
+
+    def present(ds: EmotionDataset) -> set[str]:
+        return {lab for labs in ds.frame["labels"] for lab in labs}
+
+    seen = present(data.train)
+    for split in ("dev", "test"):
+        missing = sorted(present(getattr(data, split)) - seen,
+                         key=lambda n: names.index(n) if n in names else len(names))
+        if missing:
+            raise DataError(
+                f"Labels in {split} never occur in train: {', '.join(missing)}",
+                hint="Use a larger train split or sample (data.max_train), merge or drop these labels "
+                     "(data.label_map / data.cap), or check data.label_col.",
+            )
+
+
+def check_no_leakage(data: PreparedData) -> None:
+    """No normalised test or dev text occurs in train (:func:`emotune.data.splits.assert_no_leakage`)."""
+    assert_no_leakage(data.train, data.test)
+    assert_no_leakage(data.train, data.dev)

@@ -288,7 +288,7 @@ def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None 
 
 
 def _suite_task(suite: SuiteSpec) -> Task:
-    from emotune.data.loaders import get_spec
+    from emotune.data.registry import get_spec
 
     return get_spec(_load_preset(suite.data_preset).data.dataset).task
 
@@ -300,12 +300,12 @@ def _data_key(cfg: RunConfig) -> str:
 
 def _prepare_checked(cfg: RunConfig, cache: dict, say) -> object:
     """Prepared data for a run's data config (shared by runs with the same one), leakage-checked."""
+    from emotune.data.pipeline import prepare_data
     from emotune.data.splits import assert_no_leakage
-    from emotune.training.trainer import prepare
 
     key = _data_key(cfg)
     if key not in cache:
-        data = prepare(cfg)
+        data = prepare_data(cfg.data)
         assert_no_leakage(data.test, data.train)
         assert_no_leakage(data.dev, data.train)
         say(f"  data: train {len(data.train):,} / dev {len(data.dev):,} / test {len(data.test):,} rows; "

@@ -260,7 +260,7 @@ class _Texts:
         return self.prepared[key]
 
     def train_of(self, dataset: str) -> set[str]:
-        from emotune.data.loaders import load_dataset
+        from emotune.data.registry import load_dataset
 
         if dataset not in self.raw_train:
             self.raw_train[dataset] = _keys(load_dataset(dataset).split("train"))

@@ -303,7 +303,7 @@ class InstructClassifier(EmotionClassifier):
                 raise DataError(f"{ic.file}: row {bad[0]['id']!r} is from split '{bad[0]['split']}'; only train "
                                 "rows may be mixed into training")
             return [r for r in rows if r["task"] != self.task_name]
-        from emotune.data.loaders import load_dataset
+        from emotune.data.registry import load_dataset
 
         rows = []
         for name in parse_tasks(ic.tasks):
@@ -362,7 +362,7 @@ class InstructClassifier(EmotionClassifier):
     @staticmethod
     def _held_out_keys(tasks: set[str], dev: EmotionDataset | None) -> set[str]:
         """Normalised dev and test texts of the SemEval ``tasks`` (and of the run's own dev)."""
-        from emotune.data.loaders import load_dataset
+        from emotune.data.registry import load_dataset
 
         keys: set[str] = set()
         for name in tasks:
@@ -824,7 +824,7 @@ def evaluate_run(run: str | Path, tasks: str | Sequence[str] | None = None, *, s
     emotions (texts as ``"anger: <tweet>"``), with per-emotion metrics too (the official EI score
     is the mean of the per-emotion Pearson correlations). ``max_rows`` scores a seeded sample.
     """
-    from emotune.data.loaders import load_dataset
+    from emotune.data.registry import load_dataset
     from emotune.runs import Run
 
     first = Run.open(run).load()

@@ -8,13 +8,13 @@ compare something meaningful.
 Terms are lemmatised by :class:`SuffixLemmatizer`, a rule-based lemmatiser that accepts a
 candidate lemma only if it occurs in the corpus itself. WordNet (nltk) or spaCy would need data
 downloads that fail offline, and a plain stemmer produces non-words ("happi") in a report meant for
-people.
+people. The figures are drawn by :mod:`emotune.reports.eda_figures` in the style of the comparison
+report (:mod:`emotune.reports.plots`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from collections import Counter
@@ -45,7 +45,6 @@ OUTPUT_FILES = ("index.html", "eda.json", *FIGURES.values())
 META_SUMMARIES = ("intensity", "age", "gender", "country")  # summarised when present in metadata
 _TOKEN = re.compile(r"[a-z][a-z']*[a-z]|[a-z]")
 _NOISE = re.compile(r"https?://\S+|www\.\S+|@\w+|&\w+;")
-_DPI = 110
 _TSNE_ITER = 750  # sklearn's default 1000 changes little on these maps and costs a third more
 
 
@@ -265,177 +264,7 @@ def statistics(ds: EmotionDataset, tokens: list[list[str]] | None = None) -> dic
     return sec
 
 
-# -- figures --------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)  # no display here, and never one in a server process
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"figure.dpi": _DPI, "axes.spines.top": False, "axes.spines.right": False,
-                         "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
-                         "legend.fontsize": 8})
-    return plt
-
-
-def _palette(n: int):
-    """Distinct colours dark enough for text: tab10, then Dark2, Set1 and the dark half of tab20b
-    (tab20's light shades vanish on white); they repeat beyond 37 groups."""
-    plt = _plt()
-    colors = [plt.get_cmap("tab10")(i) for i in range(10)] + [plt.get_cmap("Dark2")(i) for i in range(8)]
-    colors += [plt.get_cmap("Set1")(i) for i in (0, 1, 2, 3, 4, 6, 7, 8)]
-    colors += [plt.get_cmap("tab20b")(i) for i in range(0, 20, 2)]
-    return [colors[i % len(colors)] for i in range(n)]
-
-
-def _save(fig, path: Path) -> None:
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight", facecolor="white")
-    _plt().close(fig)
-
-
-def _grid(n: int, ncols: int = 4):
-    ncols = min(ncols, n)
-    return math.ceil(n / ncols), ncols
-
-
-def plot_class_distribution(ds: EmotionDataset, path: Path) -> None:
-    plt = _plt()
-    names = list(ds.label_set.names)
-    splits = ds.split_names or [""]
-    fig, ax = plt.subplots(figsize=(min(16, max(6.5, 0.3 * len(names) * len(splits) + 3)), 4))
-    width = 0.8 / len(splits)
-    colors = _palette(len(splits)) if len(splits) > 1 else ["#4c72b0"]
-    x = np.arange(len(names))
-    for i, s in enumerate(splits):
-        part = ds.frame if not s else ds.frame[ds.frame["split"] == s]
-        c = Counter(lab for labs in part["labels"] for lab in labs)
-        counts = np.array([c.get(k, 0) for k in names], dtype=float)
-        bars = ax.bar(x + (i - (len(splits) - 1) / 2) * width, counts / max(len(part), 1), width,
-                      label=f"{s} (n={len(part):,})", color=colors[i])
-        if len(splits) == 1 and len(names) <= 16:
-            ax.bar_label(bars, labels=[f"{int(v):,}" for v in counts], fontsize=7, padding=2)
-    ax.set_xticks(x, names, rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center")
-    ax.set_ylabel("share of rows")
-    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
-    if len(splits) > 1:
-        ax.set_title("Label distribution per split")
-        ax.legend(frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
-    else:
-        where = f"split '{splits[0]}'" if splits[0] else "no official split"
-        ax.set_title(f"Label distribution ({len(ds):,} rows, {where}; counts on the bars)")
-    _save(fig, path)
-
-
-def plot_labels_per_text(ds: EmotionDataset, path: Path) -> None:
-    plt = _plt()
-    k = ds.frame["labels"].map(len).to_numpy()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    vals, counts = np.unique(k, return_counts=True)
-    ax.bar(vals, counts / len(k), color="#4c72b0")
-    ax.set_xticks(vals)
-    ax.set_xlabel("labels per text")
-    ax.set_ylabel("share of rows")
-    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
-    ax.set_title("How many labels a text has")
-    _save(fig, path)
-
-
-def plot_label_cooccurrence(ds: EmotionDataset, path: Path) -> None:
-    plt = _plt()
-    y = ds.label_set.encode_multi(ds.frame["labels"]).astype(float)
-    names = list(ds.label_set.names)
-    co = y.T @ y
-    totals = np.diag(co).copy()
-    # P(column | row): how often a text with the row label also has the column label
-    cond = np.divide(co, totals[:, None], out=np.zeros_like(co), where=totals[:, None] > 0)
-    np.fill_diagonal(cond, np.nan)
-    size = max(5.0, 0.38 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(cond, cmap="viridis", vmin=0, vmax=max(np.nanmax(cond), 1e-9) if np.isfinite(cond).any() else 1)
-    ax.set_xticks(range(len(names)), names, rotation=90)
-    ax.set_yticks(range(len(names)), [f"{n} ({int(t):,})" for n, t in zip(names, totals)])
-    ax.set_xlabel("also labelled")
-    ax.set_ylabel("texts labelled (count)")
-    if len(names) <= 14:
-        for i in range(len(names)):
-            for j in range(len(names)):
-                if i != j and co[i, j]:
-                    ax.text(j, i, f"{cond[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if cond[i, j] < 0.6 * np.nanmax(cond) else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="P(column label | row label)")
-    ax.set_title("Label co-occurrence")
-    _save(fig, path)
-
-
-def plot_target_histograms(ds: EmotionDataset, path: Path) -> None:
-    plt = _plt()
-    y = ds.y()
-    names = list(ds.label_set.names)
-    rows, cols = _grid(len(names), 3)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    splits = ds.split_names or [""]
-    colors = _palette(len(splits))
-    for j, name in enumerate(names):
-        ax = axes.flat[j]
-        col = y[:, j]
-        bins = np.histogram_bin_edges(col[~np.isnan(col)], bins=30)
-        for i, s in enumerate(splits):
-            mask = np.ones(len(col), bool) if not s else (ds.frame["split"] == s).to_numpy()
-            ax.hist(col[mask & ~np.isnan(col)], bins=bins, density=True, histtype="step", lw=1.5, color=colors[i],
-                    label=s or "all")
-        ax.set_title(name)
-        ax.set_ylabel("density")
-        if j == 0:
-            ax.legend(frameon=False)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    fig.suptitle("Target distributions per split", y=1.02)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def plot_target_correlation(ds: EmotionDataset, path: Path) -> None:
-    plt = _plt()
-    names = list(ds.label_set.names)
-    corr = pd.DataFrame(ds.y(), columns=names).corr().to_numpy()
-    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2.5, 1.0 * len(names) + 1.5))
-    im = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, f"{corr[i, j]:.2f}", ha="center", va="center", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="Pearson r")
-    ax.set_title("Correlation between targets")
-    _save(fig, path)
-
-
-def plot_text_length(ds: EmotionDataset, grp: dict[str, np.ndarray], path: Path) -> None:
-    plt = _plt()
-    words = ds.frame["text"].fillna("").astype(str).str.split().str.len().to_numpy()
-    cap = max(5, int(np.ceil(np.quantile(words, 0.99))))
-    step = max(1, int(np.ceil(cap / 30)))  # whole words per bin: fractional bins leave empty stripes
-    bins = np.arange(0, cap + step + 1, step) - 0.5
-    names = list(grp)
-    rows, cols = _grid(len(names), 4)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.2 * rows), squeeze=False, sharex=True)
-    colors = _palette(len(names))
-    for i, name in enumerate(names):
-        ax = axes.flat[i]
-        w = words[grp[name]]
-        ax.hist(np.minimum(w, cap), bins=bins, color=colors[i], alpha=0.85)
-        ax.axvline(np.median(w), color="black", lw=1, ls="--")
-        ax.set_title(f"{name}  (median {np.median(w):g} words, n={len(w):,})", fontsize=8)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    for ax in axes[-1]:
-        ax.set_xlabel("words per text")
-    fig.suptitle(f"Text length per {'class' if ds.task != Task.REGRESSION else 'target quartile'} "
-                 f"(longer than {cap} words counted in the last bin)", y=1.0)
-    fig.tight_layout()
-    _save(fig, path)
-
-
+# -- computations behind the figures ---------------------------------------------------------
 def distinctive_terms(tokens: list[list[str]], grp: dict[str, np.ndarray], top: int = 10,
                       min_count: int = 3) -> dict[str, list[tuple[str, float]]]:
     """Per group, the terms most over-represented against the other rows: weighted log-odds with
@@ -472,95 +301,6 @@ def distinctive_terms(tokens: list[list[str]], grp: dict[str, np.ndarray], top: 
     return out
 
 
-def plot_top_terms(terms: dict[str, list[tuple[str, float]]], path: Path) -> None:
-    plt = _plt()
-    names = list(terms)
-    rows, cols = _grid(len(names), 4)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False)
-    colors = _palette(len(names))
-    for i, name in enumerate(names):
-        ax = axes.flat[i]
-        items = terms[name][::-1]
-        if items:
-            ax.barh([w for w, _ in items], [s for _, s in items], color=colors[i])
-        else:
-            ax.text(0.5, 0.5, "too few words", ha="center", va="center", transform=ax.transAxes, color="#777777")
-            ax.axis("off")
-        ax.set_title(name)
-        ax.tick_params(axis="y", labelsize=8)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    fig.suptitle("Most distinctive lemmas per group (log-odds z-score vs. all other rows)", y=1.0)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def _cloud_weights(tokens: list[list[str]], grp: dict[str, np.ndarray], min_count: int = 3
-                   ) -> dict[str, dict[str, float]]:
-    """Per group: count x log(lift) over the lemmas more common in the group than overall (lift > 1).
-
-    Raw frequency would draw the same few words ("feel", "say", "time") in every cloud; this weight
-    is each lemma's contribution to how much the group's vocabulary differs from the corpus."""
-    total = Counter(w for toks in tokens for w in toks)
-    n_total = sum(total.values()) or 1
-    out = {}
-    for name, mask in grp.items():
-        freq = Counter(w for r in np.flatnonzero(mask) for w in tokens[r])
-        n = sum(freq.values()) or 1
-        weights = {}
-        for w, c in freq.items():
-            lift = (c / n) / (total[w] / n_total)
-            if c >= min_count and lift > 1.05:
-                weights[w] = c * math.log(lift)
-        if not weights:  # tiny groups: fall back to plain frequency
-            weights = {w: float(c) for w, c in freq.most_common(60)}
-        out[name] = dict(sorted(weights.items(), key=lambda kv: -kv[1])[:150])
-    return out
-
-
-def plot_wordclouds(tokens: list[list[str]], grp: dict[str, np.ndarray], path: Path, seed: int = 0) -> None:
-    import colorsys
-
-    from matplotlib.colors import to_rgb
-    from wordcloud import WordCloud
-
-    plt = _plt()
-    names = list(grp)
-    weights = _cloud_weights(tokens, grp)
-    rows, cols = _grid(len(names), 4)
-    height = 2.7 * rows + 0.5
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, height), squeeze=False,
-                             gridspec_kw={"hspace": 0.25, "wspace": 0.06})
-    fig.subplots_adjust(top=1 - 0.75 / height, bottom=0.1 / height, left=0.02, right=0.98)
-    colors = _palette(len(names))
-    for i, name in enumerate(names):
-        ax = axes.flat[i]
-        h, _, s = colorsys.rgb_to_hls(*to_rgb(colors[i]))
-        rng = np.random.default_rng(seed + i)
-
-        def shade(*_args, _h=h, _s=s, _rng=rng, **_kw):  # the group's hue, dark enough to read
-            r, g, b = colorsys.hls_to_rgb(_h, _rng.uniform(0.22, 0.48), max(_s, 0.45))
-            return f"rgb({int(r * 255)}, {int(g * 255)}, {int(b * 255)})"
-
-        if weights[name]:
-            wc = WordCloud(width=440, height=300, background_color="white", max_words=60, random_state=seed,
-                           color_func=shade, prefer_horizontal=0.95, min_font_size=7, margin=3)
-            ax.imshow(wc.generate_from_frequencies(weights[name]), interpolation="bilinear")
-        else:
-            ax.text(0.5, 0.5, "too few words", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(name, fontsize=11, fontweight="bold", color=colors[i])
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for side in ax.spines.values():
-            side.set_visible(True)
-            side.set_color("#dddddd")
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    fig.suptitle("Word clouds: lemmas over-represented in each group, sized by count x log(lift)",
-                 y=1 - 0.2 / height)
-    _save(fig, path)
-
-
 def _sample_index(ds: EmotionDataset, max_points: int, seed: int) -> np.ndarray:
     n = len(ds)
     if n <= max_points:
@@ -584,74 +324,6 @@ def tsne_map(emb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
     return xy, perplexity
 
 
-def _bare(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for side in ax.spines.values():
-        side.set_visible(False)
-
-
-def plot_tsne(ds: EmotionDataset, xy: np.ndarray, path: Path, perplexity: float) -> str:
-    """Draw the t-SNE map of the texts in ``ds`` (in the order of ``xy``).
-
-    One map coloured by class; or, for multi-label data and more than 20 classes, one panel per
-    label highlighting its texts (with several labels per text a single colour per point would
-    mislead); regression colours by each target. Returns the layout: "single", "panels" or
-    "regression"."""
-    plt = _plt()
-    title = f"t-SNE of sentence embeddings ({len(ds):,} texts, perplexity {perplexity:.0f})"
-    names = list(ds.label_set.names)
-    if ds.task == Task.REGRESSION:
-        y = ds.y()
-        rows, cols = _grid(len(names), 3)
-        fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 5 * rows), squeeze=False)
-        for j, name in enumerate(names):
-            ax = axes.flat[j]
-            lo, hi = np.nanquantile(y[:, j], [0.02, 0.98])  # most targets bunch up mid-scale
-            sc = ax.scatter(xy[:, 0], xy[:, 1], c=y[:, j], cmap="viridis", vmin=lo, vmax=hi, s=8, alpha=0.9,
-                            linewidths=0)
-            fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.02, label=name)
-            _bare(ax)
-        for ax in list(axes.flat)[len(names):]:
-            ax.axis("off")
-        fig.suptitle(title)
-        _save(fig, path)
-        return "regression"
-    labels = ds.frame["labels"].tolist()
-    if ds.task == Task.SINGLE and len(names) <= 20:
-        cls = np.array([labs[0] for labs in labels])
-        colors = _palette(len(names))
-        fig, ax = plt.subplots(figsize=(8.5, 6.5))
-        for k, name in enumerate(names):
-            m = cls == name
-            if m.any():
-                ax.scatter(xy[m, 0], xy[m, 1], s=9, alpha=0.75, linewidths=0, color=colors[k],
-                           label=f"{name} ({m.sum():,})")
-        ax.legend(frameon=False, markerscale=2.5, bbox_to_anchor=(1.01, 1), loc="upper left")
-        _bare(ax)
-        ax.set_title(title)
-        _save(fig, path)
-        return "single"
-    present = [n for n in names if any(n in labs for labs in labels)]
-    rows, cols = _grid(len(present), 4)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.0 * rows), squeeze=False)
-    colors = _palette(len(present))
-    for k, name in enumerate(present):
-        ax = axes.flat[k]
-        m = np.fromiter((name in labs for labs in labels), dtype=bool, count=len(labels))
-        ax.scatter(xy[~m, 0], xy[~m, 1], s=3, color="#d9d9d9", linewidths=0)
-        ax.scatter(xy[m, 0], xy[m, 1], s=6, color=colors[k] if len(present) <= 10 else "#c0392b", linewidths=0,
-                   alpha=0.9)
-        ax.set_title(f"{name} ({m.sum():,})", fontsize=9)
-        _bare(ax)
-    for ax in list(axes.flat)[len(present):]:
-        ax.axis("off")
-    fig.suptitle(title + ": texts with each label highlighted", y=1.0)
-    fig.tight_layout()
-    _save(fig, path)
-    return "panels"
-
-
 def centroid_similarity(ds: EmotionDataset, emb: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Cosine similarity between class centroids of embeddings centred on the sample mean.
 
@@ -667,24 +339,6 @@ def centroid_similarity(ds: EmotionDataset, emb: np.ndarray) -> tuple[list[str],
     c = np.asarray(cents)
     c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
     return names, c @ c.T
-
-
-def plot_centroid_similarity(names: list[str], sim: np.ndarray, path: Path) -> None:
-    plt = _plt()
-    size = max(4.5, 0.4 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(sim, cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=90)
-    ax.set_yticks(range(len(names)), names)
-    if len(names) <= 14:
-        for i in range(len(names)):
-            for j in range(len(names)):
-                if i != j:
-                    ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if abs(sim[i, j]) > 0.6 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity (centred)")
-    ax.set_title("Similarity of group centroids in embedding space")
-    _save(fig, path)
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -725,6 +379,8 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
 
     ``log`` (a callable taking a string) hears about each step. Returns the path of index.html.
     """
+    from emotune.reports import eda_figures as draw  # matplotlib only when a report is drawn
+
     t0 = time.perf_counter()
     say = log or (lambda msg: None)
     out_dir = Path(out_dir)
@@ -745,41 +401,41 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
 
     say("plotting distributions")
     if is_reg:
-        plot_target_histograms(ds, out_dir / FIGURES["target_histograms"])
+        draw.plot_target_histograms(ds, out_dir / FIGURES["target_histograms"])
         figs.append(Figure("target_histograms", "Target distributions",
                            "Density of each target per split: a shift between splits changes what the test set "
                            "measures."))
         if len(ds.label_set) > 1:
-            plot_target_correlation(ds, out_dir / FIGURES["target_correlation"])
+            draw.plot_target_correlation(ds, out_dir / FIGURES["target_correlation"])
             figs.append(Figure("target_correlation", "Correlation between targets",
                                "Pearson correlation of the targets over all rows."))
     else:
-        plot_class_distribution(ds, out_dir / FIGURES["class_distribution"])
+        draw.plot_class_distribution(ds, out_dir / FIGURES["class_distribution"])
         figs.append(Figure("class_distribution", "Label distribution",
                            "Share of rows carrying each label, per split (multi-label rows count once per label)."))
         if ds.task == Task.MULTI:
-            plot_labels_per_text(ds, out_dir / FIGURES["labels_per_text"])
+            draw.plot_labels_per_text(ds, out_dir / FIGURES["labels_per_text"])
             figs.append(Figure("labels_per_text", "Labels per text", "How many labels each text carries."))
-            plot_label_cooccurrence(ds, out_dir / FIGURES["label_cooccurrence"])
+            draw.plot_label_cooccurrence(ds, out_dir / FIGURES["label_cooccurrence"])
             figs.append(Figure("label_cooccurrence", "Label co-occurrence",
                                "Cell (row, column): the share of texts with the row label that also carry the column "
                                "label. Row labels show how many texts carry them."))
 
     if grp:
-        plot_text_length(ds, grp, out_dir / FIGURES["text_length"])
+        draw.plot_text_length(ds, grp, out_dir / FIGURES["text_length"])
         figs.append(Figure("text_length", f"Text length per {group_word}",
                            "Histogram of words per text; the dashed line is the median."))
         say("finding distinctive terms")
         # a lemma must occur 3 times to rank; tiny datasets (tests, a first look at a file) take any
         terms = distinctive_terms(tokens, grp, min_count=3 if len(tokens) >= 200 else 1)
-        plot_top_terms(terms, out_dir / FIGURES["top_terms"])
+        draw.plot_top_terms(terms, out_dir / FIGURES["top_terms"])
         figs.append(Figure("top_terms", f"Distinctive terms per {group_word}",
                            "Lemmas most over-represented in the group compared with all other rows (weighted log-odds "
                            "with an informative Dirichlet prior, z-scored; at least 3 occurrences in datasets of 200+ "
                            "rows). Stop words are scikit-learn's English list; lemmas come from a rule-based "
                            "lemmatiser that only accepts lemmas that occur in the corpus."))
         say("drawing word clouds")
-        plot_wordclouds(tokens, grp, out_dir / FIGURES["wordclouds"], seed=seed)
+        draw.plot_wordclouds(tokens, grp, out_dir / FIGURES["wordclouds"], seed=seed)
         figs.append(Figure("wordclouds", f"Word clouds per {group_word}",
                            "Up to 60 lemmas per group that are more common in the group than in all rows (at least 3 "
                            "occurrences), sized by count x log(lift), lift being the lemma's share in the group over "
@@ -795,7 +451,7 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
         emb = encode(sub.texts, model=embed_model, progress=progress, cache=True)
         say("running t-SNE")
         xy, perplexity = tsne_map(emb, seed)
-        layout = plot_tsne(sub, xy, out_dir / FIGURES["tsne"], perplexity)
+        layout = draw.plot_tsne(sub, xy, out_dir / FIGURES["tsne"], perplexity)
         sampled = (f"a random sample of {len(idx):,} of {len(ds):,} texts" if len(idx) < len(ds)
                    else f"all {len(ds):,} texts")
         colour = {"regression": "coloured by each target",
@@ -806,7 +462,7 @@ def build_eda_report(ds: EmotionDataset, out_dir, *, embed_model: str = "minilm"
                            "texts the encoder does not separate; distances between distant clusters mean little."))
         names, sim = centroid_similarity(sub, emb)
         if len(names) >= 2:
-            plot_centroid_similarity(names, sim, out_dir / FIGURES["centroid_similarity"])
+            draw.plot_centroid_similarity(names, sim, out_dir / FIGURES["centroid_similarity"])
             figs.append(Figure("centroid_similarity", f"Centroid similarity per {group_word}",
                                "Cosine similarity between the mean embeddings of each group, after subtracting the "
                                "mean of all sampled embeddings. High off-diagonal values mark groups the encoder finds "

@@ -1,34 +1,54 @@
-"""The comparison report's figures: matplotlib (Agg backend), one PNG each, plain data in.
+"""The figures of both reports in one style: matplotlib (Agg backend), one PNG each, plain data in.
 
-Every function takes plain numbers (no run directories), writes ``path`` and returns it, so the
-report decides what to plot and these only decide how.
+This module holds the shared look (:data:`DPI`, the rcParams, :func:`palette`, :func:`save`) and the
+comparison report's figures; :mod:`emotune.reports.eda_figures` draws the EDA report's with the same
+helpers. Every function takes plain numbers (no run directories), writes ``path`` and returns it, so
+the report decides what to plot and these only decide how.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg", force=True)  # no display here, and never one in a server process
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 DPI = 110
-_PALETTE = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+plt.rcParams.update({"figure.dpi": DPI, "axes.spines.top": False, "axes.spines.right": False,
+                     "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+                     "legend.fontsize": 8})
+# Distinct colours dark enough for text: tab10, then Dark2, Set1 and the dark half of tab20b
+# (tab20's light shades vanish on white); they repeat beyond 37 groups.
+_PALETTE = ([plt.get_cmap("tab10")(i) for i in range(10)] + [plt.get_cmap("Dark2")(i) for i in range(8)]
+            + [plt.get_cmap("Set1")(i) for i in (0, 1, 2, 3, 4, 6, 7, 8)]
+            + [plt.get_cmap("tab20b")(i) for i in range(0, 20, 2)])
 
 
-def _color(i: int):
+def color(i: int):
     return _PALETTE[i % len(_PALETTE)]
 
 
-def _save(fig, path: str | Path) -> Path:
+def palette(n: int) -> list:
+    return [color(i) for i in range(n)]
+
+
+def save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
     plt.close(fig)
     return path
+
+
+def grid(n: int, ncols: int = 4) -> tuple[int, int]:
+    """(rows, columns) of a panel grid for ``n`` panels, at most ``ncols`` wide."""
+    ncols = min(ncols, n)
+    return math.ceil(n / ncols), ncols
 
 
 def _ylow(values) -> float:
@@ -60,7 +80,7 @@ def grouped_bars(values: Mapping[str, Mapping[str, float]], path: str | Path, *,
         err = None
         if errors and m in errors:
             err = [errors[m].get(lab, 0.0) for lab in labels]
-        ax.bar(x - 0.4 + width * (i + 0.5), vals, width, label=m, color=_color(i), yerr=err,
+        ax.bar(x - 0.4 + width * (i + 0.5), vals, width, label=m, color=color(i), yerr=err,
                capsize=2 if err is not None else 0, error_kw={"elinewidth": 0.8})
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
@@ -72,7 +92,7 @@ def grouped_bars(values: Mapping[str, Mapping[str, float]], path: str | Path, *,
     ax.grid(axis="y", alpha=0.3)
     below = -0.18 if len(labels) <= 8 else -0.3  # rotated tick labels need more room
     ax.legend(fontsize=8, ncol=min(n_m, 4), loc="upper center", bbox_to_anchor=(0.5, below), frameon=False)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def bars_with_ci(names: Sequence[str], values: Sequence[float], lows: Sequence[float], highs: Sequence[float],
@@ -85,7 +105,7 @@ def bars_with_ci(names: Sequence[str], values: Sequence[float], lows: Sequence[f
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.4))
     y = np.arange(len(names))
     err = np.vstack([np.clip(values[order] - lows[order], 0, None), np.clip(highs[order] - values[order], 0, None)])
-    ax.barh(y, values[order], xerr=err, color=[_color(i) for i in order], capsize=3, alpha=0.9)
+    ax.barh(y, values[order], xerr=err, color=[color(i) for i in order], capsize=3, alpha=0.9)
     for yi, v, h in zip(y, values[order], highs[order]):
         ax.text(min(h, 1.0) + 0.01, yi, f"{v:.3f}", va="center", fontsize=8)
     ax.set_yticks(y)
@@ -94,7 +114,7 @@ def bars_with_ci(names: Sequence[str], values: Sequence[float], lows: Sequence[f
     ax.set_xlabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def box_per_label(values: Mapping[str, Sequence[float]], path: str | Path, *, title: str = "",
@@ -113,7 +133,7 @@ def box_per_label(values: Mapping[str, Sequence[float]], path: str | Path, *, ti
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def heatmap(matrix, row_names: Sequence[str], col_names: Sequence[str], path: str | Path, *, title: str = "",
@@ -145,7 +165,7 @@ def heatmap(matrix, row_names: Sequence[str], col_names: Sequence[str], path: st
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def confusion_matrix(cm, names: Sequence[str], path: str | Path, *, title: str = "") -> Path:
@@ -164,10 +184,10 @@ def reliability_diagram(curves: Mapping[str, Mapping], path: str | Path, *, titl
             continue
         ece = c.get("ece")
         lab = f"{name} (ECE {ece:.3f})" if ece is not None and np.isfinite(ece) else name
-        ax.plot(pp, pt, linewidth=1.2, color=_color(i), label=lab)
+        ax.plot(pp, pt, linewidth=1.2, color=color(i), label=lab)
         counts = np.asarray(c.get("counts", np.ones(len(pp))), dtype=float)
         # marker area ~ share of predictions in the bin: sparse bins are visibly less trustworthy
-        ax.scatter(pp, pt, s=8 + 120 * counts / max(1.0, counts.sum()), color=_color(i), zorder=3)
+        ax.scatter(pp, pt, s=8 + 120 * counts / max(1.0, counts.sum()), color=color(i), zorder=3)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence")
@@ -176,7 +196,7 @@ def reliability_diagram(curves: Mapping[str, Mapping], path: str | Path, *, titl
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     ax.set_aspect("equal")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def scatter_true_pred(y_true, y_pred, path: str | Path, *, title: str = "", name: str = "value") -> Path:
@@ -191,4 +211,4 @@ def scatter_true_pred(y_true, y_pred, path: str | Path, *, title: str = "", name
     ax.set_ylabel(f"predicted {name}")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save(fig, path)

@@ -70,11 +70,13 @@ def cross_validate(config: RunConfig, folds: int = 5, run_dir: str | Path | None
     """
     from emotune.data.splits import kfold
     from emotune.metrics import PRIMARY
-    from emotune.training.trainer import PreparedData, config_differences, prepare, train
+    from emotune.data.dataset import PreparedData
+    from emotune.data.pipeline import prepare_data
+    from emotune.training.trainer import config_differences, train
 
     base = Path(run_dir) if run_dir is not None else Path(config.output_dir) / f"{config.name}-cv{folds}"
     if data is None:
-        data = prepare(config)
+        data = prepare_data(config.data)
     merged = data.train.with_frame(pd.concat([data.train.frame, data.dev.frame], ignore_index=True))
     merged.name = f"{config.data.dataset}:train+dev"
     fold_sets = kfold(merged, folds, seed=config.data.split.seed, group_by=config.data.split.group_by)

@@ -8,7 +8,6 @@ written last: a directory without it is an unfinished run, which ``train`` resum
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -17,18 +16,19 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
-from emotune.data.dataset import EmotionDataset
+from emotune.data.dataset import EmotionDataset, PreparedData
 from emotune.data.labels import LabelSet, Task
-from emotune.errors import ConfigError, DataError, EmotuneError, ModelError
+from emotune.errors import ConfigError, EmotuneError, ModelError
 from emotune import runs as rd
 from emotune.config import RunConfig
+from emotune.data.pipeline import check_labels_covered, check_no_leakage, prepare_data
 
 console = Console(stderr=True)
 
@@ -47,105 +47,6 @@ class TrainResult:
 
     def score(self, split: str = "test", metric: str | None = None) -> float | None:
         return self.metrics.get(split, {}).get(metric or self.primary)
-
-
-@dataclass
-class PreparedData:
-    """train/dev/test as the trainer sees them, plus what data preparation did (for the card)."""
-
-    train: EmotionDataset
-    dev: EmotionDataset
-    test: EmotionDataset
-    notes: dict = field(default_factory=dict)
-
-    @property
-    def label_set(self) -> LabelSet:
-        return self.train.label_set
-
-
-# -- data ------------------------------------------------------------------------------------
-def _jsonable(obj):
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return _jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
-
-
-def _unpack(prepared) -> PreparedData:
-    """Accept what ``prepare_data`` returns: an object or dict with train/dev/test, or a tuple."""
-    if isinstance(prepared, PreparedData):
-        return prepared
-    if isinstance(prepared, (tuple, list)):
-        train, dev, test, *rest = prepared
-        notes = rest[0] if rest else {}
-    else:
-        get = prepared.get if isinstance(prepared, dict) else (lambda k, d=None: getattr(prepared, k, d))
-        train, dev, test = get("train"), get("dev"), get("test")
-        notes = next((n for n in (get("notes"), get("report")) if n is not None), {})
-        summary = prepared.to_dict() if hasattr(prepared, "to_dict") else {}
-        if isinstance(notes, (list, tuple)):
-            notes = {"steps": [str(n) for n in notes]}
-        if summary.get("info"):
-            notes = {**notes, "source": summary["info"]}
-    if isinstance(notes, (list, tuple)):
-        notes = {"steps": [str(n) for n in notes]}
-    return PreparedData(train, dev, test, _jsonable(notes or {}))
-
-
-def prepare(config: RunConfig) -> PreparedData:
-    """The run's train/dev/test via the data pipeline (seeded: the same config gives the same split)."""
-    from emotune.data.pipeline import prepare_data
-
-    return _unpack(prepare_data(config.data))
-
-
-def check_labels_covered(data: PreparedData) -> None:
-    """Every label that dev or test uses must occur in train, or the model cannot learn it."""
-    if data.train.task == Task.REGRESSION:
-        return
-    names = data.label_set.names
-
-    def present(ds: EmotionDataset) -> set[str]:
-        return {lab for labs in ds.frame["labels"] for lab in labs}
-
-    seen = present(data.train)
-    for split in ("dev", "test"):
-        ds = getattr(data, split)
-        missing = sorted(present(ds) - seen, key=lambda n: names.index(n) if n in names else len(names))
-        if missing:
-            raise DataError(
-                f"Labels in {split} never occur in train: {', '.join(missing)}",
-                hint="Use a larger train split or sample (data.max_train), merge or drop these labels "
-                     "(data.label_map / data.cap), or check data.label_col.",
-            )
-
-
-def check_no_leakage(train: EmotionDataset, test: EmotionDataset) -> None:
-    try:
-        from emotune.data.splits import assert_no_leakage
-    except ImportError:  # the splitter's own check is the reference; this is a minimal stand-in
-        assert_no_leakage = _assert_no_exact_overlap
-    assert_no_leakage(train, test)
-
-
-def _assert_no_exact_overlap(train: EmotionDataset, test: EmotionDataset) -> None:
-    norm = lambda t: " ".join(str(t).lower().split())  # noqa: E731
-    overlap = {norm(t) for t in train.texts} & {norm(t) for t in test.texts}
-    if overlap:
-        example = next(iter(overlap))
-        raise DataError(f"{len(overlap)} test texts also occur in train (e.g. {example[:60]!r})",
-                        hint="Enable data.split.dedup or fix the split column.")
 
 
 # -- reproducibility and resources -------------------------------------------------------------
@@ -258,9 +159,18 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: 
     return True
 
 
+def _plain(obj):
+    """JSON for what backends put in history and metrics: numpy numbers and arrays, sets; else text."""
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    return str(obj)
+
+
 def _write_json(path: Path, obj, indent: int | None = 2) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False, default=_plain) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
@@ -365,10 +275,9 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     t0 = time.time()
     if data is None:
         say(f"Preparing data: {config.data.dataset}")
-        data = prepare(config)
+        data = prepare_data(config.data)
     check_labels_covered(data)
-    check_no_leakage(data.train, data.test)
-    check_no_leakage(data.train, data.dev)
+    check_no_leakage(data)
     label_set = data.label_set
     task = label_set.task
     sizes = {s: len(getattr(data, s)) for s in ("train", "dev", "test")}
@@ -398,9 +307,9 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     # appended: a resumed backend may return the epochs it restored from its checkpoint again
     seen = {json.dumps(r, sort_keys=True) for r in rd.load_history(run_dir)}
     with open(run_dir / rd.HISTORY_FILE, "a", encoding="utf-8") as fh:
-        for row in map(_jsonable, history):
-            if json.dumps(row, sort_keys=True) not in seen:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for row in history:
+            if json.dumps(row, sort_keys=True, default=_plain) not in seen:
+                fh.write(json.dumps(row, ensure_ascii=False, default=_plain) + "\n")
     say(f"  fitted in {fit_seconds:.1f} s")
 
     bs = config.training.eval_batch_size
@@ -465,7 +374,7 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     from emotune.training.model_card import write_model_card
 
     write_model_card(run_dir, config, summary, metrics, history)
-    _write_json(run_dir / rd.METRICS_FILE, _jsonable(metrics))  # last: marks the run finished
+    _write_json(run_dir / rd.METRICS_FILE, metrics)  # last: marks the run finished
 
     parts = [f"{s} {primary} {metrics[s][primary]:.4f}" for s in splits if s in metrics]
     say(f"[bold green]Done[/] in {metrics['wall_seconds']:.0f} s: " + ", ".join(parts))
