@@ -72,7 +72,7 @@ def evaluate(
     """
     import json
 
-    from emotune.models.instruct import evaluate_run
+    from emotune.evaluation.instruct import evaluate_run
     from emotune.serving.registry import read_model_meta, set_inference_threads
 
     read_model_meta(run)
