@@ -95,19 +95,20 @@ def main(argv=None) -> int:
 
     from sklearn.metrics import f1_score
 
-    from emotune.models.base import load_classifier
-    from emotune.export.onnx import OnnxClassifier, export_onnx
+    from emotune.export.onnx import export_onnx
     from emotune.inference.predict import score_texts
-    from emotune.serving.registry import read_model_meta, set_inference_threads
+    from emotune.runs import Run
+    from emotune.serving.registry import set_inference_threads
 
-    model_dir, meta = read_model_meta(args.run)
+    run = Run.open(args.run)
+    model_dir, meta = run.model_dir, run.meta
     if meta.get("backend") != "encoder":
         print(f"{args.run} is a {meta.get('backend')} run; this benchmark needs a fine-tuned encoder run",
               file=sys.stderr)
         return 2
     texts, y_held, label_set = texts_for(args.run, args.n)
     n_held = len(y_held)
-    clf = load_classifier(args.run)
+    clf = run.load()
     set_inference_threads()
     if not (args.run / "onnx" / "model.int8.onnx").is_file():
         print("exporting to ONNX (fp32 + int8) ...", file=sys.stderr)
@@ -120,8 +121,8 @@ def main(argv=None) -> int:
         ("(a) transformers pipeline, batch 32",
          pipeline_scores(model_dir, label_set.names, args.pipeline_batch_size, clf.max_length)),
         ("(b) emotune torch", emotune_path(clf)),
-        ("(c) emotune ONNX fp32", emotune_path(OnnxClassifier.from_run(args.run))),
-        ("(d) emotune ONNX int8", emotune_path(OnnxClassifier.from_run(args.run, int8=True))),
+        ("(c) emotune ONNX fp32", emotune_path(run.load(onnx=True))),
+        ("(d) emotune ONNX int8", emotune_path(run.load(onnx=True, int8=True))),
     ]
     results, reference = [], None
     for name, fn in paths:

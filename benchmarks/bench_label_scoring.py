@@ -36,7 +36,7 @@ def main() -> None:
 
     import torch
 
-    from emotune.data.loaders import load_dataset
+    from emotune.data.registry import load_dataset
     from emotune.models import label_scoring as ls
     from emotune.models.prompt import PromptClassifier
     from emotune.config import RunConfig

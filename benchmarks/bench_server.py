@@ -62,7 +62,7 @@ class PeakRSS:
 
 
 def isear_texts(n: int = 2000) -> list[str]:
-    from emotune.data.loaders import load_isear
+    from emotune.data.corpora.isear import load_isear
 
     texts = load_isear().texts
     return texts[:n]
@@ -163,9 +163,9 @@ def main(argv=None) -> int:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    from emotune.serving.registry import read_model_meta
+    from emotune.runs import Run
 
-    backend = "ONNX int8" if args.int8 else "ONNX fp32" if args.onnx else read_model_meta(args.run)[1]["backend"]
+    backend = "ONNX int8" if args.int8 else "ONNX fp32" if args.onnx else Run.open(args.run).backend
     print(f"\n### `emotune serve` — {args.run} ({backend}), single-text requests\n")
     print(f"Machine: {platform.processor() or platform.machine()}, {cores} cores; Python {platform.python_version()}; "
           f"{date}; load average {os.getloadavg()}. Server: --max-batch {args.max_batch} --max-wait-ms "

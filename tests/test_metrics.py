@@ -133,3 +133,25 @@ def test_evaluate_scores_bundle_is_json_ready():
     assert {"metrics", "report", "confusion_matrix", "calibration", "n"} <= set(out)
     reg = evaluate_scores(REG, gold(REG, 50), scores_for(REG, gold(REG, 50), 0.5, 1))
     assert "confusion_matrix" not in reg and "pearson" in reg["metrics"]
+
+
+def test_scores_from_logits_softmax_sigmoid_and_values():
+    from emotune.metrics import scores_from_logits, sigmoid, softmax
+
+    logits = np.array([[3.0, 0.0, 0.0], [0.0, 3.0, 1000.0]])
+    probs = scores_from_logits(Task.SINGLE, logits)
+    assert probs.dtype == np.float64 and np.allclose(probs.sum(axis=1), 1) and probs[1].argmax() == 2
+    assert np.allclose(softmax(logits[0]), probs[0])
+    assert np.allclose(scores_from_logits(Task.MULTI, logits), sigmoid(logits))
+    assert np.allclose(scores_from_logits(Task.REGRESSION, logits), logits)
+
+
+def test_top_k_order_and_decide_names():
+    from emotune.metrics import decide_names, top_k_order
+
+    assert top_k_order(Task.SINGLE, np.array([0.2, 0.5, 0.2, 0.1])).tolist() == [1, 0, 2, 3]  # ties in label order
+    assert top_k_order(Task.MULTI, np.array([0.2, 0.5, 0.9]), k=2).tolist() == [2, 1]
+    assert top_k_order(Task.REGRESSION, np.array([0.2, 0.5]), k=1).tolist() == [0, 1]
+    ls = LabelSet(("joy", "anger"), Task.MULTI, name="m")
+    assert decide_names(ls, np.array([[0.6, 0.2], [0.2, 0.3]]), thresholds=[0.5, 0.25]) == [["joy"], ["anger"]]
+    assert decide_names(LabelSet(("joy", "anger"), name="s"), np.array([[0.4, 0.6]])) == ["anger"]

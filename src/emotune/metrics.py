@@ -1,4 +1,5 @@
-"""Metrics for the three tasks and multi-label thresholds, computed with scikit-learn / scipy (never re-implemented).
+"""Metrics for the three tasks, calibration, multi-label thresholds, and scores from model outputs
+(softmax, sigmoid, top-k): computed with numpy / scikit-learn / scipy, and the only copies.
 
 ``compute_metrics`` returns a flat dict (``{"f1_macro": ..., "accuracy": ...}``) so that the
 trainer, the benchmark tables and the model card read the same keys.
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as sps
 from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
 
 from emotune.data.labels import LabelSet, Task
 
@@ -183,14 +185,79 @@ def confused_pairs(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray, 
 
 def evaluate_scores(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray, thresholds=None) -> dict:
     """Everything the evaluate command and the comparison report show for one set of predictions."""
-    from emotune.evaluation.calibration import calibration_summary
-
     out = {"metrics": compute_metrics(label_set, y_true, scores, thresholds),
            "report": classification_report(label_set, y_true, scores, thresholds),
            "n": int(len(np.asarray(y_true)))}
     if label_set.is_classification:
         out["confusion_matrix"] = confusion(label_set, y_true, scores, thresholds).tolist()
         out["calibration"] = calibration_summary(label_set, y_true, scores)
+    return out
+
+
+# -- calibration: does a model's confidence match how often it is right? ----------------------
+# Single-label models are judged on their top-label confidence (the max softmax probability
+# against whether the argmax was correct); multi-label models on every (text, label) probability
+# against whether the label is present. Reliability-diagram points come from scikit-learn's
+# ``calibration_curve``; the expected calibration error (ECE) weighs each bin's gap
+# ``|accuracy - confidence|`` by its share of the predictions (Guo et al., 2017).
+DEFAULT_BINS = 10
+
+
+def confidence_and_outcome(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence in [0, 1], 1 if that confident claim was right else 0), one entry per claim."""
+    scores = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
+    y_true = np.asarray(y_true)
+    if label_set.task == Task.SINGLE:
+        return scores.max(axis=1), (scores.argmax(axis=1) == y_true).astype(int)
+    if label_set.task == Task.MULTI:
+        return scores.ravel(), y_true.astype(int).ravel()
+    raise ValueError("Calibration needs a classification task")
+
+
+def _bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    # The same uniform binning as sklearn.calibration.calibration_curve, so counts line up with its points.
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.searchsorted(edges[1:-1], confidence)
+
+
+def reliability(confidence: np.ndarray, outcome: np.ndarray, n_bins: int = DEFAULT_BINS) -> dict:
+    """Reliability-diagram data (non-empty bins only) and the ECE / maximum calibration error."""
+    confidence = np.asarray(confidence, dtype=float)
+    outcome = np.asarray(outcome, dtype=int)
+    if len(confidence) == 0:
+        return {"n_bins": n_bins, "prob_pred": [], "prob_true": [], "counts": [], "ece": float("nan"),
+                "mce": float("nan"), "mean_confidence": float("nan"), "accuracy": float("nan")}
+    # calibration_curve infers the positive class from the values present; with only one value
+    # (every claim right, or every one wrong) pin it to 1.
+    prob_true, prob_pred = calibration_curve(outcome, confidence, n_bins=n_bins, strategy="uniform", pos_label=1)
+    counts = np.bincount(_bins(confidence, n_bins), minlength=n_bins)
+    counts = counts[counts > 0]
+    gaps = np.abs(prob_true - prob_pred)
+    return {
+        "n_bins": n_bins,
+        "prob_pred": prob_pred.tolist(),
+        "prob_true": prob_true.tolist(),
+        "counts": counts.astype(int).tolist(),
+        "ece": float(np.sum(counts / counts.sum() * gaps)),
+        "mce": float(gaps.max()),
+        "mean_confidence": float(confidence.mean()),
+        "accuracy": float(outcome.mean()),
+    }
+
+
+def expected_calibration_error(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
+                               n_bins: int = DEFAULT_BINS) -> float:
+    conf, outcome = confidence_and_outcome(label_set, y_true, scores)
+    return reliability(conf, outcome, n_bins)["ece"]
+
+
+def calibration_summary(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
+                        n_bins: int = DEFAULT_BINS) -> dict:
+    """:func:`reliability` for a model's scores, plus what was measured (``kind``)."""
+    conf, outcome = confidence_and_outcome(label_set, y_true, scores)
+    out = reliability(conf, outcome, n_bins)
+    out["kind"] = "top-label confidence" if label_set.task == Task.SINGLE else "per-label probability"
     return out
 
 
@@ -223,3 +290,48 @@ def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, mode: str = "per_lab
         f1s = [skm.f1_score(y_true[:, j], (scores[:, j] >= t).astype(int), zero_division=0) for t in _GRID]
         out[j] = float(_GRID[int(np.argmax(f1s))])
     return out
+
+
+# -- scores from model outputs, ranking, decisions ----------------------------------------------
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax in float64."""
+    z = np.asarray(x, dtype=np.float64)
+    z = np.exp(z - z.max(axis=axis, keepdims=True))
+    return z / z.sum(axis=axis, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    z = np.asarray(x, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def scores_from_logits(task: Task, logits: np.ndarray) -> np.ndarray:
+    """softmax (single), sigmoid (multi) or the raw values (regression), as float64 numpy."""
+    if task == Task.SINGLE:
+        return softmax(logits)
+    if task == Task.MULTI:
+        return sigmoid(logits)
+    return np.asarray(logits, dtype=np.float64)
+
+
+def top_k_order(task: Task, row: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Indices of one row of scores, best first (ties in label order), the first ``k`` of them.
+
+    Regression: every target in its own order; a top-k of V/A/D values means nothing.
+    """
+    row = np.asarray(row, dtype=float)
+    if task == Task.REGRESSION:
+        return np.arange(len(row))
+    order = np.argsort(-row, kind="stable")
+    return order[:k] if k else order
+
+
+def decide_names(label_set: LabelSet, scores: np.ndarray, thresholds=None) -> list:
+    """:func:`decide` in label names: a name (single), a list of names (multi) or the values (regression)."""
+    ids = decide(label_set, scores, thresholds)
+    names = label_set.names
+    if label_set.task == Task.SINGLE:
+        return [names[i] for i in ids]
+    if label_set.task == Task.MULTI:
+        return [[names[j] for j in np.flatnonzero(row)] for row in ids]
+    return [row for row in ids]

@@ -162,6 +162,7 @@ def test_unparsable_answers_are_reported_in_the_table(tmp_path, monkeypatch):
         return plain(self, texts, batch_size=batch_size)
 
     monkeypatch.setattr(TfidfClassifier, "predict_proba", counting)
+    monkeypatch.setattr(TfidfClassifier, "generation_stats", lambda self: dict(self.__dict__.get("invalid_stats", {})))
     res = benchmark.run_suite("emobank", quick=True, out_dir=tmp_path, models=["tfidf"], seeds=1, progress=False,
                               report=False, cv=False, n_resamples=50)
     note = res.results["models"][0]["note"]

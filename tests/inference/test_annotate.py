@@ -125,6 +125,9 @@ class _Generative:
     label_set = LabelSet(("intensity",), Task.REGRESSION)
     thresholds = None
 
+    def generation_stats(self):
+        return {"answers": 0, "invalid": 0}
+
     def predict_values(self, texts, batch_size=None):
         values = np.array([0.25 if "exam" in t else np.nan for t in texts])
         return values, ~np.isnan(values)

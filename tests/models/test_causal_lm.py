@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from emotune import runtime
 from emotune.errors import ModelError
-from emotune.models import hf_common as hf
+from emotune.models.hf import checkpoints as hf_checkpoints
 from emotune.models.base import MODEL_META, load_classifier
 from emotune.models.causal_lm import CausalLMClassifier
 from emotune.config import LoraConfig, ModelConfig, TrainingConfig
@@ -99,7 +100,7 @@ def test_resume_continues_from_checkpoint(tmp_path):
     clf.callbacks = [Crash()]
     with pytest.raises(KeyboardInterrupt):
         clf.fit(data, data, output_dir=run)
-    ckpt = hf.last_checkpoint(run)
+    ckpt = hf_checkpoints.last_checkpoint(run)
     assert ckpt and ckpt.endswith("checkpoint-5")
     fresh, _ = make(base_dir, epochs=2, early_stopping_patience=0)
     history = fresh.fit(data, data, output_dir=run, resume=True)
@@ -107,7 +108,7 @@ def test_resume_continues_from_checkpoint(tmp_path):
 
 
 def test_qlora_needs_cuda(tmp_path, monkeypatch):
-    monkeypatch.setattr(hf, "cuda_available", lambda: False)
+    monkeypatch.setattr(runtime, "cuda_available", lambda: False)
     clf, data = make(build_tiny("llama", tmp_path / "llama"), model_kw=dict(quantization="4bit"))
     with pytest.raises(ModelError, match="CUDA") as info:
         clf.fit(data)
@@ -115,7 +116,7 @@ def test_qlora_needs_cuda(tmp_path, monkeypatch):
 
 
 def test_too_big_for_memory_is_refused_early(tmp_path, monkeypatch):
-    monkeypatch.setattr(hf, "available_memory_bytes", lambda device=None: 1000)
+    monkeypatch.setattr(runtime, "available_memory_bytes", lambda device=None: 1000)
     clf, data = make(build_tiny("mistral", tmp_path / "mistral"))
     with pytest.raises(ModelError, match="needs about") as info:
         clf.build()

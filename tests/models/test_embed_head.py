@@ -5,7 +5,8 @@ import pytest
 
 from emotune.errors import ModelError
 from emotune.models.base import load_classifier
-from emotune.models.embed_head import CHECKPOINT, EmbedHeadClassifier
+from emotune.models.embed_head import EmbedHeadClassifier
+from emotune.models.hf.checkpoints import last_checkpoint
 from emotune.config import ModelConfig, TrainingConfig
 from tests.fixtures import toy
 
@@ -36,7 +37,8 @@ def _clf(label_set, head, **training):
 
 @pytest.mark.parametrize("head", ["logreg", "mlp"])
 @pytest.mark.parametrize("task", ["single", "multi", "regression"])
-def test_fit_predict_identical_round_trip(tmp_path, fake_encoder, head, task):
+def test_fit_predict_and_safe_files(tmp_path, fake_encoder, head, task):
+    """save -> load -> identical predictions: tests/models/test_conformance.py."""
     data = toy.prepared(task)
     clf = _clf(data.label_set, head)
     history = clf.fit(data.train, data.dev)
@@ -48,8 +50,6 @@ def test_fit_predict_identical_round_trip(tmp_path, fake_encoder, head, task):
         assert np.mean(np.array(clf.predict(data.test.texts)) == np.array(data.test.labels)) > 0.6
     clf.save_pretrained(tmp_path / "m")
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"emotune_model.json", "head.json", "head.safetensors"}
-    again = load_classifier(tmp_path / "m")
-    np.testing.assert_allclose(again.predict_proba(data.test.texts), scores)
 
 
 def test_mlp_early_stopping_keeps_the_best_epoch(fake_encoder):
@@ -71,7 +71,7 @@ def test_mlp_resumes_from_its_checkpoint(tmp_path, fake_encoder):
 
     part = _clf(data.label_set, "mlp", epochs=2, early_stopping_patience=10)
     part.fit(data.train, data.dev, output_dir=tmp_path / "b")
-    assert (tmp_path / "b" / CHECKPOINT).is_file()
+    assert last_checkpoint(tmp_path / "b")  # the shared Trainer's checkpoint-N
     resumed = _clf(data.label_set, "mlp", epochs=4, early_stopping_patience=10)
     history = resumed.fit(data.train, data.dev, output_dir=tmp_path / "b", resume=True)
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]

@@ -129,9 +129,9 @@ def test_mlp_head_two_stage_schedule(tmp_path):
 
 
 def _dataset(clf, data):
-    from emotune.models import hf_common as hf
+    from emotune.models.hf import data as hf_data
 
-    return hf.TokenizedDataset(clf.tokenizer, data.texts, hf.encode_targets(clf.label_set, data.y()), max_length=32)
+    return hf_data.TokenizedDataset(clf.tokenizer, data.texts, hf_data.encode_targets(clf.label_set, data.y()), max_length=32)
 
 
 def test_resume_after_interruption(tmp_path):

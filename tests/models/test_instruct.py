@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,10 @@ from emotune.data.dataset import EmotionDataset
 from emotune.data.instruct import EC_EMOTIONS, task_label_set, write_instructions
 from emotune.errors import ConfigError, DataError, ModelError
 from emotune.models.base import load_classifier
-from emotune.models.instruct import InstructClassifier, Prompter, evaluate_view
+from emotune.evaluation.instruct import evaluate_view
+from emotune.models.hf.checkpoints import last_checkpoint
+from emotune.models.instruct import InstructClassifier
+from emotune.models.instruct_prompt import Prompter
 from emotune.config import ModelConfig, TrainingConfig
 from tests.tiny_models import build_tiny
 
@@ -64,8 +68,8 @@ def test_training_runs_and_reports_history(trained):
     assert history[1]["train_loss"] < history[0]["train_loss"]  # the loss on the answer tokens goes down
     assert history[0]["rows"] == {"ec": 8 * 11}
     assert "dev_f1_macro" in history[0]
-    state = json.loads((folder / "instruct" / "state.json").read_text())
-    assert state["epoch"] == 2 and state["step"] == 6
+    state = json.loads((Path(last_checkpoint(folder)) / "trainer_state.json").read_text())
+    assert state["epoch"] == 2 and state["global_step"] == 6  # the shared Trainer's checkpoint, kept for resume
     assert clf.trained_tasks == ["ec"]
 
 
@@ -141,8 +145,10 @@ def test_resume_continues_after_the_last_epoch(tiny_llama, trained):
     _, history, folder = trained
     clf = make(tiny_llama, epochs=3)
     more = clf.fit(ec_data(), ec_data(split="dev").subset(range(4)), output_dir=folder, resume=True)
-    assert [row["epoch"] for row in more] == [3]  # epochs 1-2 came from the checkpoint
-    assert json.loads((folder / "instruct" / "state.json").read_text())["step"] == 9
+    # epochs 1-2 came from the checkpoint (as for every Trainer backend, their rows are returned again)
+    assert [row["epoch"] for row in more] == [1, 2, 3]
+    assert [row["train_loss"] for row in more[:2]] == [row["train_loss"] for row in history]
+    assert last_checkpoint(folder).endswith("checkpoint-9")
 
 
 def test_multi_task_rows_from_an_instruction_file(tiny_llama, tmp_path):

@@ -3,7 +3,6 @@ import pytest
 
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
-from emotune.models.base import load_classifier
 from emotune.models.lexicon import CATEGORIES, LexiconClassifier, category_counts, default_mapping
 from tests.fixtures import toy
 
@@ -22,7 +21,7 @@ def test_counts_lexicon_words_with_inflections_and_negation():
 
 
 @pytest.mark.parametrize("task", ["single", "multi"])
-def test_predicts_from_the_lexicon_and_round_trips(tmp_path, task):
+def test_predicts_from_the_lexicon(task):  # save -> load: tests/models/test_conformance.py
     data = toy.prepared(task)
     clf = LexiconClassifier(data.label_set)
     history = clf.fit(data.train, data.dev)
@@ -36,8 +35,6 @@ def test_predicts_from_the_lexicon_and_round_trips(tmp_path, task):
         assert clf.predict(["I felt deeply ashamed"]) == ["shame"]  # the label's own name counts
     else:
         assert ((scores >= 0) & (scores <= 1)).all()
-    clf.save_pretrained(tmp_path / "m")
-    np.testing.assert_allclose(load_classifier(tmp_path / "m").predict_proba(data.test.texts), scores)
 
 
 def test_unmapped_labels_live_on_the_prior():

@@ -10,7 +10,6 @@ import pytest
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, ModelError
-from emotune.models.base import EmotionClassifier
 from emotune.models.registry import backend_class
 from emotune.models.seq2seq import Seq2SeqClassifier
 from emotune.config import ModelConfig, TrainingConfig
@@ -58,10 +57,7 @@ def test_train_predict_save_load(t5_dir, tmp_path):
     clf.save_pretrained(tmp_path / "model")
     meta = json.loads((tmp_path / "model" / "emotune_model.json").read_text())
     assert meta["backend"] == "seq2seq" and meta["seq2seq"]["targets"] == list(LABELS.names)
-    assert (tmp_path / "model" / "model.safetensors").is_file()
-    loaded = EmotionClassifier.from_pretrained(tmp_path / "model")
-    np.testing.assert_allclose(loaded.predict_proba(train.texts), proba, atol=1e-6)
-    assert loaded.predict(train.texts) == clf.predict(train.texts)
+    assert (tmp_path / "model" / "model.safetensors").is_file()  # reload: tests/models/test_conformance.py
 
 
 def test_training_lowers_the_loss(t5_dir):
@@ -86,10 +82,7 @@ def test_multi_label(t5_dir, tmp_path):
     assert proba.shape == (18, 3)
     assert ((proba > 0) & (proba <= 1)).all()
     preds = clf.predict(texts)
-    assert all(set(p) <= set(ls.names) for p in preds)
-    clf.save_pretrained(tmp_path / "m")
-    np.testing.assert_allclose(EmotionClassifier.from_pretrained(tmp_path / "m").predict_proba(texts), proba,
-                               atol=1e-6)
+    assert all(set(p) <= set(ls.names) for p in preds)  # save -> load: tests/models/test_conformance.py
 
 
 def test_resume_after_interruption(t5_dir, tmp_path, monkeypatch):

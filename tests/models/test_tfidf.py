@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from emotune.errors import ModelError
-from emotune.models.base import EmotionClassifier, load_classifier
+from emotune.models.base import load_classifier
 from emotune.models.registry import backend_class
 from emotune.models.tfidf import TfidfClassifier
 from emotune.config import ModelConfig
@@ -10,7 +10,8 @@ from tests.fixtures import toy
 
 
 @pytest.mark.parametrize("task", ["single", "multi", "regression"])
-def test_fit_predict_and_identical_round_trip(tmp_path, task):
+def test_fit_predict_and_safe_files(tmp_path, task):
+    """save -> load -> identical predictions: tests/models/test_conformance.py."""
     data = toy.prepared(task)
     clf = backend_class("tfidf")(data.label_set, ModelConfig(backend="tfidf"))
     history = clf.fit(data.train, data.dev)
@@ -24,10 +25,6 @@ def test_fit_predict_and_identical_round_trip(tmp_path, task):
     clf.save_pretrained(tmp_path / "m")
     files = {p.name for p in (tmp_path / "m").iterdir()}
     assert files == {"emotune_model.json", "vocabulary.json", "tfidf.safetensors"}  # no pickles
-    again = EmotionClassifier.from_pretrained(tmp_path / "m")
-    assert isinstance(again, TfidfClassifier) and again.label_set == data.label_set
-    np.testing.assert_allclose(again.predict_proba(data.test.texts), scores)
-    assert again.predict(data.test.texts[:5]) is not None
 
 
 def test_multi_label_constant_label_gets_its_prior(tmp_path):

@@ -124,6 +124,7 @@ def test_unparsable_generated_answers_are_counted_per_split(tmp_path, toy_data, 
         return plain(self, texts, batch_size=batch_size)
 
     monkeypatch.setattr(TfidfClassifier, "predict_proba", counting)
+    monkeypatch.setattr(TfidfClassifier, "generation_stats", lambda self: dict(self.__dict__.get("invalid_stats", {})))
     res = train(_config(tmp_path, dataset="toy-regression"), progress=False)
     for split in ("dev", "test"):
         n = res.metrics["sizes"][split]

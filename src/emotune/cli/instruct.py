@@ -72,7 +72,7 @@ def evaluate(
     """
     import json
 
-    from emotune.models.instruct import evaluate_run
+    from emotune.evaluation.instruct import evaluate_run
     from emotune.runs import Run
     from emotune.serving.registry import set_inference_threads
 

@@ -68,7 +68,7 @@ class Annotator:
 
     @property
     def generative(self) -> bool:  # regression answers that can be invalid (instruct)
-        return self.task == Task.REGRESSION and hasattr(self.clf, "predict_values")
+        return self.task == Task.REGRESSION and self.clf.generation_stats() is not None
 
     def columns(self) -> list[str]:
         names = self.label_set.names

@@ -27,6 +27,7 @@ from emotune.data.cleaning import clean_text
 from emotune.data.labels import Task
 from emotune.errors import DataError, did_you_mean
 from emotune.inference.windows import predict_proba_long
+from emotune.metrics import top_k_order
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -75,10 +76,7 @@ def score_texts(clf, texts: Sequence[str], batch_size: int | None = None, *, cle
 
 def rank_scores(scored: Scored, names: Sequence[str], task: Task, k: int | None = None) -> Prediction:
     row = scored.scores
-    if task == Task.REGRESSION:  # every target, in order: a top-k of V/A/D values means nothing
-        order = np.arange(len(row))
-    else:
-        order = np.argsort(-row, kind="stable")[:k] if k else np.argsort(-row, kind="stable")
+    order = top_k_order(task, row, k)
     return Prediction(scored.labels, [(names[j], round(float(row[j]), 6)) for j in order], scored.windows)
 
 

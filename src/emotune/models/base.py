@@ -27,6 +27,7 @@ from emotune._version import __version__
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
+from emotune.metrics import decide_names, top_k_order
 from emotune.models.inputs import InputSpec, view_for_inputs
 
 MODEL_META = "emotune_model.json"
@@ -85,26 +86,25 @@ class EmotionClassifier(ABC):
         return self.decide(scores)
 
     def decide(self, scores: np.ndarray) -> list:
-        names = self.label_set.names
-        if self.task == Task.SINGLE:
-            return [names[i] for i in np.asarray(scores).argmax(axis=1)]
-        if self.task == Task.MULTI:
-            thr = self.thresholds if self.thresholds is not None else np.full(len(names), 0.5)
-            return [[names[j] for j in np.flatnonzero(row >= thr)] for row in np.asarray(scores)]
-        return [row for row in np.asarray(scores, dtype=float)]
+        return decide_names(self.label_set, scores, self.thresholds)
 
     def predict_top_k(self, texts: Sequence[str], k: int | None = None, batch_size: int | None = None
                       ) -> list[list[tuple[str, float]]]:
         """Per text, (label, score) pairs sorted by score; all labels when ``k`` is None."""
         scores = np.asarray(self.predict_proba(texts, batch_size=batch_size), dtype=float)
         names = self.label_set.names
-        out = []
-        for row in scores:
-            order = np.argsort(-row) if self.task != Task.REGRESSION else np.arange(len(row))
-            if k:
-                order = order[:k]
-            out.append([(names[j], float(row[j])) for j in order])
-        return out
+        return [[(names[j], float(row[j])) for j in top_k_order(self.task, row, k)] for row in scores]
+
+    def predict_values(self, texts: Sequence[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Regression: (values, validity mask). A backend that generates its answers (instruct)
+        returns NaN where an answer was not a number in range; the others' values are all valid."""
+        values = np.asarray(self.predict_proba(texts, batch_size=batch_size), dtype=float)
+        return values, np.ones(len(values), dtype=bool)
+
+    def generation_stats(self) -> dict | None:
+        """``{"answers": n, "invalid": m}`` over the answers generated so far; None for backends
+        that do not generate their answers (their predictions are always valid)."""
+        return None
 
     def view(self, target: str | None = None, emotion: str | None = None):
         """The classifier answering raw texts (``RUN#target``): itself, or asked once per text prefix."""

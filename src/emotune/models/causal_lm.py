@@ -27,8 +27,12 @@ from pathlib import Path
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet
+from emotune import runtime
 from emotune.errors import ModelError
-from emotune.models import hf_common as hf
+from emotune.models.hf.args import HF_PROBLEM_TYPE
+from emotune.models.hf.checkpoints import checkpoint_dir, work_dir
+from emotune.models.hf.resources import bitsandbytes_available, check_fits, count_parameters, human_count, quiet_hf
+from emotune.models.hf.sequence import SequenceClassifierMixin
 from emotune.models.base import EmotionClassifier
 
 log = logging.getLogger(__name__)
@@ -53,12 +57,12 @@ def estimate_parameters(source: str) -> int:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    with torch.device("meta"), hf.quiet_hf():
+    with torch.device("meta"), quiet_hf():
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
     return sum(p.numel() for p in model.parameters())
 
 
-class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
+class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
     backend = "causal-lm"
     what = "decoder model"
 
@@ -86,9 +90,9 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
         q = self.model_config.quantization
         if q == "none":
             return "none"
-        if hf.cuda_available() and hf.bitsandbytes_available():
+        if runtime.cuda_available() and bitsandbytes_available():
             return q
-        missing = "a CUDA GPU" if not hf.cuda_available() else "the bitsandbytes package (pip install emotune[gpu])"
+        missing = "a CUDA GPU" if not runtime.cuda_available() else "the bitsandbytes package (pip install emotune[gpu])"
         if for_training:
             raise ModelError(
                 f"model.quantization={q} (QLoRA) needs a CUDA GPU and bitsandbytes; this machine lacks {missing}",
@@ -107,12 +111,12 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        precision = hf.select_precision(self.training_config)
-        half = hf.cuda_available() and half_weights
-        dtype = hf.torch_dtype_for(precision) if half else torch.float32
+        precision = runtime.select_precision(self.training_config)
+        half = runtime.cuda_available() and half_weights
+        dtype = runtime.torch_dtype_for(precision) if half else torch.float32
         # a full fine-tune also holds fp32 gradients and two Adam moments: 16 bytes a parameter
         self._check_memory(source, quantization, precision if half else ("full" if not half_weights else "fp32"))
-        kwargs: dict = dict(num_labels=len(self.label_set), problem_type=hf.HF_PROBLEM_TYPE[self.task],
+        kwargs: dict = dict(num_labels=len(self.label_set), problem_type=HF_PROBLEM_TYPE[self.task],
                             id2label=self.label_set.id2label, label2id=self.label_set.label2id,
                             trust_remote_code=False, dtype=dtype)
         if quantization != "none":
@@ -129,7 +133,7 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
                 if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
             kwargs["device_map"] = {"": torch.cuda.current_device()}
         try:
-            with hf.quiet_hf():
+            with quiet_hf():
                 tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
                 model = AutoModelForSequenceClassification.from_pretrained(source, ignore_mismatched_sizes=True,
                                                                            **kwargs)
@@ -156,11 +160,11 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
             log.debug("could not estimate the size of %s: %s", source, exc)
             return
         key = quantization if quantization != "none" else precision
-        where = "GPU memory" if hf.cuda_available() else "RAM"
+        where = "GPU memory" if runtime.cuda_available() else "RAM"
         hint = ("Use QLoRA (model.quantization=4bit) on a CUDA GPU, " if quantization == "none" else "Use ") + \
                "a smaller preset (e.g. 'smollm2', 135M parameters) or a machine with more memory."
-        hf.check_fits(n, BYTES_PER_PARAM[key], factor=TRAIN_OVERHEAD,
-                      what=f"'{self.model_name}' ({hf.human_count(n)} parameters, {key}) in {where}", hint=hint)
+        check_fits(n, BYTES_PER_PARAM[key], factor=TRAIN_OVERHEAD,
+                      what=f"'{self.model_name}' ({human_count(n)} parameters, {key}) in {where}", hint=hint)
 
     def _lora_targets(self, model) -> list[str] | None:
         lora = self.model_config.lora
@@ -201,7 +205,7 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
             peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha,
                                      lora_dropout=lora.dropout, target_modules=self._lora_targets(model),
                                      modules_to_save=self._head_names(model))
-            with hf.quiet_hf(errors_only=False):
+            with quiet_hf(errors_only=False):
                 model = get_peft_model(model, peft_config)
             # fp16 AMP cannot unscale fp16 gradients: keep every trainable weight (adapters, head) in fp32
             for p in model.parameters():
@@ -210,8 +214,8 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
         elif quantization != "none":
             raise ModelError("A quantized model can only be fine-tuned with LoRA adapters (QLoRA)",
                              hint="Set model.lora.enabled=true or model.quantization=none.")
-        trainable, total = hf.count_parameters(model)
-        log.info("%s: training %s of %s parameters", self.describe(), hf.human_count(trainable), hf.human_count(total))
+        trainable, total = count_parameters(model)
+        log.info("%s: training %s of %s parameters", self.describe(), human_count(trainable), human_count(total))
         self.tokenizer, self.model, self.loaded_quantization = tokenizer, model, quantization
 
     @staticmethod
@@ -221,14 +225,16 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
     # -- training -----------------------------------------------------------------------------
     def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
             resume: bool = False, quiet: bool = False) -> list[dict]:
+        from emotune.models.hf.trainer import run_trainer
+
         t = self.training_config
-        hf.setup_threads(t)
-        hf.set_seed(t.seed)
+        runtime.setup_threads(t)
+        runtime.set_seed(t.seed)
         if self.model is None:
             self.build()
         train_ds, dev_ds, weights = self._fit_inputs(train, dev)
-        with hf.work_dir(hf.checkpoint_dir(output_dir)) as root:
-            result = hf.run_trainer(self.model, self.tokenizer, train_ds, dev_ds, label_set=self.label_set, training=t,
+        with work_dir(checkpoint_dir(output_dir)) as root:
+            result = run_trainer(self.model, self.tokenizer, train_ds, dev_ds, label_set=self.label_set, training=t,
                                     output_dir=root, resume=resume, description=self.describe(),
                                     loss_weights=weights, quiet=quiet, callbacks=self.callbacks,
                                     save_checkpoints=output_dir is not None)
@@ -253,7 +259,7 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
             raise ModelError("Nothing to save: the decoder has not been trained")
         readme = path / "README.md"
         had_readme = readme.exists()
-        with hf.quiet_hf():
+        with quiet_hf():
             self.model.save_pretrained(path)  # LoRA: adapter + score head only; else the full model
             self.tokenizer.save_pretrained(path)
         if readme.exists() and not had_readme:
@@ -271,13 +277,13 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
         clf = cls(label_set, model_config, training_config)
         info = meta.get("causal_lm") or {}
         clf.max_length = int(info.get("max_length") or clf.max_length)
-        with hf.quiet_hf():
+        with quiet_hf():
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         if not info.get("adapter", True):
-            with hf.quiet_hf():
+            with quiet_hf():
                 model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=False)
             clf._set_padding(tokenizer, model)
-            model.to(hf.select_device())
+            model.to(runtime.select_device())
         else:
             if not all((path / f).is_file() for f in ADAPTER_FILES):
                 raise ModelError(f"{path} has no LoRA adapter ({', '.join(ADAPTER_FILES)})")
@@ -287,10 +293,10 @@ class CausalLMClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
             clf._set_padding(tokenizer, base)
             from peft import PeftModel
 
-            with hf.quiet_hf():
+            with quiet_hf():
                 model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
             if quantization == "none":
-                model.to(hf.select_device())
+                model.to(runtime.select_device())
             clf.loaded_quantization = quantization
             clf.source = source
         model.eval()

@@ -24,11 +24,11 @@ from safetensors.numpy import load_file, save_file
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import Task
 from emotune.errors import ModelError
+from emotune.metrics import scores_from_logits
 from emotune.models.base import EmotionClassifier
 
 HEAD_FILE = "head.safetensors"
 HEAD_META = "head.json"
-CHECKPOINT = "embed_head_state.pt"
 # Cache the embeddings of the training and dev lists (seeds and CV folds of one split re-embed the
 # same texts) when at least this long. Prediction never reads the cache: its speed, as the run's
 # metrics and the benchmarks report it, is the model's own.
@@ -114,89 +114,41 @@ class EmbedHeadClassifier(EmotionClassifier):
                                    torch.nn.Dropout(self.model_config.head_dropout),
                                    torch.nn.Linear(hidden, len(self.label_set)))
 
-    def _loss(self, y: np.ndarray):
-        import torch
-
-        t = self.training_config
-        if self.task == Task.SINGLE:
-            weight = None
-            if t.class_weights:
-                counts = np.bincount(y, minlength=len(self.label_set)).astype(float)
-                weight = torch.tensor(len(y) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
-            return torch.nn.CrossEntropyLoss(weight=weight)
-        if self.task == Task.MULTI:
-            pos_weight = None
-            if t.class_weights:
-                pos = y.sum(axis=0).astype(float)
-                # negatives/positives, capped: rare labels count more without drowning the rest
-                pos_weight = torch.tensor(np.clip((len(y) - pos) / np.maximum(pos, 1), 1.0, 30.0), dtype=torch.float32)
-            return torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-        return torch.nn.MSELoss()
-
     def _fit_mlp(self, X, y, Xd, dev, output_dir, resume) -> list[dict]:
+        """The shared Trainer (:mod:`emotune.models.hf.trainer`) on the embeddings: the task's loss with
+        class weights, AdamW at a constant ``head_learning_rate``, dev scored every epoch, best epoch
+        kept, early stopping, ``checkpoint-N`` in ``output_dir`` for resume."""
         import torch
+        from transformers import default_data_collator
 
-        from emotune.metrics import PRIMARY
+        from emotune.models.hf.checkpoints import checkpoint_dir, work_dir
+        from emotune.models.hf.data import encode_targets
+        from emotune.models.hf.loss import class_weights
+        from emotune.models.hf.trainer import TensorInputModule, run_trainer
 
         t = self.training_config
         torch.manual_seed(t.seed)
         self.mlp = self._build_mlp()
-        optim = torch.optim.AdamW(self.mlp.parameters(), lr=t.head_learning_rate, weight_decay=t.weight_decay)
-        loss_fn = self._loss(y)
-        Xt = torch.from_numpy(X)
-        yt = torch.as_tensor(y, dtype=torch.long if self.task == Task.SINGLE else torch.float32)
-        metric = t.metric.removeprefix("dev_")
-        epochs = max(1, int(np.ceil(t.epochs)))
-        history, best, best_state, start, bad = [], -np.inf, None, 0, 0
-        ckpt = Path(output_dir) / CHECKPOINT if output_dir else None
-        gen = torch.Generator().manual_seed(t.seed)  # batch order
-        if resume and ckpt is not None and ckpt.is_file():
-            state = torch.load(ckpt, weights_only=True)  # tensors and plain values only, never pickled objects
-            self.mlp.load_state_dict(state["model"])
-            optim.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["rng"])
-            gen.set_state(state["batch_rng"])
-            best, start, bad = state["best"], state["epoch"], state["bad_epochs"]
-            best_state = state["best_model"]
-            history = json.loads(state["history"])
-        for epoch in range(start, epochs):
-            if Xd is not None and bad >= t.early_stopping_patience:
-                break
-            self.mlp.train()
-            order = torch.randperm(len(Xt), generator=gen)
-            total = 0.0
-            for i in range(0, len(order), t.batch_size):
-                idx = order[i:i + t.batch_size]
-                optim.zero_grad()
-                out = self.mlp(Xt[idx])
-                loss = loss_fn(out, yt[idx].reshape(out.shape) if self.task != Task.SINGLE else yt[idx])
-                loss.backward()
-                optim.step()
-                total += loss.item() * len(idx)
-            row = {"epoch": epoch + 1, "train_loss": total / len(Xt)}
-            dev_metrics = self._dev_metrics(Xd, dev)
-            row.update({f"dev_{k}": v for k, v in dev_metrics.items()})
-            score = dev_metrics.get(metric, dev_metrics.get(PRIMARY[self.task], -row["train_loss"])) \
-                if dev_metrics else -row["train_loss"]
-            if score > best:
-                best, bad = score, 0
-                best_state = {k: v.detach().clone() for k, v in self.mlp.state_dict().items()}
-            else:
-                bad += 1
-            row["best"] = bool(bad == 0)
-            history.append(row)
-            if ckpt is not None:
-                ckpt.parent.mkdir(parents=True, exist_ok=True)
-                tmp = ckpt.with_suffix(".tmp")
-                torch.save({"model": self.mlp.state_dict(), "optimizer": optim.state_dict(), "rng": torch.get_rng_state(),
-                            "batch_rng": gen.get_state(),
-                            "best": float(best), "epoch": epoch + 1, "bad_epochs": bad, "best_model": best_state,
-                            "history": json.dumps(history)}, tmp)
-                tmp.replace(ckpt)
-        if best_state is not None:
-            self.mlp.load_state_dict(best_state)
+        targets = encode_targets(self.label_set, y)
+        rows = [{"inputs": X[i], "labels": targets[i]} for i in range(len(X))]
+        has_dev = Xd is not None
+        # the head is small: it trains and predicts on the CPU, on embeddings computed once
+        overrides = {"max_steps": -1, "gradient_accumulation_steps": 1, "lr_scheduler_type": "constant",
+                     "warmup_steps": 0, "max_grad_norm": 0.0, "use_cpu": True, "bf16": False, "fp16": False,
+                     "optim": "adamw_torch", "train_sampling_strategy": "random", "dataloader_pin_memory": False,
+                     "save_total_limit": 2}  # the last checkpoint (not only the best one) stays, to continue from
+        # checkpoints kept after a finished run (a few KB): a later run may continue it with more epochs
+        with work_dir(checkpoint_dir(output_dir), keep=True) as root:
+            result = run_trainer(
+                TensorInputModule(self.mlp), None, rows, dev if has_dev else None, label_set=self.label_set,
+                training=t, output_dir=root, resume=resume, epochs=max(1, int(np.ceil(t.epochs))),
+                learning_rate=t.head_learning_rate, description="embed-head", quiet=True,
+                loss_weights=class_weights(self.label_set, y) if t.class_weights else None,
+                data_collator=default_data_collator, args_overrides=overrides,
+                dev_scorer=(lambda model: self._dev_metrics(Xd, dev)) if has_dev else None,
+                save_checkpoints=output_dir is not None)
         self.mlp.eval()
-        return history
+        return result.history
 
     # -- predict ------------------------------------------------------------------------------
     def _head_scores(self, X: np.ndarray) -> np.ndarray:
@@ -209,15 +161,9 @@ class EmbedHeadClassifier(EmotionClassifier):
             was_training = self.mlp.training
             self.mlp.eval()
             with torch.inference_mode():
-                logits = self.mlp(torch.from_numpy(np.asarray(X, dtype=np.float32)))
-                if self.task == Task.SINGLE:
-                    out = torch.softmax(logits, dim=1)
-                elif self.task == Task.MULTI:
-                    out = torch.sigmoid(logits)
-                else:
-                    out = logits
+                logits = self.mlp(torch.from_numpy(np.asarray(X, dtype=np.float32))).numpy()
             self.mlp.train(was_training)
-            return out.double().numpy()
+            return scores_from_logits(self.task, logits)
         if not self.estimators:
             raise ModelError("The embed-head model is not fitted: call fit() or load a trained model")
         if self.task == Task.SINGLE:

@@ -22,8 +22,12 @@ from pathlib import Path
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
+from emotune import runtime
 from emotune.errors import ModelError
-from emotune.models import hf_common as hf
+from emotune.models.hf.args import HF_PROBLEM_TYPE
+from emotune.models.hf.checkpoints import checkpoint_dir, work_dir
+from emotune.models.hf.resources import count_parameters, human_count, quiet_hf
+from emotune.models.hf.sequence import SequenceClassifierMixin
 from emotune.models.base import EmotionClassifier
 
 log = logging.getLogger(__name__)
@@ -122,7 +126,7 @@ def _load_state_dict_files(path: Path) -> dict:
 
 
 # -- the backend ------------------------------------------------------------------------------
-class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
+class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
     backend = "encoder"
     what = "encoder model"
 
@@ -144,7 +148,7 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
 
     # -- building -----------------------------------------------------------------------------
     def _hf_kwargs(self) -> dict:
-        return dict(num_labels=len(self.label_set), problem_type=hf.HF_PROBLEM_TYPE[self.task],
+        return dict(num_labels=len(self.label_set), problem_type=HF_PROBLEM_TYPE[self.task],
                     id2label=self.label_set.id2label, label2id=self.label_set.label2id)
 
     def build(self) -> None:
@@ -153,7 +157,7 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
 
         self.source = resolve_source(self.model_config.name)
         try:
-            with hf.quiet_hf():
+            with quiet_hf():
                 self.tokenizer = AutoTokenizer.from_pretrained(self.source, trust_remote_code=False)
                 self.model = AutoModelForSequenceClassification.from_pretrained(
                     self.source, trust_remote_code=False, ignore_mismatched_sizes=True, **self._hf_kwargs())
@@ -177,9 +181,11 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
     # -- training -----------------------------------------------------------------------------
     def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
             resume: bool = False, quiet: bool = False) -> list[dict]:
+        from emotune.models.hf.trainer import run_trainer
+
         t = self.training_config
-        hf.setup_threads(t)
-        hf.set_seed(t.seed)
+        runtime.setup_threads(t)
+        runtime.set_seed(t.seed)
         if self.model is None:
             self.build()
         train_ds, dev_ds, weights = self._fit_inputs(train, dev)
@@ -188,12 +194,12 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
         common = dict(label_set=self.label_set, training=t, loss_weights=weights, quiet=quiet,
                       callbacks=self.callbacks, save_checkpoints=output_dir is not None)
         history: list[dict] = []
-        ckpt_root = hf.checkpoint_dir(output_dir)
-        with hf.work_dir(ckpt_root) as root:
+        ckpt_root = checkpoint_dir(output_dir)
+        with work_dir(ckpt_root) as root:
             if t.head_epochs > 0:
                 history += self._train_head(train_ds, dev_ds, root / "head", resume=resume, **common)
             set_base_trainable(self.model, True)
-            result = hf.run_trainer(self.model, self.tokenizer, train_ds, dev_ds, output_dir=root, resume=resume,
+            result = run_trainer(self.model, self.tokenizer, train_ds, dev_ds, output_dir=root, resume=resume,
                                     description=f"{self.model_name}", epoch_offset=float(t.head_epochs),
                                     stage="full" if t.head_epochs > 0 else None, **common)
             history += result.history
@@ -204,11 +210,13 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
 
     def _train_head(self, train_ds, dev_ds, folder: Path, *, resume: bool, **common) -> list[dict]:
         """Stage 1 of the two-stage schedule: the body frozen, the head at ``head_learning_rate``."""
+        from emotune.models.hf.trainer import run_trainer
+
         t = self.training_config
         set_base_trainable(self.model, False)
-        trainable, total = hf.count_parameters(self.model)
-        log.info("head stage: training %s of %s parameters", hf.human_count(trainable), hf.human_count(total))
-        result = hf.run_trainer(self.model, self.tokenizer, train_ds, dev_ds, output_dir=folder, resume=resume,
+        trainable, total = count_parameters(self.model)
+        log.info("head stage: training %s of %s parameters", human_count(trainable), human_count(total))
+        result = run_trainer(self.model, self.tokenizer, train_ds, dev_ds, output_dir=folder, resume=resume,
                                 epochs=t.head_epochs, learning_rate=t.head_learning_rate, early_stopping=False,
                                 select_best=False, description=f"{self.model_name} (head)", stage="head",
                                 args_overrides={"max_steps": -1}, **common)
@@ -221,7 +229,7 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
             raise ModelError("Nothing to save: the encoder has not been trained")
         head = {"type": self.model_config.head, "path": self.head_path, "hidden": self.model_config.head_hidden,
                 "dropout": self.model_config.head_dropout}
-        with hf.quiet_hf():
+        with quiet_hf():
             self.model.save_pretrained(path)
             self.tokenizer.save_pretrained(path)
         (path / HEAD_FILE).write_text(json.dumps(head, indent=2) + "\n", encoding="utf-8")
@@ -238,7 +246,7 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
         head = info.get("head") or {"type": "linear"}
         clf.source = info.get("source")
         clf.max_length = int(info.get("max_length") or clf.max_length)
-        with hf.quiet_hf():
+        with quiet_hf():
             clf.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
             if head.get("type") == "mlp":
                 config = AutoConfig.from_pretrained(path, trust_remote_code=False)
@@ -252,7 +260,7 @@ class EncoderClassifier(hf.SequenceClassifierMixin, EmotionClassifier):
                 model.tie_weights()
             else:
                 model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=False)
-        model.to(hf.select_device())
+        model.to(runtime.select_device())
         model.eval()
         clf.model = model
         return clf

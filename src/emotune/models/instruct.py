@@ -47,8 +47,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -61,78 +59,15 @@ from emotune.data.instruct import (
     rows_from_dataset, task_for_label_set, task_label_set,
 )
 from emotune.data.labels import LabelSet, Task
+from emotune import runtime
 from emotune.errors import ConfigError, DataError, ModelError
+from emotune.metrics import softmax
 from emotune.models.base import MODEL_META, EmotionClassifier
+from emotune.models.instruct_prompt import ANSWER_RESERVE, Prompter
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2"
-STATE_DIR = "instruct"  # inside the trainer's checkpoint folder
-_ANSWER_RESERVE = 12  # tokens kept free for the answer when a long text is cut
-
-
-# -- prompts ------------------------------------------------------------------------------------
-class Prompter:
-    """Turns (instruction, text) into prompt token ids, the same way in training and prediction.
-
-    With a chat template: ``[system, user]`` + the generation prompt; the answer follows, then the
-    end-of-turn token (the tokenizer's EOS). Without one (base models): a plain
-    ``### Instruction / ### Response`` layout. Long texts are cut, never the instruction.
-    """
-
-    def __init__(self, tokenizer, system: str, max_length: int):
-        self.tokenizer = tokenizer
-        self.system = system
-        self.max_length = int(max_length)
-        self.chat = bool(getattr(tokenizer, "chat_template", None))
-        self._system_role = True
-
-    def _render(self, instruction: str, text: str) -> list[int]:
-        tok = self.tokenizer
-        user = f"{instruction}\n\nText: {text}"
-        if self.chat:
-            messages = [{"role": "user", "content": user}]
-            if self.system and self._system_role:
-                try:
-                    s = tok.apply_chat_template([{"role": "system", "content": self.system}, *messages],
-                                                tokenize=False, add_generation_prompt=True)
-                    return tok(s, add_special_tokens=False)["input_ids"]
-                except Exception:  # noqa: BLE001 - templates that reject a system turn (Gemma)
-                    self._system_role = False
-            if self.system and not self._system_role:
-                messages = [{"role": "user", "content": f"{self.system}\n\n{user}"}]
-            s = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            return tok(s, add_special_tokens=False)["input_ids"]
-        head = f"{self.system}\n\n" if self.system else ""
-        return tok(f"{head}### Instruction:\n{user}\n\n### Response:\n")["input_ids"]
-
-    def prompt_ids(self, instruction: str, text: str, reserve: int = _ANSWER_RESERVE) -> list[int]:
-        ids = self._render(instruction, text)
-        budget = self.max_length - reserve
-        if len(ids) <= budget:
-            return ids
-        text_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        fixed = len(ids) - len(text_ids)
-        keep = budget - fixed
-        while keep > 0:
-            ids = self._render(instruction, self.tokenizer.decode(text_ids[:keep]))
-            if len(ids) <= budget:
-                return ids
-            keep -= max(1, len(ids) - budget)
-        raise ConfigError(
-            f"training.max_length={self.max_length} leaves no room for the text: the instruction and chat "
-            f"markup alone take {fixed} tokens",
-            hint="Raise training.max_length (the instruct presets use 384).")
-
-    def answer_ids(self, answer: str) -> list[int]:
-        return list(self.tokenizer(answer, add_special_tokens=False)["input_ids"])
-
-    @property
-    def eos_id(self) -> int:
-        eos = self.tokenizer.eos_token_id
-        if eos is None:
-            raise ModelError("The tokenizer has no end-of-sequence token; the instruct backend needs one")
-        return int(eos)
 
 
 # -- the backend --------------------------------------------------------------------------------
@@ -195,18 +130,16 @@ class InstructClassifier(EmotionClassifier):
         if self.prompter is None:
             return total
         emotion = "sadness" if self.spec.per_emotion else None  # the longest emotion name
-        overhead = len(self.prompter._render(self._instruction(emotion), "")) + _ANSWER_RESERVE
+        overhead = len(self.prompter._render(self._instruction(emotion), "")) + ANSWER_RESERVE
         return max(8, total - overhead)
 
     # -- building ---------------------------------------------------------------------------------
     def _device_dtype(self):
         import torch
 
-        from emotune.models import hf_common as hf
-
-        device = hf.select_device()
-        precision = hf.select_precision(self.training_config)
-        dtype = hf.torch_dtype_for(precision) if device.type == "cuda" else torch.float32
+        device = runtime.select_device()
+        precision = runtime.select_precision(self.training_config)
+        dtype = runtime.torch_dtype_for(precision) if device.type == "cuda" else torch.float32
         return device, dtype
 
     def _load_base(self, name: str):
@@ -323,9 +256,7 @@ class InstructClassifier(EmotionClassifier):
     # -- protocol: fit --------------------------------------------------------------------------
     def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
             resume: bool = False) -> list[dict]:
-        from emotune.models import hf_common as hf
-
-        hf.setup_threads(self.training_config)
+        runtime.setup_threads(self.training_config)
         extra = self._extra_rows(train)  # configuration and data errors before the model loads
         self._emotion_from(train)
         ic = self.model_config.instruct
@@ -353,8 +284,7 @@ class InstructClassifier(EmotionClassifier):
         epochs = float(self.training_config.epochs)
         if (epochs <= 0 and self.training_config.max_steps <= 0) or not rows:
             return [{"epoch": 0, "rows": counts, "note": "no training (epochs=0): evaluated as loaded"}]
-        evaluate = (lambda: self._dev_metrics(dev)) if dev is not None and len(dev) else None
-        history = self._train_loop(rows, evaluate, output_dir=output_dir, resume=resume)
+        history = self._train(rows, dev, output_dir=output_dir, resume=resume)
         if history:
             history[0] = {**history[0], "rows": counts, "rows_dropped_held_out_overlap": dropped}
         return history
@@ -400,109 +330,26 @@ class InstructClassifier(EmotionClassifier):
             out["invalid_rate"] = (self.invalid_stats["invalid"] - before["invalid"]) / max(n, 1)
         return out
 
-    def _train_loop(self, rows: list[dict], evaluate, *, output_dir, resume: bool) -> list[dict]:
-        import torch
-        from peft import get_peft_model_state_dict, set_peft_model_state_dict
-        from transformers import get_linear_schedule_with_warmup
+    def _train(self, rows: list[dict], dev: EmotionDataset | None, *, output_dir, resume: bool) -> list[dict]:
+        """The shared Trainer on ``instruction + text -> answer`` rows, loss on the answer tokens only;
+        dev is scored by label scoring / generation (:meth:`_dev_metrics`), not by the LM loss."""
+        from emotune.models.hf.checkpoints import checkpoint_dir, work_dir
+        from emotune.models.hf.trainer import run_trainer
 
-        from emotune.models import hf_common as hf
-
-        tc = self.training_config
-        model = self.model
-        device = hf.model_device(model)
-        feats = [self._features(r) for r in rows]
-        bs, accum = max(1, tc.batch_size), max(1, tc.grad_accum)
-        batches_per_epoch = math.ceil(len(feats) / bs)
-        steps_per_epoch = max(1, math.ceil(batches_per_epoch / accum))
-        total = tc.max_steps if tc.max_steps > 0 else max(1, math.ceil(float(tc.epochs) * steps_per_epoch))
-        n_epochs = math.ceil(total / steps_per_epoch)
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=tc.weight_decay)
-        warmup = int(round(tc.warmup_ratio * total)) if tc.warmup_ratio < 1 else int(tc.warmup_ratio)
-        scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
-        metric = hf.resolve_metric(self.label_set, tc.metric)
-        higher = hf.greater_is_better(metric)
-        precision = hf.select_precision(tc) if device.type == "cuda" else "fp32"
-        autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-        pad = self.tokenizer.pad_token_id
-
-        state = {"epoch": 0, "step": 0, "best": None, "bad_epochs": 0, "history": []}
-        best_weights = None
-        already = 0
-        folder = Path(output_dir) / STATE_DIR if output_dir is not None else None
-        if resume and folder is not None and (folder / "state.json").is_file():
-            state, best_weights = _load_state(folder, model, optimizer, scheduler, device)
-            log.info("resuming instruct training after epoch %d (step %d)", state["epoch"], state["step"])
-        already = len(state["history"])  # rows the caller has from the interrupted run
-
-        progress = _progress(total, f"instruct {self.describe()}")
-        if progress is not None:
-            progress.start()
-            bar = progress.add_task("train", total=total, completed=state["step"])
-        try:
-            for epoch in range(state["epoch"], n_epochs):
-                if state["step"] >= total:
-                    break
-                model.train()
-                batches = _batches(feats, bs, seed=tc.seed + epoch, by_length=tc.group_by_length)
-                loss_sum, loss_n = 0.0, 0
-                optimizer.zero_grad(set_to_none=True)
-                for b, idx in enumerate(batches):
-                    ids, mask, labels = _collate([feats[i] for i in idx], pad)
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        loss = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                     labels=labels.to(device)).loss
-                    if not torch.isfinite(loss):
-                        raise ModelError(f"The training loss became {loss.item()} at step {state['step']}",
-                                         hint="Lower training.learning_rate or use precision=fp32.")
-                    (scaler.scale(loss / accum) if scaler else loss / accum).backward()
-                    loss_sum += float(loss.detach())
-                    loss_n += 1
-                    if (b + 1) % accum == 0 or b + 1 == len(batches):
-                        if scaler:
-                            scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(params, 1.0)
-                        if scaler:
-                            scaler.step(optimizer)
-                            scaler.update()
-                        else:
-                            optimizer.step()
-                        scheduler.step()
-                        optimizer.zero_grad(set_to_none=True)
-                        state["step"] += 1
-                        if progress is not None:
-                            progress.update(bar, completed=state["step"],
-                                            description=f"epoch {epoch + 1} loss {loss_sum / loss_n:.4f}")
-                        if state["step"] >= total:
-                            break
-                row: dict = {"epoch": epoch + 1, "train_loss": loss_sum / max(loss_n, 1), "steps": state["step"]}
-                if evaluate is not None:
-                    dev_scores = evaluate()
-                    row.update({f"dev_{k}": float(v) for k, v in dev_scores.items()})
-                    value = dev_scores.get(metric)
-                    if value is not None and (state["best"] is None or (value > state["best"] if higher
-                                                                          else value < state["best"])):
-                        state["best"], state["bad_epochs"] = float(value), 0
-                        best_weights = {k: v.detach().to("cpu").clone()
-                                        for k, v in get_peft_model_state_dict(model).items()}
-                        row["best"] = True
-                    else:
-                        state["bad_epochs"] += 1
-                state["history"].append(row)
-                state["epoch"] = epoch + 1
-                if folder is not None:
-                    _save_state(folder, state, model, optimizer, scheduler, best_weights)
-                if evaluate is not None and 0 < tc.early_stopping_patience <= state["bad_epochs"]:
-                    log.info("early stopping after epoch %d", epoch + 1)
-                    break
-        finally:
-            if progress is not None:
-                progress.stop()
-        if best_weights is not None:
-            set_peft_model_state_dict(model, best_weights)
-        model.eval()
-        return list(state["history"][already:])
+        has_dev = dev is not None and len(dev) > 0
+        # kept after a finished run (adapter-sized): a later run may continue it with more epochs
+        with work_dir(checkpoint_dir(output_dir), keep=True) as root:
+            result = run_trainer(
+                self.model, self.tokenizer, [self._features(r) for r in rows], dev if has_dev else None,
+                label_set=self.label_set, training=self.training_config, output_dir=root, resume=resume,
+                description=f"instruct {self.describe()}", data_collator=_Collator(self.tokenizer.pad_token_id),
+                loss=_lm_loss, dev_scorer=(lambda model: self._dev_metrics(dev)) if has_dev else None,
+                # the last checkpoint (not only the best one) stays, to continue from
+                args_overrides={"remove_unused_columns": False, "save_total_limit": 2},
+                save_checkpoints=output_dir is not None)
+        self.model = result.trainer.model
+        self.model.eval()
+        return result.history
 
     # -- protocol: predict ------------------------------------------------------------------------
     def _require_model(self) -> None:
@@ -564,12 +411,12 @@ class InstructClassifier(EmotionClassifier):
             emotions = list(self.label_set.names)
             flat = [text for text in texts for _ in emotions]
             ll = self.answer_logliks(flat, ["no", "yes"], emotions=emotions * n, batch_size=batch_size)
-            return _softmax(ll)[:, 1].reshape(n, k)
+            return softmax(ll)[:, 1].reshape(n, k)
         if t.kind == "ordinal":
             pairs = [self._split_emotion(x) for x in texts]
             ll = self.answer_logliks([p[1] for p in pairs], list(self.label_set.names),
                                      emotions=[p[0] for p in pairs], batch_size=batch_size)
-            return _softmax(ll)
+            return softmax(ll)
         values, valid = self.predict_values(texts, batch_size=batch_size)
         if not valid.all():
             lo, hi = t.value_range
@@ -610,6 +457,9 @@ class InstructClassifier(EmotionClassifier):
         if was_training:
             model.train()
         return out
+
+    def generation_stats(self) -> dict:
+        return dict(self.invalid_stats)
 
     def predict_values(self, texts: Sequence[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Regression views: (values with NaN where the answer was invalid, validity mask)."""
@@ -680,13 +530,6 @@ def _key(text: str) -> str:
     return normalize_for_dedup(clean_text(str(text)))
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _instruct_model_dir(name: str | None) -> Path | None:
     """The model directory when ``name`` is an instruct run (or its model dir), else None."""
     if not name:
@@ -705,151 +548,28 @@ def _instruct_model_dir(name: str | None) -> Path | None:
     return None
 
 
-def _batches(feats: list[dict], bs: int, *, seed: int, by_length: bool) -> list[list[int]]:
-    """Shuffled batches; with ``by_length`` rows of similar length share a batch (less padding)."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(feats)).tolist()
-    if by_length:
-        pool = bs * 50
-        chunks = [sorted(order[i:i + pool], key=lambda j: len(feats[j]["input_ids"])) for i in range(0, len(order), pool)]
-        order = [j for c in chunks for j in c]
-    batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-    if by_length:
-        rng.shuffle(batches)
-    return batches
+def _lm_loss(model, inputs: dict, weights):
+    """The causal LM's own loss: mean token NLL over the answer tokens (the prompt is labelled -100)."""
+    outputs = model(**inputs)
+    return outputs.loss, outputs
 
 
-def _collate(items: list[dict], pad: int):
-    import torch
+class _Collator:
+    """Right-pads ``input_ids`` (with ``pad``) and ``labels`` (with -100) to the longest row of the batch."""
 
-    width = max(len(x["input_ids"]) for x in items)
-    ids = torch.full((len(items), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    labels = torch.full((len(items), width), -100, dtype=torch.long)
-    for r, x in enumerate(items):
-        m = len(x["input_ids"])
-        ids[r, :m] = torch.tensor(x["input_ids"])
-        mask[r, :m] = 1
-        labels[r, :m] = torch.tensor(x["labels"])
-    return ids, mask, labels
+    def __init__(self, pad: int):
+        self.pad = pad
 
+    def __call__(self, items: list[dict]) -> dict:
+        import torch
 
-def _progress(total: int, description: str):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return None
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console, transient=True)
-
-
-def _save_state(folder: Path, state: dict, model, optimizer, scheduler, best_weights) -> None:
-    """Epoch-boundary checkpoint: adapter + best adapter (safetensors), optimizer/scheduler, counters."""
-    import torch
-    from peft import get_peft_model_state_dict
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    current = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(model).items()}
-    save_file(current, str(folder / "adapter.safetensors"))
-    if best_weights is not None:
-        save_file({k: v.contiguous() for k, v in best_weights.items()}, str(folder / "best.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, folder / "optimizer.pt")
-    tmp = folder / "state.json.tmp"
-    tmp.write_text(json.dumps({**state, "saved_at": time.time()}, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(folder / "state.json")  # last: a state.json always has complete weights beside it
-
-
-def _load_state(folder: Path, model, optimizer, scheduler, device):
-    import torch
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    set_peft_model_state_dict(model, {k: v.to(device) for k, v in load_file(str(folder / "adapter.safetensors")).items()})
-    opt = torch.load(folder / "optimizer.pt", map_location=device, weights_only=True)
-    optimizer.load_state_dict(opt["optimizer"])
-    scheduler.load_state_dict(opt["scheduler"])
-    best = load_file(str(folder / "best.safetensors")) if (folder / "best.safetensors").is_file() else None
-    return state, best
-
-
-# -- evaluation of a view (used by `emotune instruct evaluate`) -----------------------------------
-def evaluate_view(clf: InstructClassifier, ds: EmotionDataset, batch_size: int | None = None,
-                  groups: Sequence[str] | None = None) -> dict:
-    """Metrics of one task view on ``ds``; regression reports invalid answers explicitly.
-
-    Regression headline (``metrics``): invalid answers scored at the worst case, the end of the
-    value range farthest from the gold value. Also: ``metrics_as_served`` (invalid -> midpoint,
-    what predict_proba returns), ``metrics_valid_only`` (invalid rows excluded, with their count).
-    ``groups`` (one name per row, e.g. the emotion) adds ``per_group`` headline metrics computed
-    from the same predictions.
-    """
-    from emotune.metrics import compute_metrics
-
-    y = ds.y()
-    out: dict = {"task": clf.task_name, "emotion": clf.emotion, "n": len(ds)}
-    if not clf.spec.is_regression:
-        scores = clf.predict_proba(ds.texts, batch_size=batch_size)
-    else:
-        values, valid = clf.predict_values(ds.texts, batch_size=batch_size)
-        gold = np.asarray(y, dtype=float).reshape(-1)
-        lo, hi = clf.spec.value_range
-        worst = np.where(gold - lo > hi - gold, lo, hi)
-        scores = np.where(valid, values, worst).reshape(-1, 1)
-        out["invalid"] = int((~valid).sum())
-        out["invalid_rate"] = float((~valid).mean()) if len(valid) else 0.0
-        out["invalid_examples"] = [a for a, ok in zip(getattr(clf, "last_answers", []), valid) if not ok][:5]
-        out["metrics_as_served"] = compute_metrics(clf.label_set, y,
-                                                   np.where(valid, values, (lo + hi) / 2).reshape(-1, 1))
-        if valid.sum() >= 2:
-            out["metrics_valid_only"] = compute_metrics(clf.label_set, y[valid], values[valid].reshape(-1, 1))
-    out["metrics"] = compute_metrics(clf.label_set, y, scores, clf.thresholds)
-    if groups is not None:
-        groups = np.asarray(groups, dtype=object)
-        out["per_group"] = {str(g): compute_metrics(clf.label_set, y[groups == g], scores[groups == g], clf.thresholds)
-                            for g in dict.fromkeys(groups.tolist()) if (groups == g).sum() >= 2}
-    return out
-
-
-def evaluate_run(run: str | Path, tasks: str | Sequence[str] | None = None, *, split: str = "test",
-                 max_rows: int | None = None, seed: int = 0, batch_size: int | None = None,
-                 data_root: str | Path | None = None, on_task=None) -> dict:
-    """Evaluate an instruct run task by task on the official SemEval-2018 ``split``.
-
-    The weights load once; every task gets its classifier view. EI tasks are scored on all four
-    emotions (texts as ``"anger: <tweet>"``), with per-emotion metrics too (the official EI score
-    is the mean of the per-emotion Pearson correlations). ``max_rows`` scores a seeded sample.
-    """
-    from emotune.data.registry import load_dataset
-    from emotune.runs import Run
-
-    first = Run.open(run).load()
-    if not isinstance(first, InstructClassifier):
-        raise ModelError(f"{run} is not an instruct run (backend '{first.backend}')")
-    names = parse_tasks(tasks) if tasks else list(first.trained_tasks or [first.primary_task])
-    out: dict = {"run": str(run), "split": split, "max_rows": max_rows, "tasks": {}}
-    for name in names:
-        t = TASKS[name]
-        ds = load_dataset(t.dataset, data_root=data_root) if data_root is not None else load_dataset(t.dataset)
-        ds = ds.split(split)
-        if max_rows is not None:
-            ds = ds.sample(max_rows, seed=seed)
-        if t.per_emotion and t.kind != "binary":
-            frame = ds.frame.copy()
-            frame["text"] = [f"{e}: {x}" for e, x in zip(frame["emotion"], frame["text"])]
-            ds = ds.with_frame(frame)
-        view = first.view(name)
-        if on_task:
-            on_task(name, len(ds))
-        groups = ds.frame["emotion"].tolist() if t.per_emotion and t.kind != "binary" else None
-        res = evaluate_view(view, ds, batch_size=batch_size, groups=groups)
-        if groups is not None:  # the official EI score: mean of the per-emotion Pearson correlations
-            key = "pearson" if t.is_regression else "f1_macro"
-            per = [m[key] for m in res["per_group"].values() if key in m]
-            res[f"{key}_mean_over_emotions"] = float(np.mean(per)) if per else None
-        out["tasks"][name] = res
-    return out
+        width = max(len(x["input_ids"]) for x in items)
+        ids = torch.full((len(items), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        labels = torch.full((len(items), width), -100, dtype=torch.long)
+        for r, x in enumerate(items):
+            m = len(x["input_ids"])
+            ids[r, :m] = torch.tensor(x["input_ids"])
+            mask[r, :m] = 1
+            labels[r, :m] = torch.tensor(x["labels"])
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}

@@ -9,7 +9,6 @@ sigmoid stays outside the graph so that both paths share one definition of the s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,26 +16,13 @@ import numpy as np
 
 from emotune.data.labels import Task
 from emotune.errors import ModelError
+from emotune.metrics import scores_from_logits
 from emotune.models.base import EmotionClassifier
+from emotune.runtime import available_cpus
 
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def scores_from_logits(task: Task, logits: np.ndarray) -> np.ndarray:
-    """numpy twin of :func:`emotune.models.hf_common.scores_from_logits` (no torch import needed)."""
-    z = np.asarray(logits, dtype=np.float64)
-    if task == Task.SINGLE:
-        z = np.exp(z - z.max(axis=-1, keepdims=True))
-        return z / z.sum(axis=-1, keepdims=True)
-    if task == Task.MULTI:
-        return 1.0 / (1.0 + np.exp(-z))
-    return z
 
 
 class OnnxClassifier(EmotionClassifier):
@@ -71,7 +57,7 @@ class OnnxClassifier(EmotionClassifier):
         if max_length or (meta.get("encoder") or {}).get("max_length"):
             clf._max_length = int(max_length or meta["encoder"]["max_length"])
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or _cpu_count()
+        opts.intra_op_num_threads = threads or available_cpus()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3

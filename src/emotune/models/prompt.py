@@ -37,8 +37,10 @@ import numpy as np
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
+from emotune import runtime
 from emotune.errors import ModelError
-from emotune.models import hf_common as hf
+from emotune.metrics import softmax
+from emotune.models.hf.resources import quiet_hf
 from emotune.models import label_scoring as ls
 from emotune.models.base import EmotionClassifier
 
@@ -52,11 +54,6 @@ PLAIN_ANSWER = "Answer:"
 
 def verbalizer(label: str) -> str:
     return label.replace("_", " ").strip().lower()
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
 
 
 def draw_examples(train: EmotionDataset, shots: int, seed: int) -> list[dict]:
@@ -134,8 +131,8 @@ class PromptClassifier(EmotionClassifier):
         from emotune.models.zoo import resolve_model
 
         self.source = resolve_model(self.model_name)
-        device = hf.select_device()
-        kwargs: dict = {"dtype": hf.torch_dtype_for(hf.select_precision(self.training_config))}
+        device = runtime.select_device()
+        kwargs: dict = {"dtype": runtime.torch_dtype_for(runtime.select_precision(self.training_config))}
         quant = self.model_config.quantization
         if quant != "none":
             if device.type != "cuda":
@@ -149,7 +146,7 @@ class PromptClassifier(EmotionClassifier):
                 bnb_4bit_use_double_quant=self.model_config.double_quant, bnb_4bit_compute_dtype=compute)
             kwargs["device_map"] = {"": 0}
         try:
-            with hf.quiet_hf():
+            with quiet_hf():
                 self.tokenizer = AutoTokenizer.from_pretrained(self.source, trust_remote_code=False)
                 self.model = AutoModelForCausalLM.from_pretrained(self.source, trust_remote_code=False, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
@@ -275,7 +272,7 @@ class PromptClassifier(EmotionClassifier):
     def label_logliks(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """(n, n_labels) log-likelihood of each label as the answer (summed or per token)."""
         self._ensure_model()
-        hf.setup_threads(self.training_config)
+        runtime.setup_threads(self.training_config)
         answers = self.answer_ids
         prompts = [self._encode(self.prompt_text(t)) for t in texts]
         sums = ls.causal_logliks(self.model, prompts, answers,
@@ -284,7 +281,7 @@ class PromptClassifier(EmotionClassifier):
 
     def _content_free_logprobs(self) -> np.ndarray:
         scores = self.label_logliks([CONTENT_FREE])[0]
-        return np.log(_softmax(scores[None, :])[0])
+        return np.log(softmax(scores))
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = list(texts)
@@ -296,7 +293,7 @@ class PromptClassifier(EmotionClassifier):
                 self.calibration = self._content_free_logprobs()
             scores = scores - self.calibration[None, :]
         if self.task == Task.SINGLE:
-            return _softmax(scores)
+            return softmax(scores)
         # multi-label: each label's likelihood relative to the best one, thresholded by the trainer
         return np.exp(scores - scores.max(axis=1, keepdims=True))
 

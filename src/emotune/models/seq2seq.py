@@ -32,8 +32,12 @@ import numpy as np
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
+from emotune import runtime
 from emotune.errors import ConfigError, ModelError
-from emotune.models import hf_common as hf
+from emotune.metrics import softmax
+from emotune.models.hf.checkpoints import checkpoint_dir, work_dir
+from emotune.models.hf.loss import balanced_weights
+from emotune.models.hf.resources import quiet_hf
 from emotune.models import label_scoring as ls
 from emotune.models.base import EmotionClassifier
 
@@ -46,12 +50,6 @@ NONE_CANDIDATES = ("none", "no emotion", "nothing")
 def _none_target(label_set: LabelSet) -> str:
     names = {n.lower() for n in label_set.names}
     return next(c for c in NONE_CANDIDATES if c not in names)
-
-
-def _balanced_weights(class_ids: np.ndarray, n_classes: int, max_weight: float = 50.0) -> np.ndarray:
-    counts = np.bincount(class_ids, minlength=n_classes).astype(float)
-    w = np.where(counts > 0, len(class_ids) / (max(1, (counts > 0).sum()) * np.maximum(counts, 1)), 1.0)
-    return np.clip(w, 1.0 / max_weight, max_weight)
 
 
 class _TargetDataset:
@@ -92,47 +90,24 @@ class _Collator:
         return dict(batch)
 
 
-def _trainer_class():
-    """A Trainer whose loss is the weighted sequence NLL and whose evaluation is constrained scoring.
+def _sequence_loss(model, inputs: dict, weights):
+    """The (class-weighted) mean sequence NLL ``-log P(target | input)``, the quantity prediction ranks by.
 
-    transformers' ``Seq2SeqTrainer`` only adds generate-based evaluation (and needs
-    ``Seq2SeqTrainingArguments``); scoring the label set replaces exactly that part, so the plain
-    ``Trainer`` with the shared arguments, callbacks and resume logic of :mod:`hf_common` is used.
+    transformers' ``Seq2SeqTrainer`` only adds generate-based evaluation; scoring the label set
+    (the trainer's ``dev_scorer``) replaces exactly that, so the shared Trainer is used.
     """
     import torch
 
-    class LabelScoringTrainer(hf.epoch_loss_trainer_class()):
-        def __init__(self, *args, task: Task, loss_kind: str = "auto", loss_weights=None, dev_scorer=None,
-                     **kwargs):
-            super().__init__(*args, **kwargs)
-            self.task = task
-            self.loss_weights = loss_weights
-            self.dev_scorer = dev_scorer
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            class_ids = inputs.pop("class_ids")
-            labels = inputs["labels"]
-            outputs = model(**inputs)  # decoder inputs are the labels shifted right, as in the model
-            tok_nll = torch.nn.functional.cross_entropy(outputs.logits.float().transpose(1, 2), labels,
-                                                        ignore_index=-100, reduction="none")
-            seq_nll = tok_nll.sum(dim=1)  # -log P(target | input), the quantity prediction ranks by
-            if self.loss_weights is not None:
-                w = self.loss_weights.to(seq_nll.device)[class_ids]
-                loss = (w * seq_nll).sum() / w.sum()
-            else:
-                loss = seq_nll.mean()
-            self.track_loss(model, loss)
-            return (loss, outputs) if return_outputs else loss
-
-        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
-            if self.dev_scorer is None:
-                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-            metrics = {f"{metric_key_prefix}_{k}": float(v) for k, v in self.dev_scorer(self.model).items()}
-            self.log(metrics)
-            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-            return metrics
-
-    return LabelScoringTrainer
+    class_ids = inputs.pop("class_ids")
+    labels = inputs["labels"]
+    outputs = model(**inputs)  # decoder inputs are the labels shifted right, as in the model
+    tok_nll = torch.nn.functional.cross_entropy(outputs.logits.float().transpose(1, 2), labels,
+                                                ignore_index=-100, reduction="none")
+    seq_nll = tok_nll.sum(dim=1)
+    if weights is None:
+        return seq_nll.mean(), outputs
+    w = weights.to(seq_nll.device)[class_ids]
+    return (w * seq_nll).sum() / w.sum(), outputs
 
 
 class Seq2SeqClassifier(EmotionClassifier):
@@ -197,7 +172,7 @@ class Seq2SeqClassifier(EmotionClassifier):
 
         self.source = resolve_model(self.model_name)
         try:
-            with hf.quiet_hf():
+            with quiet_hf():
                 self.tokenizer = AutoTokenizer.from_pretrained(self.source, trust_remote_code=False)
                 self.model = AutoModelForSeq2SeqLM.from_pretrained(self.source, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
@@ -243,8 +218,8 @@ class Seq2SeqClassifier(EmotionClassifier):
         t = self.training_config
         if len(train) == 0:
             raise ModelError("The training set is empty")
-        hf.setup_threads(t)
-        hf.set_seed(t.seed)
+        runtime.setup_threads(t)
+        runtime.set_seed(t.seed)
         if self.model is None:
             self.build()
         prompts, class_ids = self._training_rows(train)
@@ -258,17 +233,15 @@ class Seq2SeqClassifier(EmotionClassifier):
         if t.class_weights:
             import torch
 
-            weights = torch.tensor(_balanced_weights(class_ids, len(self.targets)), dtype=torch.float32)
-        trainer_class = _trainer_class()
+            weights = torch.tensor(balanced_weights(class_ids, len(self.targets), present_only=True),
+                                   dtype=torch.float32)
+        from emotune.models.hf.trainer import run_trainer
 
-        def make_trainer(*args, **kwargs):
-            return trainer_class(*args, dev_scorer=scorer, **kwargs)
-
-        with hf.work_dir(hf.checkpoint_dir(output_dir)) as root:
-            result = hf.run_trainer(
+        with work_dir(checkpoint_dir(output_dir)) as root:
+            result = run_trainer(
                 self.model, self.tokenizer, train_ds, dev_ds, label_set=self.label_set, training=t,
                 output_dir=root, resume=resume, description=self.model_name, quiet=quiet, loss_weights=weights,
-                data_collator=_Collator(self.tokenizer), trainer_class=make_trainer,
+                data_collator=_Collator(self.tokenizer), loss=_sequence_loss, dev_scorer=scorer,
                 args_overrides={"remove_unused_columns": False})
             history = result.history
             self.model = result.trainer.model
@@ -288,7 +261,7 @@ class Seq2SeqClassifier(EmotionClassifier):
 
     def _proba_from_logliks(self, logliks: np.ndarray) -> np.ndarray:
         if self.task == Task.SINGLE:
-            return _softmax(logliks)
+            return softmax(logliks)
         return self._multi_label_proba(logliks)
 
     @staticmethod
@@ -306,7 +279,7 @@ class Seq2SeqClassifier(EmotionClassifier):
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         if self.model is None:
             raise ModelError("The seq2seq model has not been trained or loaded")
-        hf.setup_threads(self.training_config)
+        runtime.setup_threads(self.training_config)
         if len(texts) == 0:
             return np.zeros((0, len(self.label_set)))
         return self._proba_from_logliks(self._logliks(list(texts), batch_size=batch_size))
@@ -315,7 +288,7 @@ class Seq2SeqClassifier(EmotionClassifier):
     def _save(self, path: Path) -> dict:
         if self.model is None:
             raise ModelError("Nothing to save: the seq2seq model has not been trained")
-        with hf.quiet_hf():
+        with quiet_hf():
             self.model.save_pretrained(path)
             self.tokenizer.save_pretrained(path)
         return {"seq2seq": {"base_model": self.model_name, "source": self.source, "targets": self.targets,
@@ -329,18 +302,13 @@ class Seq2SeqClassifier(EmotionClassifier):
         clf = cls(label_set, model_config, training_config)
         info = meta.get("seq2seq") or {}
         clf.source = info.get("source")
-        with hf.quiet_hf():
+        with quiet_hf():
             clf.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
             clf.model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
         if info.get("targets") and list(info["targets"]) != clf.targets:
             raise ModelError(f"{path}: saved targets {info['targets']} do not match the label set {clf.targets}")
         if info.get("target_ids"):
             clf._target_ids = [list(map(int, ids)) for ids in info["target_ids"]]
-        clf.model.to(hf.select_device())
+        clf.model.to(runtime.select_device())
         clf.model.eval()
         return clf
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)

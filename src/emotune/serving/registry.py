@@ -11,7 +11,6 @@ one 7B decoder without importing anything heavy.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from emotune.data.labels import LabelSet
 from emotune.errors import ModelError
 from emotune.runs import Run
+from emotune.runtime import available_cpus
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def serving_threads() -> int:
     requests/s and p99 from 195 to 118-126 ms with one onnxruntime thread instead of two. The torch
     path is the other way round (one thread: 54 instead of 60 requests/s), so it keeps every core.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = available_cpus()
     return max(1, cores - 1)
 
 
@@ -65,7 +65,7 @@ def set_inference_threads(threads: int | None = None) -> int:
     Only touches torch when a backend has imported it (TF-IDF serving never pays for the import);
     onnxruntime sessions get their thread count in :class:`emotune.models.onnx.OnnxClassifier`.
     """
-    n = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    n = threads or available_cpus()
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)

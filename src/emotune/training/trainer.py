@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import random
 import shutil
 import sys
 import time
@@ -27,6 +26,7 @@ from emotune.data.dataset import EmotionDataset, PreparedData
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, EmotuneError, ModelError
 from emotune import runs as rd
+from emotune import runtime
 from emotune.config import RunConfig
 from emotune.data.pipeline import check_labels_covered, check_no_leakage, prepare_data
 
@@ -50,29 +50,6 @@ class TrainResult:
 
 
 # -- reproducibility and resources -------------------------------------------------------------
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        return
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def _set_threads(threads: int | None) -> None:
-    if not threads:
-        return
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
@@ -269,8 +246,8 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
     say(f"[bold]{'Resuming' if resuming else 'Training'}[/] {config.name} -> {run_dir}")
 
-    set_seed(config.training.seed)
-    _set_threads(config.training.threads)
+    runtime.set_seed(config.training.seed)
+    runtime.setup_threads(config.training, only_explicit=True)
 
     t0 = time.time()
     if data is None:
@@ -321,10 +298,10 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
         for split in splits:
             ds = getattr(data, split)
             t0 = time.time()
-            before = dict(getattr(clf, "invalid_stats", None) or {})
+            before = clf.generation_stats() or {}
             scores[split] = score_texts(clf, ds.texts, bs, f"Scoring {split}", progress)
             predict_seconds[split] = time.time() - t0
-            after = getattr(clf, "invalid_stats", None) or {}
+            after = clf.generation_stats() or {}
             answers = after.get("answers", 0) - before.get("answers", 0)
             if answers > 0:
                 bad = after.get("invalid", 0) - before.get("invalid", 0)

@@ -1,0 +1,73 @@
+"""Where the Trainer writes ``checkpoint-N``, which one a rerun resumes, and removing them afterwards."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def checkpoint_dir(output_dir: str | Path | None, name: str | None = None) -> Path | None:
+    """The folder the Trainer writes ``checkpoint-N`` into: ``output_dir`` itself (the protocol's
+    "resumable checkpoints there"), or a named stage folder inside it."""
+    if output_dir is None:
+        return None
+    return Path(output_dir) / name if name else Path(output_dir)
+
+
+def last_checkpoint(folder: str | Path | None) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``folder``.
+
+    The Trainer writes ``trainer_state.json`` after the weights, optimizer and RNG states, so a
+    checkpoint without it was being written when the process was killed: it is skipped (and the
+    one before is resumed) instead of crashing the rerun, which transformers' own
+    ``get_last_checkpoint`` (newest folder by name) would do.
+    """
+    if folder is None or not Path(folder).is_dir():
+        return None
+    done = [p for p in Path(folder).glob("checkpoint-*")
+            if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()]
+    if not done:
+        return None
+    return str(max(done, key=lambda p: int(p.name.removeprefix("checkpoint-"))))
+
+
+def remove_checkpoints(folder: str | Path) -> None:
+    """Delete ``checkpoint-N`` folders (also one level down, e.g. ``head/``), then empty folders.
+
+    Only what the Trainer wrote goes: anything else a caller keeps in ``folder`` stays.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for ckpt in [*folder.glob("checkpoint-*"), *folder.glob("*/checkpoint-*")]:
+        if ckpt.is_dir() and ckpt.name.removeprefix("checkpoint-").isdigit():
+            shutil.rmtree(ckpt, ignore_errors=True)
+    for sub in [p for p in folder.iterdir() if p.is_dir()] + [folder]:
+        try:
+            sub.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
+
+
+@contextmanager
+def work_dir(folder: str | Path | None, *, keep: bool = False):
+    """Where the Trainer writes checkpoints: ``folder`` (kept for resume) or a temporary directory.
+
+    ``keep=False`` removes the checkpoints after a successful run (the best weights live in the
+    saved model, and optimizer states are twice the model size); an exception leaves them for
+    resuming.
+    """
+    if folder is None:
+        tmp = tempfile.mkdtemp(prefix="emotune-train-")
+        try:
+            yield Path(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder
+    if not keep:
+        remove_checkpoints(folder)

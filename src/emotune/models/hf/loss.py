@@ -1,0 +1,69 @@
+"""The task's loss (weighted cross-entropy, BCE with ``pos_weight``, MSE) and class weights: the only copies."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from emotune.data.labels import LabelSet, Task
+from emotune.errors import ConfigError
+
+
+def resolve_loss(task: Task, loss: str = "auto") -> str:
+    default = {Task.SINGLE: "ce", Task.MULTI: "bce", Task.REGRESSION: "mse"}[task]
+    if loss in ("auto", None, ""):
+        return default
+    allowed = {Task.SINGLE: {"ce", "bce"}, Task.MULTI: {"bce"}, Task.REGRESSION: {"mse"}}[task]
+    if loss not in allowed:
+        raise ConfigError(f"training.loss={loss} does not fit a {task.value} task",
+                          hint=f"Use 'auto' or one of {sorted(allowed)}.")
+    return loss
+
+
+def balanced_weights(class_ids: np.ndarray, n_classes: int, max_weight: float = 50.0, *,
+                     present_only: bool = False) -> np.ndarray:
+    """``n / (k * n_c)`` per class, 1 for classes absent from ``class_ids``, clipped to ``max_weight``.
+
+    ``k`` counts every class, or with ``present_only`` only those that occur (seq2seq targets,
+    where the ``none`` target may never appear).
+    """
+    counts = np.bincount(np.asarray(class_ids).astype(int), minlength=n_classes).astype(float)
+    k = max(1, int((counts > 0).sum())) if present_only else n_classes
+    w = np.where(counts > 0, len(class_ids) / (k * np.maximum(counts, 1)), 1.0)
+    return np.clip(w, 1.0 / max_weight, max_weight)
+
+
+def class_weights(label_set: LabelSet, y: np.ndarray, max_weight: float = 50.0) -> torch.Tensor | None:
+    """Balanced class weights (single: n / (k * n_c)) or BCE ``pos_weight`` (multi: neg / pos).
+
+    Clipped to ``max_weight`` so that a label with a handful of examples cannot dominate the loss.
+    Labels absent from train get weight 1. Regression: ``None``.
+    """
+    y = np.asarray(y)
+    k = len(label_set)
+    if label_set.task == Task.SINGLE:
+        w = balanced_weights(y, k, max_weight)
+    elif label_set.task == Task.MULTI:
+        pos = y.sum(axis=0).astype(float)
+        neg = len(y) - pos
+        w = np.clip(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0), 1.0 / max_weight, max_weight)
+    else:
+        return None
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def loss_fn(task: Task, logits: torch.Tensor, labels: torch.Tensor, *, kind: str = "auto",
+            weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-batch mean loss: weighted CE (single), BCE with ``pos_weight`` (multi) or MSE (regression)."""
+    kind = resolve_loss(task, kind)
+    logits = logits.float()
+    if weights is not None:
+        weights = weights.to(logits.device)
+    if kind == "ce":
+        return nn.functional.cross_entropy(logits, labels.long().view(-1), weight=weights)
+    if kind == "bce":
+        if task == Task.SINGLE:  # one-vs-rest on one-hot targets
+            labels = nn.functional.one_hot(labels.long().view(-1), logits.shape[-1])
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels.float().view_as(logits), pos_weight=weights)
+    return nn.functional.mse_loss(logits.view(-1), labels.float().view(-1))
