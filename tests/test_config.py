@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from emotune.errors import ConfigError
@@ -42,3 +44,37 @@ def test_missing_and_invalid_yaml(tmp_path):
     bad.write_text("data: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         RunConfig.load(bad)
+
+
+def test_a_bare_preset_name_loads_from_any_folder(tmp_path, monkeypatch):
+    from emotune.config import PRESETS_DIR, preset_names
+
+    monkeypatch.chdir(tmp_path)
+    assert "isear-minilm" in preset_names()
+    for name in ("isear-minilm", "isear-minilm.yaml", "goemotions-qwen2.5-1.5b-lora"):
+        cfg = RunConfig.load(name, ["training.epochs=1"])
+        assert cfg.name == name.removesuffix(".yaml") and cfg.training.epochs == 1
+    assert RunConfig.load("isear-minilm") == RunConfig.load(PRESETS_DIR / "isear-minilm.yaml")
+
+
+def test_a_wrong_preset_name_suggests_the_closest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="not found") as e:
+        RunConfig.load("isear-minlm")
+    assert "Did you mean 'isear-minilm'?" in str(e.value)
+    with pytest.raises(ConfigError, match="not found") as e:  # a path elsewhere names the packaged preset
+        RunConfig.load("configs/isear-tfidf.yaml")
+    assert "emotune train isear-tfidf" in str(e.value)
+
+
+def test_configs_is_the_packaged_presets_folder():
+    import tomllib
+    from fnmatch import fnmatch
+
+    from emotune.config import PRESETS_DIR
+
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "configs").resolve() == PRESETS_DIR.resolve()
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["emotune"]
+    files = [p.relative_to(PRESETS_DIR.parent).as_posix() for p in PRESETS_DIR.iterdir()]
+    assert files and all(any(fnmatch(f, pat) for pat in patterns) for f in files)

@@ -12,7 +12,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from emotune.errors import ConfigError, closest
+from emotune.errors import ConfigError, closest, did_you_mean
+
+# The presets ship inside the package so `emotune train isear-minilm` works after `pip install`;
+# configs/ at the top of the checkout is a symlink to this folder (the editable source).
+PRESETS_DIR = Path(__file__).with_name("presets")
 
 
 class _Strict(BaseModel):
@@ -164,9 +168,8 @@ class RunConfig(_Strict):
 
     @classmethod
     def load(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"Config file not found: {path}")
+        """A YAML file, or the name of a packaged preset (``isear-minilm``, see :func:`preset_names`)."""
+        path = resolve_config(path)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
@@ -176,6 +179,30 @@ class RunConfig(_Strict):
         raw.setdefault("name", path.stem)
         apply_overrides(raw, overrides or [])
         return cls.from_dict(raw, source=str(path))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def _preset_stem(name: str) -> str:
+    return name.removesuffix(".yaml").removesuffix(".yml")
+
+
+def resolve_config(path_or_name: str | Path) -> Path:
+    """The config file itself, else the packaged preset of that name (a bare name, no folder)."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    stem = _preset_stem(path.name)
+    preset = PRESETS_DIR / f"{stem}.yaml"
+    if path.parent == Path("."):  # a bare name: a preset, wherever the command runs
+        if preset.is_file():
+            return preset
+        raise ConfigError(f"Config file not found: {path} (and no preset '{stem}')",
+                          hint=did_you_mean(stem, preset_names()) + " (emotune presets lists them)")
+    hint = f"The packaged preset of that name runs from any folder: emotune train {stem}" if preset.is_file() else None
+    raise ConfigError(f"Config file not found: {path}", hint=hint)
 
 
 def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:

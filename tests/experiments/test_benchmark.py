@@ -103,7 +103,7 @@ def test_suites_given_as_run_configs_use_the_same_runner(tmp_path):
 def test_instruct_suite_pairs_multi_and_single_task_runs_on_the_same_rows(tmp_path):
     from emotune.experiments.benchmark import RunSpec, _multi_vs_single
 
-    from .fake_runs import MULTI, REG, make_run
+    from tests.fixtures.fake_runs import MULTI, REG, make_run
 
     runs = [make_run(tmp_path, "instruct-multi", MULTI, skill=0.8, dataset="semeval-ec"),
             make_run(tmp_path, "instruct-single-ec", MULTI, skill=0.3, seed=7, dataset="semeval-ec"),

@@ -36,9 +36,9 @@ from emotune.data.labels import Task
 from emotune.errors import ConfigError, EmotuneError, did_you_mean
 from emotune.paths import _REPO_ROOT
 from emotune import runs as rd
-from emotune.config import RunConfig
+from emotune.config import PRESETS_DIR, RunConfig
 
-CONFIG_DIR = _REPO_ROOT / "configs"
+CONFIG_DIR = PRESETS_DIR
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 REPORT_DIR = "report"

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from emotune.errors import ConfigError, DataError
 from emotune.paths import _REPO_ROOT
-from emotune.config import RunConfig, apply_overrides
+from emotune.config import PRESETS_DIR, RunConfig, apply_overrides
 
-CONFIG_DIR = _REPO_ROOT / "configs"
+CONFIG_DIR = PRESETS_DIR
 BASE_SEED = 42
 SEMEVAL = {"semeval-ec", "semeval-ei-reg", "semeval-ei-oc", "semeval-v-reg", "semeval-v-oc"}
 WASSA = {"wassa2017"}
