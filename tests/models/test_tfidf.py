@@ -5,14 +5,14 @@ from emotune.errors import ModelError
 from emotune.models.base import EmotionClassifier, load_classifier
 from emotune.models.registry import backend_class
 from emotune.models.tfidf import TfidfClassifier
-from emotune.config import ModelConfig
+from emotune.config import TfidfModelConfig
 from tests.fixtures import toy
 
 
 @pytest.mark.parametrize("task", ["single", "multi", "regression"])
 def test_fit_predict_and_identical_round_trip(tmp_path, task):
     data = toy.prepared(task)
-    clf = backend_class("tfidf")(data.label_set, ModelConfig(backend="tfidf"))
+    clf = backend_class("tfidf")(data.label_set, TfidfModelConfig())
     history = clf.fit(data.train, data.dev)
     assert history and history[0]["epoch"] == 1
     scores = clf.predict_proba(data.test.texts)

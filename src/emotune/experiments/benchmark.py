@@ -36,7 +36,7 @@ from emotune.data.labels import Task
 from emotune.errors import ConfigError, EmotuneError, did_you_mean
 from emotune.paths import _REPO_ROOT
 from emotune import runs as rd
-from emotune.config import PRESETS_DIR, RunConfig
+from emotune.config import PRESETS_DIR, EnsembleModelConfig, RunConfig
 
 CONFIG_DIR = PRESETS_DIR
 RESULTS_JSON = "results.json"
@@ -475,9 +475,7 @@ def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | Non
     base = members[0].config
     name = f"{plan.suite.prefix}-ensemble"
     cfg = base.model_copy(update={"name": name, "description": f"benchmark {plan.suite.name}: ensemble"}, deep=True)
-    cfg.model = cfg.model.model_copy(update={"backend": "ensemble", "name": None,
-                                             "members": [str(m.run_dir.resolve()) for m in members],
-                                             "combine": "mean"})
+    cfg.model = EnsembleModelConfig(members=[str(m.run_dir.resolve()) for m in members], combine="mean")
     from emotune.metrics import PRIMARY
 
     primary = PRIMARY[rd.load_labels(members[0].run_dir).task]

@@ -275,8 +275,8 @@ def _training_texts(cfg: RunConfig, by_dir: dict[str, RunConfig], texts: _Texts,
     from emotune.data.splits import normalize_for_dedup
 
     out = [(f"its train split ({cfg.data.dataset})", _keys(texts.data(cfg).train))]
-    ic = cfg.model.instruct
-    if cfg.model.backend == "instruct" and (ic.tasks or ic.file):
+    ic = cfg.model.instruct if cfg.model.backend == "instruct" else None
+    if ic is not None and (ic.tasks or ic.file):
         own = DATASET_TO_TASK.get(cfg.data.dataset)
         covered = {own} if own else set()
         if ic.file:
