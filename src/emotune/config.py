@@ -178,7 +178,7 @@ def _read_model_section(raw: Any) -> Any:
     """The default backend (tfidf) when none is given; and the one place that reads a run saved by the
     previous release: its ``model`` section spells out every field of every backend, so the keys this
     backend's class lacks are dropped. A config written by hand never has all of them and stays strict."""
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict):  # a config object (RunConfig(model=EncoderModelConfig())) is already checked
         return raw
     raw = {"backend": "tfidf", **raw}
     cls = BACKEND_CONFIGS.get(raw["backend"])
