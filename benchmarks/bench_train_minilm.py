@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     from emotune.data.pipeline import prepare_data
     from emotune.metrics import compute_metrics
     from emotune.models.encoder import EncoderClassifier
-    from emotune.config import DataConfig, ModelConfig, TrainingConfig
+    from emotune.config import DataConfig, EncoderModelConfig, TrainingConfig
 
     t0 = time.perf_counter()
     splits = prepare_data(DataConfig(dataset=args.dataset, max_train=args.max_train))
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     training = TrainingConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                               max_length=args.max_length, learning_rate=args.learning_rate, threads=args.threads,
                               group_by_length=not args.no_group_by_length, logging_steps=10_000)
-    clf = EncoderClassifier(splits.label_set, ModelConfig(backend="encoder", name=args.model), training)
+    clf = EncoderClassifier(splits.label_set, EncoderModelConfig(name=args.model), training)
     clf.build()
     load_s = time.perf_counter() - t0
 

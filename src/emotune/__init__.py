@@ -1,22 +1,46 @@
-"""emotune: build, compare and serve text emotion classifiers."""
+"""emotune: build, compare and serve text emotion classifiers.
+
+The public API, loaded on first use so that ``import emotune`` (and ``emotune data list``) never
+imports torch, scikit-learn or pandas::
+
+    import emotune
+
+    result = emotune.train(emotune.RunConfig.load("isear-tfidf"))
+    clf = emotune.load_run(result.run_dir)
+"""
+
+from __future__ import annotations
+
+import importlib
 
 from emotune._version import __version__
-from emotune.data.dataset import EmotionDataset
-from emotune.data.labels import LabelSet, Task
-from emotune.errors import EmotuneError
 
-__all__ = ["__version__", "EmotionDataset", "EmotuneError", "LabelSet", "Task", "load_dataset", "load_run"]
+# public name -> "module:attribute", imported by __getattr__ (PEP 562) the first time it is used
+_LAZY = {
+    "load_dataset": "emotune.data.registry:load_dataset",
+    "load_run": "emotune.runs:load_run",
+    "Run": "emotune.runs:Run",
+    "train": "emotune.training.trainer:train",
+    "evaluate": "emotune.evaluation.evaluate:evaluate_run",
+    "RunConfig": "emotune.config:RunConfig",
+    "EmotionClassifier": "emotune.models.base:EmotionClassifier",
+    "EmotionDataset": "emotune.data.dataset:EmotionDataset",
+    "LabelSet": "emotune.data.labels:LabelSet",
+    "Task": "emotune.data.labels:Task",
+    "EmotuneError": "emotune.errors:EmotuneError",
+}
+
+__all__ = ["__version__", *_LAZY]
 
 
-def load_dataset(name: str, **kwargs) -> EmotionDataset:
-    """Load a built-in dataset by name (see ``emotune data list``) or a user file path."""
-    from emotune.data.registry import load_dataset as _load
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'emotune' has no attribute {name!r}")
+    module, attr = _LAZY[name].split(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
-    return _load(name, **kwargs)
 
-
-def load_run(run_dir, **kwargs):
-    """Load the classifier stored in a run directory (or a bare model directory)."""
-    from emotune.runs import Run
-
-    return Run.open(run_dir).load(**kwargs)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -6,13 +6,19 @@ Every knob has a default; unknown keys are rejected with the closest valid key.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
-from emotune.errors import ConfigError, closest
+from emotune.errors import ConfigError, closest, did_you_mean
+
+# The presets ship inside the package so `emotune train isear-minilm` works after `pip install`;
+# configs/ at the top of the checkout is a symlink to this folder (the editable source).
+PRESETS_DIR = Path(__file__).with_name("presets")
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -84,33 +90,119 @@ class InstructConfig(_Strict):
     file: str | None = None  # train rows of an `emotune instruct build` file, instead of `tasks`
 
 
-class ModelConfig(_Strict):
-    backend: str = "tfidf"
-    name: str | None = None  # zoo preset (emotune models list), hub id, or local directory
-    # heads (encoder / embed-head)
+class BackendConfig(_Strict):
+    """What every backend's config has: its name and the model it starts from."""
+
+    backend: str
+    name: str | None = None  # zoo preset (emotune models list), hub id, local directory or run directory
+
+
+class _Head(BackendConfig):
     head: Literal["linear", "mlp", "logreg"] = "linear"
     head_hidden: int = 128
     head_dropout: float = 0.5
-    # decoders
-    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class _Decoder(BackendConfig):
     quantization: Literal["none", "4bit", "8bit"] = "none"
     double_quant: bool = True
-    gradient_checkpointing: bool = False
-    # seq2seq
-    input_template: str = "Classify emotion: {text}"
-    max_target_length: int = 10
-    # prompting
-    prompt: PromptConfig = Field(default_factory=PromptConfig)
-    # instruction tuning
-    instruct: InstructConfig = Field(default_factory=InstructConfig)
-    # tfidf
+
+
+class TfidfModelConfig(BackendConfig):
+    backend: Literal["tfidf"] = "tfidf"
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
     C: float = 4.0
     max_features: int | None = 200_000
-    # ensemble
+
+
+class LexiconModelConfig(BackendConfig):
+    backend: Literal["lexicon"] = "lexicon"
+
+
+class EmbedHeadModelConfig(_Head):
+    backend: Literal["embed-head"] = "embed-head"
+    C: float = 4.0  # logistic-regression head
+
+
+class EncoderModelConfig(_Head):
+    backend: Literal["encoder"] = "encoder"
+
+
+class CausalLMModelConfig(_Decoder):
+    backend: Literal["causal-lm"] = "causal-lm"
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    gradient_checkpointing: bool = False
+
+
+class Seq2SeqModelConfig(BackendConfig):
+    backend: Literal["seq2seq"] = "seq2seq"
+    input_template: str = "Classify emotion: {text}"
+    max_target_length: int = 10
+    gradient_checkpointing: bool = False
+
+
+class PromptModelConfig(_Decoder):
+    backend: Literal["prompt"] = "prompt"
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+
+
+class InstructModelConfig(_Decoder):
+    backend: Literal["instruct"] = "instruct"
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    gradient_checkpointing: bool = False
+    prompt: PromptConfig = Field(default_factory=PromptConfig)  # system and max_new_tokens
+    instruct: InstructConfig = Field(default_factory=InstructConfig)
+
+
+class EnsembleModelConfig(BackendConfig):
+    backend: Literal["ensemble"] = "ensemble"
     members: list[str] = Field(default_factory=list)  # run directories
     combine: Literal["mean", "vote"] = "mean"
+
+
+BACKEND_CONFIGS: dict[str, type[BackendConfig]] = {
+    c.model_fields["backend"].default: c
+    for c in (TfidfModelConfig, LexiconModelConfig, EmbedHeadModelConfig, EncoderModelConfig, CausalLMModelConfig,
+              Seq2SeqModelConfig, PromptModelConfig, InstructModelConfig, EnsembleModelConfig)
+}
+
+# Every field of the flat ModelConfig of the previous release, which saved all of them for every backend
+_PREVIOUS_RELEASE_KEYS = frozenset({
+    "backend", "name", "head", "head_hidden", "head_dropout", "lora", "quantization", "double_quant",
+    "gradient_checkpointing", "input_template", "max_target_length", "prompt", "instruct", "word_ngrams",
+    "char_ngrams", "C", "max_features", "members", "combine"})
+
+
+def _read_model_section(raw: Any) -> Any:
+    """The default backend (tfidf) when none is given; and the one place that reads a run saved by the
+    previous release: its ``model`` section spells out every field of every backend, so the keys this
+    backend's class lacks are dropped. A config written by hand never has all of them and stays strict."""
+    if not isinstance(raw, dict):  # a config object (RunConfig(model=EncoderModelConfig())) is already checked
+        return raw
+    raw = {"backend": "tfidf", **raw}
+    cls = BACKEND_CONFIGS.get(raw["backend"])
+    if cls is not None and _PREVIOUS_RELEASE_KEYS <= raw.keys():
+        raw = {k: v for k, v in raw.items() if k in cls.model_fields}
+    return raw
+
+
+# RunConfig.model: one strict class per backend, chosen by `backend`
+ModelConfig = Annotated[
+    Annotated[Union[tuple(BACKEND_CONFIGS.values())], Field(discriminator="backend")],  # noqa: UP007
+    BeforeValidator(_read_model_section),
+]
+_MODEL_ADAPTER: TypeAdapter = TypeAdapter(ModelConfig)
+
+
+def default_model_config(backend: str) -> BackendConfig:
+    """The defaults of ``backend``; a backend outside the registry (a test double) gets the common fields."""
+    return BACKEND_CONFIGS.get(backend, BackendConfig)(backend=backend)
+
+
+def parse_model_config(raw: dict) -> BackendConfig:
+    """The backend's config class validated from a dict (``{"backend": "encoder", "name": "minilm"}``)."""
+    return _MODEL_ADAPTER.validate_python(raw)
 
 
 class TrainingConfig(_Strict):
@@ -144,7 +236,7 @@ class RunConfig(_Strict):
     name: str = "run"
     description: str = ""
     data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: ModelConfig = Field(default_factory=TfidfModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output_dir: str = "runs"
 
@@ -164,9 +256,8 @@ class RunConfig(_Strict):
 
     @classmethod
     def load(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"Config file not found: {path}")
+        """A YAML file, or the name of a packaged preset (``isear-minilm``, see :func:`preset_names`)."""
+        path = resolve_config(path)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
@@ -174,28 +265,92 @@ class RunConfig(_Strict):
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, training)")
         raw.setdefault("name", path.stem)
+        _switch_backend(raw, apply_overrides({}, overrides or []), str(path))
         apply_overrides(raw, overrides or [])
         return cls.from_dict(raw, source=str(path))
 
 
-def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def _preset_stem(name: str) -> str:
+    return name.removesuffix(".yaml").removesuffix(".yml")
+
+
+def resolve_config(path_or_name: str | Path) -> Path:
+    """The config file itself, else the packaged preset of that name (a bare name, no folder)."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    stem = _preset_stem(path.name)
+    preset = PRESETS_DIR / f"{stem}.yaml"
+    if path.parent == Path("."):  # a bare name: a preset, wherever the command runs
+        if preset.is_file():
+            return preset
+        raise ConfigError(f"Config file not found: {path} (and no preset '{stem}')",
+                          hint=did_you_mean(stem, preset_names()) + " (emotune presets lists them)")
+    hint = f"The packaged preset of that name runs from any folder: emotune train {stem}" if preset.is_file() else None
+    raise ConfigError(f"Config file not found: {path}", hint=hint)
+
+
+def _all_keys(model: type[BaseModel], prefix: str = "", backend: str = "tfidf") -> list[str]:
+    """Every dotted key of ``model``; the ``model`` section as the class of ``backend`` has it."""
     keys = []
     for name, field in model.model_fields.items():
         keys.append(prefix + name)
-        ann = field.annotation
+        ann = BACKEND_CONFIGS[backend] if (model is RunConfig and name == "model") else field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             keys.extend(_all_keys(ann, prefix + name + "."))
     return keys
 
 
+def _suggest(key: str, valid: list[str]) -> str | None:
+    guess = closest(key, valid) or closest(key.split(".")[-1], [k.split(".")[-1] for k in valid])
+    return f"Did you mean '{guess[0]}'?" if guess else None
+
+
 def _explain(exc: ValidationError, source: str) -> ConfigError:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        guess = closest(key, _all_keys(RunConfig)) or closest(key.split(".")[-1], [k.split(".")[-1] for k in _all_keys(RunConfig)])
-        hint = f"Did you mean '{guess[0]}'?" if guess else "See configs/ for the valid keys."
+    loc = [str(p) for p in err["loc"]]
+    if err["type"] == "union_tag_invalid":
+        backend = err["ctx"]["tag"]
+        return ConfigError(f"{source}: unknown backend '{backend}'", hint=did_you_mean(backend, BACKEND_CONFIGS))
+    backend = None
+    if loc[:1] == ["model"] and len(loc) > 1 and loc[1] in BACKEND_CONFIGS:
+        backend = loc.pop(1)  # pydantic names the union member: model.<backend>.<key>
+    key = ".".join(loc)
+    if err["type"] != "extra_forbidden":
+        return ConfigError(f"{source}: invalid value for '{key}': {err['msg']} (got {err.get('input')!r})")
+    if backend is None:
+        hint = _suggest(key, _all_keys(RunConfig)) or "See the presets (emotune presets) for the valid keys."
         return ConfigError(f"{source}: unknown key '{key}'", hint=hint)
-    return ConfigError(f"{source}: invalid value for '{key}': {err['msg']} (got {err.get('input')!r})")
+    value = err.get("input")
+    while isinstance(value, dict) and len(value) == 1:  # name the key as it was written: model.lora.rank
+        (sub, value), = value.items()
+        key += f".{sub}"
+    valid = _all_keys(RunConfig, backend=backend)
+    owners = [b for b in BACKEND_CONFIGS if key in _all_keys(RunConfig, backend=b)
+              or loc[1] in BACKEND_CONFIGS[b].model_fields]
+    where = f" (a key of {', '.join(owners)})" if owners else ""
+    model_keys = [k for k in valid if k.startswith("model.")]
+    hint = _suggest(key, model_keys) or _suggest(key, valid) or f"Its keys: {', '.join(model_keys)}."
+    return ConfigError(f"{source}: unknown key '{key}' for backend '{backend}'{where}", hint=hint)
+
+
+def _switch_backend(raw: dict, overrides: dict, source: str) -> None:
+    """An override of ``model.backend`` (``emotune train preset --backend tfidf``) drops the preset's model
+    keys that the new backend does not have; the user's own overrides stay and are checked strictly."""
+    new = (overrides.get("model") or {}).get("backend")
+    model = raw.get("model")
+    if not (isinstance(model, dict) and new in BACKEND_CONFIGS and model.get("backend", "tfidf") != new):
+        return
+    fields = BACKEND_CONFIGS[new].model_fields
+    dropped = [k for k in model if k not in fields]
+    raw["model"] = {k: v for k, v in model.items() if k in fields}
+    if dropped:
+        log.warning("%s: backend %s instead of %s; dropped the preset's %s", source, new, model.get("backend"),
+                    ", ".join(f"model.{k}" for k in dropped))
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

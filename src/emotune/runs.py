@@ -404,3 +404,8 @@ class Run:
         if split != "train" and self.has_split(split):
             return len(self.predictions(split).y_true)
         return None
+
+
+def load_run(path: str | Path, **kwargs) -> EmotionClassifier:
+    """The classifier of a run directory (or a bare model directory): ``Run.open(path).load()``."""
+    return Run.open(path).load(**kwargs)

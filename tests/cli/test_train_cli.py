@@ -64,3 +64,19 @@ def test_real_isear_tfidf_from_the_shell(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["sizes"]["train"] == 600 and 0.2 < metrics["test"]["f1_macro"] < 0.9
     assert "Train sampled to 600" in (tmp_path / "run" / "README.md").read_text()
+
+
+def test_train_a_preset_by_name_from_any_folder(capsys, tmp_path, monkeypatch, toy_data):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(["train", "isear-tfidf", "--set", "data.dataset=toy-single", "--run-dir", "run"], capsys)
+    assert code == 0 and "f1_macro" in out
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["name"] == "isear-tfidf"
+    code, _, err = _run(["train", "isear-tfidff"], capsys)
+    assert code == 2 and "Did you mean 'isear-tfidf'?" in err
+
+
+def test_presets_command_lists_the_packaged_presets(capsys):
+    code, out, _ = _run(["presets"], capsys)
+    assert code == 0
+    for name in ("isear-minilm", "isear-tfidf", "goemotions-embed-head"):
+        assert name in out

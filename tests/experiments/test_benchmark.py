@@ -89,9 +89,7 @@ def test_quick_isear_benchmark_end_to_end(tmp_path):
 
 
 def test_suites_given_as_run_configs_use_the_same_runner(tmp_path):
-    other = benchmark._other_suites()
-    if "meld" not in other:
-        pytest.skip("no config-list suites defined")
+    assert "meld" not in benchmark.SUITES  # a suite of presets: no ensemble, no cross-validation
     plan = benchmark.build_suite("meld", quick=True, out_dir=tmp_path)
     assert plan.runs and all(r.run_dir.parent == tmp_path / "runs" for r in plan.runs)
     assert "tfidf" in {r.key for r in plan.runs}
@@ -168,3 +166,27 @@ def test_unparsable_answers_are_reported_in_the_table(tmp_path, monkeypatch):
     note = res.results["models"][0]["note"]
     assert "unparsable answers: 25.0% of test, scored at the range midpoint" in note
     assert "unparsable answers: 25.0%" in (tmp_path / "results.md").read_text()
+
+
+def test_seeds_are_read_from_each_runs_stored_config(tmp_path):
+    from emotune.config import RunConfig
+    from emotune.experiments.benchmark import RunSpec, _stored_seed
+
+    from tests.fixtures.toy import make_run
+
+    run = make_run(tmp_path, "isear-minilm", seed=7)  # no seed in the name: config.yaml says 7
+    assert _stored_seed(RunSpec("minilm", 7, RunConfig.load(run / "config.yaml"), run)) == 7
+    assert _stored_seed(RunSpec("lexicon", None, RunConfig.load(run / "config.yaml"), run)) is None
+    # an affect suite's seeded model with one seed has no -s42 in its name, yet a seed
+    plan = benchmark.build_suite("emobank", quick=True, out_dir=tmp_path)
+    minilm = next(r for r in plan.runs if r.key == "minilm")
+    assert minilm.run_dir.name == "emobank-minilm" and minilm.seed == minilm.config.training.seed == 42
+
+
+def test_every_suite_is_one_declarative_spec():
+    from emotune.experiments.suites import SUITES, SuiteSpec
+
+    assert set(SUITES) == {"isear", "goemotions", "semeval-ec", "dair-emotion", "meld", "emorynlp", "ei-reg",
+                           "emobank", "instruct"}
+    assert all(isinstance(s, SuiteSpec) and s.models for s in SUITES.values())
+    assert set(benchmark.suite_names()) == set(SUITES)

@@ -6,10 +6,8 @@ import pytest
 import yaml
 
 from emotune.errors import ConfigError, DataError
-from emotune.experiments.suites_affect import (
-    INSTRUCT_BUDGET, INSTRUCT_VIEWS, SUITES, assert_no_cross_contamination, ei_reg, instruct, instruct_pairs,
-    suite_configs, training_sources,
-)
+from emotune.experiments.contamination import assert_no_cross_contamination, training_sources
+from emotune.experiments.suites import INSTRUCT_BUDGET, INSTRUCT_VIEWS, SUITES, instruct_pairs, suite_configs
 from emotune.models.registry import BACKENDS
 from emotune.config import RunConfig
 
@@ -36,10 +34,17 @@ def test_preset_details():
     assert ins.model.instruct.tasks == ["ec", "ei-reg", "ei-oc", "v-reg", "v-oc"] and ins.model.lora.enabled
 
 
-@pytest.mark.parametrize("name", sorted(SUITES))
+AFFECT = sorted(n for n, s in SUITES.items() if s.check_contamination)  # meld, emorynlp, ei-reg, emobank, instruct
+
+
+def test_the_affect_suites():
+    assert AFFECT == ["ei-reg", "emobank", "emorynlp", "instruct", "meld"]
+
+
+@pytest.mark.parametrize("name", AFFECT)
 @pytest.mark.parametrize("quick", [False, True])
 def test_suites_return_named_configs(name, quick, tmp_path):
-    configs = SUITES[name](quick=quick, out_dir=tmp_path)
+    configs = suite_configs(name, quick=quick, out_dir=tmp_path)
     names = [c.name for c in configs]
     assert len(names) == len(set(names)) and all(Path(c.output_dir) == tmp_path / "runs" for c in configs)
     if quick:
@@ -51,7 +56,7 @@ def test_suites_return_named_configs(name, quick, tmp_path):
 
 @pytest.mark.parametrize("quick", [True, False])
 def test_instruct_suite_trains_once_then_evaluates_each_task(tmp_path, quick):
-    configs = instruct(quick=quick, out_dir=tmp_path)
+    configs = suite_configs("instruct", quick=quick, out_dir=tmp_path)
     assert [c.name for c in configs] == ["instruct-multi", *(f"instruct-multi-{v}" for v in INSTRUCT_VIEWS),
                                          "instruct-single-ec", *(f"instruct-single-{v}" for v in INSTRUCT_VIEWS)]
     first, views, singles = configs[0], configs[1:5], configs[5:]
@@ -81,15 +86,16 @@ def test_instruct_suite_trains_once_then_evaluates_each_task(tmp_path, quick):
 
 
 def test_ei_reg_suite_is_clean(tmp_path):
-    report = assert_no_cross_contamination(ei_reg(quick=True, out_dir=tmp_path))
+    report = assert_no_cross_contamination(suite_configs("ei-reg", quick=True, out_dir=tmp_path))
     assert all(e["test"] == "semeval-ei-reg" and e["sources"] == ["semeval-ei-reg"] and e["checked_texts"] > 0
                for e in report.values())
-    with pytest.raises(ConfigError, match="Unknown suite"):
+    with pytest.raises(ConfigError, match="Unknown benchmark suite") as e:
         suite_configs("ei_regg")
+    assert "Did you mean 'ei-reg'?" in str(e.value)
 
 
 def test_wassa_and_semeval_never_meet(tmp_path):
-    cfg = ei_reg(quick=True, out_dir=tmp_path)[0]
+    cfg = suite_configs("ei-reg", quick=True, out_dir=tmp_path)[0]
     raw = cfg.model_dump(mode="json")
     # an instruct model trained on SemEval tasks, tested on WASSA-2017 (= SemEval EI train): refused
     bad = RunConfig.from_dict({**raw, "data": {"dataset": "wassa2017"},

@@ -12,7 +12,7 @@ from emotune.errors import ModelError
 from emotune.models.hf import checkpoints as hf_checkpoints
 from emotune.models.base import MODEL_META, load_classifier
 from emotune.models.causal_lm import CausalLMClassifier
-from emotune.config import LoraConfig, ModelConfig, TrainingConfig
+from emotune.config import CausalLMModelConfig, LoraConfig, TrainingConfig
 from tests.fixtures.toy import templated as toy_dataset
 from tests.tiny_models import DECODERS, build_tiny
 
@@ -25,7 +25,7 @@ def fast_training(**kw) -> TrainingConfig:
 
 def make(path, task="single_label", model_kw=None, **train_kw):
     data = toy_dataset(task)
-    clf = CausalLMClassifier(data.label_set, ModelConfig(backend="causal-lm", name=str(path), **(model_kw or {})),
+    clf = CausalLMClassifier(data.label_set, CausalLMModelConfig(name=str(path), **(model_kw or {})),
                              fast_training(**train_kw))
     return clf, data
 
@@ -137,7 +137,7 @@ def test_missing_base_model_is_a_model_error(tmp_path):
 
 def test_preset_name_is_stored_for_offline_reload():
     data = toy_dataset()
-    clf = CausalLMClassifier(data.label_set, ModelConfig(backend="causal-lm", name="smollm2"), fast_training())
+    clf = CausalLMClassifier(data.label_set, CausalLMModelConfig(name="smollm2"), fast_training())
     assert clf._base_reference() == "smollm2"
-    default = CausalLMClassifier(data.label_set, ModelConfig(backend="causal-lm"), fast_training())
+    default = CausalLMClassifier(data.label_set, CausalLMModelConfig(), fast_training())
     assert default.model_name == "smollm2" and default.describe() == "causal-lm:smollm2:lora"

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from emotune.config import ModelConfig, RunConfig, TrainingConfig
+from emotune.config import (CausalLMModelConfig, EmbedHeadModelConfig, EncoderModelConfig, EnsembleModelConfig,
+                            PromptModelConfig, RunConfig, Seq2SeqModelConfig, TfidfModelConfig, TrainingConfig)
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import Task
 from emotune.models.base import MODEL_META, EmotionClassifier, load_classifier
@@ -41,7 +42,7 @@ def _hf_data(task: str = "single"):
 
 def _tfidf(tmp, monkeypatch, task):
     data = toy.prepared(task)
-    return Case(backend_class("tfidf")(data.label_set, ModelConfig(backend="tfidf")), data.train, data.dev,
+    return Case(backend_class("tfidf")(data.label_set, TfidfModelConfig()), data.train, data.dev,
                 data.test.texts)
 
 
@@ -57,7 +58,7 @@ def _embed_head(head):
 
         monkeypatch.setattr(embeddings, "encode", _fake_encode)
         data = toy.prepared(task)
-        clf = backend_class("embed-head")(data.label_set, ModelConfig(backend="embed-head", head=head, head_hidden=16),
+        clf = backend_class("embed-head")(data.label_set, EmbedHeadModelConfig(head=head, head_hidden=16),
                                           TrainingConfig(epochs=3, batch_size=16, head_learning_rate=1e-2))
         return Case(clf, data.train, data.dev, data.test.texts)
 
@@ -67,7 +68,7 @@ def _embed_head(head):
 def _encoder(tmp, monkeypatch, task):
     data, dev = _hf_data(task)
     model = build_tiny("bert", tmp / "bert")
-    clf = backend_class("encoder")(data.label_set, ModelConfig(backend="encoder", name=str(model)),
+    clf = backend_class("encoder")(data.label_set, EncoderModelConfig(name=str(model)),
                                    TrainingConfig(**FAST))
     return Case(clf, data, dev, data.texts[:10])
 
@@ -75,7 +76,7 @@ def _encoder(tmp, monkeypatch, task):
 def _causal_lm(tmp, monkeypatch, task):
     data, dev = _hf_data(task)
     model = build_tiny("llama", tmp / "llama")
-    clf = backend_class("causal-lm")(data.label_set, ModelConfig(backend="causal-lm", name=str(model)),
+    clf = backend_class("causal-lm")(data.label_set, CausalLMModelConfig(name=str(model)),
                                      TrainingConfig(**{**FAST, "max_steps": 3}))
     return Case(clf, data, dev, data.texts[:10])
 
@@ -83,7 +84,7 @@ def _causal_lm(tmp, monkeypatch, task):
 def _seq2seq(tmp, monkeypatch, task):
     data, dev = _hf_data(task)
     model = build_tiny("t5", tmp / "t5")
-    clf = backend_class("seq2seq")(data.label_set, ModelConfig(backend="seq2seq", name=str(model)),
+    clf = backend_class("seq2seq")(data.label_set, Seq2SeqModelConfig(name=str(model)),
                                    TrainingConfig(**{**FAST, "learning_rate": 3e-3}))
     return Case(clf, data, dev, data.texts[:10])
 
@@ -93,7 +94,7 @@ def _prompt(tmp, monkeypatch, task):
 
     data, _ = _hf_data(task)
     model = build_tiny("llama", tmp / "llama")
-    clf = backend_class("prompt")(data.label_set, ModelConfig(backend="prompt", name=str(model), prompt=PromptConfig(
+    clf = backend_class("prompt")(data.label_set, PromptModelConfig(name=str(model), prompt=PromptConfig(
         system="", instruction="Emotion ({labels})?")), TrainingConfig(seed=42))
     return Case(clf, data, None, data.texts[:10])
 
@@ -104,7 +105,7 @@ def _ensemble(tmp, monkeypatch, task):
     data = toy.prepared(task)
     runs = [train(RunConfig(name=name, output_dir=str(tmp), model=model), data=data, progress=False).run_dir
             for name, model in (("tfidf", {"backend": "tfidf"}), ("lexicon", {"backend": "lexicon"}))]
-    clf = backend_class("ensemble")(data.label_set, ModelConfig(backend="ensemble", members=[str(p) for p in runs]))
+    clf = backend_class("ensemble")(data.label_set, EnsembleModelConfig(members=[str(p) for p in runs]))
     return Case(clf, data.train, data.dev, data.test.texts)
 
 

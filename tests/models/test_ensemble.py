@@ -8,7 +8,7 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.models.base import load_classifier
 from emotune.models.ensemble import EnsembleClassifier
-from emotune.config import ModelConfig, RunConfig
+from emotune.config import EnsembleModelConfig, RunConfig
 from emotune.training.trainer import train
 from tests.fixtures import toy
 
@@ -27,7 +27,7 @@ def member_runs(tmp_path_factory):
 
 
 def _ens(label_set, paths, combine="mean"):
-    return EnsembleClassifier(label_set, ModelConfig(backend="ensemble", members=[str(p) for p in paths],
+    return EnsembleClassifier(label_set, EnsembleModelConfig(members=[str(p) for p in paths],
                                                      combine=combine))
 
 
@@ -77,4 +77,4 @@ def test_mismatched_label_sets_are_listed(member_runs):
 
 def test_needs_members():
     with pytest.raises(ModelError, match="model.members"):
-        EnsembleClassifier(toy.ISEAR, ModelConfig(backend="ensemble"))
+        EnsembleClassifier(toy.ISEAR, EnsembleModelConfig())

@@ -15,7 +15,7 @@ from emotune.evaluation.instruct import evaluate_view
 from emotune.models.hf.checkpoints import last_checkpoint
 from emotune.models.instruct import InstructClassifier
 from emotune.models.instruct_prompt import Prompter
-from emotune.config import ModelConfig, TrainingConfig
+from emotune.config import InstructModelConfig, TrainingConfig, parse_model_config
 from tests.tiny_models import build_tiny
 
 # short wordings keep the tiny model's prompts (a byte-level vocabulary of 400) well under its 256 positions
@@ -27,7 +27,7 @@ LABELS = [["joy", "optimism"], ["anger", "disgust"], ["fear"], ["sadness"], ["jo
 
 
 def _configs(base, **training):
-    mc = ModelConfig(backend="instruct", name=str(base), lora={"r": 4, "alpha": 8})
+    mc = InstructModelConfig(name=str(base), lora={"r": 4, "alpha": 8})
     tc = TrainingConfig(**{"epochs": 2, "batch_size": 32, "eval_batch_size": 32, "learning_rate": 1e-2,
                            "max_length": 160, "warmup_ratio": 0.0, "early_stopping_patience": 0, "seed": 0,
                            "threads": 2, **training})
@@ -169,7 +169,7 @@ def test_multi_task_rows_from_an_instruction_file(tiny_llama, tmp_path):
 
 
 def _with_instruct(mc, **instruct):
-    return ModelConfig.model_validate({**mc.model_dump(), "instruct": instruct})
+    return parse_model_config({**mc.model_dump(), "instruct": instruct})
 
 
 def _fit_with(base, path):

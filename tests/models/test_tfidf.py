@@ -5,7 +5,7 @@ from emotune.errors import ModelError
 from emotune.models.base import load_classifier
 from emotune.models.registry import backend_class
 from emotune.models.tfidf import TfidfClassifier
-from emotune.config import ModelConfig
+from emotune.config import TfidfModelConfig
 from tests.fixtures import toy
 
 
@@ -13,7 +13,7 @@ from tests.fixtures import toy
 def test_fit_predict_and_safe_files(tmp_path, task):
     """save -> load -> identical predictions: tests/models/test_conformance.py."""
     data = toy.prepared(task)
-    clf = backend_class("tfidf")(data.label_set, ModelConfig(backend="tfidf"))
+    clf = backend_class("tfidf")(data.label_set, TfidfModelConfig())
     history = clf.fit(data.train, data.dev)
     assert history and history[0]["epoch"] == 1
     scores = clf.predict_proba(data.test.texts)

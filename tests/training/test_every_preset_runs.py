@@ -57,7 +57,7 @@ def _small_config(path: Path, tiny_dirs) -> RunConfig:
     preset = get_preset(name) if name else None
     if preset is not None and preset.name in ARCH:
         overrides.append(f"model.name={tiny_dirs(ARCH[preset.name])}")
-    if cfg.model.quantization != "none":  # what the QLoRA refusal tells a CPU user to do
+    if cfg.model.model_dump().get("quantization", "none") != "none":  # what the QLoRA refusal tells a CPU user to do
         overrides += ["model.quantization=none", "training.optimizer=adamw_torch_fused"]
     if cfg.model.backend == "instruct":  # keeps its own max_length: the instructions alone take ~100 tokens
         overrides = [o for o in overrides if not o.startswith("training.max_length")]

@@ -17,8 +17,8 @@ def list_models() -> None:
     """Show every preset and whether it loads offline here."""
     from rich.table import Table
 
+    from emotune.config import PRESETS_DIR
     from emotune.models import zoo
-    from emotune.paths import _REPO_ROOT
 
     table = Table(title="emotune model zoo", title_justify="left")
     for col in ("name", "hub id", "family", "size", "offline", "default recipe"):
@@ -26,12 +26,12 @@ def list_models() -> None:
     for p in zoo.PRESETS.values():
         offline = "[green]yes[/]" if zoo.is_available_offline(p) else "[dim]no[/]"
         recipe = p.default_recipe or ""
-        if recipe and not (_REPO_ROOT / "configs" / recipe).is_file():
+        if recipe and not (PRESETS_DIR / recipe).is_file():
             recipe = f"[dim]{recipe}[/]"
         table.add_row(p.name, p.hub_id, p.family, p.size, offline, recipe)
     console.print(table)
     console.print("[dim]Hub models need EMOTUNE_ALLOW_DOWNLOADS=1 and HF_HUB_OFFLINE=0, or a local directory "
-                  "passed as the model name. Dimmed recipes are not in configs/.[/]")
+                  "passed as the model name. Dimmed recipes are not packaged presets (emotune presets).[/]")
 
 
 @models_app.command("prepare")

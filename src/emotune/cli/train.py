@@ -1,5 +1,5 @@
-"""`emotune train` and `emotune cv`: thin wrappers over :func:`emotune.training.trainer.train` and
-:func:`emotune.training.cv.cross_validate`."""
+"""`emotune train`, `emotune cv` and `emotune presets`: thin wrappers over :func:`emotune.training.trainer.train`,
+:func:`emotune.training.cv.cross_validate` and the packaged presets of :mod:`emotune.config`."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def _load_config(config: Path | None, overrides: list[str], dataset: str | None,
     quick += [f"model.name={model}"] if model else []
     if config is None:
         if not (dataset and backend):
-            raise ConfigError("Give a config file (see configs/) or at least --dataset and --backend",
-                              hint="e.g. emotune train configs/isear-tfidf.yaml, or "
+            raise ConfigError("Give a config file or preset name (emotune presets) or at least --dataset and --backend",
+                              hint="e.g. emotune train isear-tfidf, emotune train my-config.yaml, or "
                                    "emotune train --dataset isear --backend tfidf")
         name = "-".join(x.replace("/", "_") for x in (dataset, backend, model) if x)
         raw = apply_overrides({"name": name}, quick + list(overrides))
@@ -48,7 +48,8 @@ def _print_scores(metrics: dict, run_dir: Path) -> None:
 
 
 def train_command(
-    config: Path = typer.Argument(None, help="YAML run config (see configs/).", show_default=False),
+    config: Path = typer.Argument(None, help="YAML run config, or a preset name (emotune presets).",
+                                  show_default=False),
     set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
     run_dir: Path = typer.Option(None, "--run-dir", help="Where to write the run (default: output_dir/name)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the run directory."),
@@ -66,7 +67,7 @@ def train_command(
 
 
 def cv_command(
-    config: Path = typer.Argument(..., help="YAML run config (see configs/)."),
+    config: Path = typer.Argument(..., help="YAML run config, or a preset name (emotune presets)."),
     folds: int = typer.Option(5, "--folds", "-k", min=2, help="Number of folds."),
     set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
     run_dir: Path = typer.Option(None, "--run-dir", help="Where to write the folds (default: output_dir/name-cvK)."),
@@ -81,6 +82,24 @@ def cv_command(
     console.print(f"Run directory: {summary.run_dir}", highlight=False)
 
 
+def presets_command() -> None:
+    """List the packaged run presets: `emotune train NAME` runs one from any folder."""
+    import yaml
+    from rich.table import Table
+
+    from emotune.config import PRESETS_DIR, preset_names
+
+    table = Table(title=f"emotune presets ({PRESETS_DIR})", title_justify="left")
+    for col in ("name", "backend", "model", "dataset"):
+        table.add_column(col, overflow="fold", no_wrap=col != "model")
+    for name in preset_names():
+        raw = yaml.safe_load((PRESETS_DIR / f"{name}.yaml").read_text(encoding="utf-8")) or {}
+        model, data = raw.get("model", {}), raw.get("data", {})
+        table.add_row(name, model.get("backend", ""), model.get("name") or "", data.get("dataset", ""))
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("cv")(cv_command)
+    app.command("presets")(presets_command)

@@ -1,8 +1,7 @@
-"""Benchmark suites: every backend on one dataset, several seeds, one table and one report.
+"""The benchmark runner: every run of a suite, one table and one report.
 
-A suite is a list of :class:`RunSpec` built from the presets in ``configs/`` with overrides:
-``configs/{prefix}-{model}.yaml`` when the dataset has its own preset, otherwise the model's
-recipe preset (``configs/isear-mpnet.yaml`` ...) with the suite's ``data`` section. ``run_suite``
+The suites are data (:mod:`emotune.experiments.suites`); :func:`build_suite` plans a suite's runs
+and ``run_suite``
 
 1. prepares each distinct data config once and asserts that no normalised dev/test text occurs
    in train (:func:`emotune.data.splits.assert_no_leakage`);
@@ -23,7 +22,6 @@ models and one epoch of MiniLM on 100 rows) that runs in a minute or two.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,61 +31,23 @@ from pathlib import Path
 import numpy as np
 
 from emotune.data.labels import Task
-from emotune.errors import ConfigError, EmotuneError, did_you_mean
-from emotune.paths import _REPO_ROOT
+from emotune.errors import EmotuneError
 from emotune import runs as rd
-from emotune.config import RunConfig
+from emotune.config import EnsembleModelConfig, RunConfig
+from emotune.experiments.suites import SUITES as ALL_SUITES
+from emotune.experiments.suites import RunSpec, SuitePlan, SuiteSpec, build_suite
 
-CONFIG_DIR = _REPO_ROOT / "configs"
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 REPORT_DIR = "report"
 SLOW_BACKENDS = ("prompt", "instruct")  # LLM scoring/generation: throughput timed on 64 texts, not 200
 MEASURE_FILE = "measurements.json"
-BASE_SEED = 42
+QUICK_FOLDS = 3
+QUICK_ENSEMBLE = 2  # members
+QUICK_CV_BACKENDS = ("tfidf",)  # --quick cross-validates the TF-IDF model only (seconds, not minutes)
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of a suite: which preset, which overrides, and why they were needed."""
-
-    key: str  # short name in tables: tfidf, lexicon, embed-head, minilm, mpnet, smollm2-lora, smollm2-prompt
-    recipes: tuple[str, ...]  # preset stems to take model/training from when the dataset has no own preset
-    overrides: tuple[str, ...] = ()
-    note: str = ""
-    seeded: bool = True  # False: deterministic (lexicon, prompting): one run whatever --seeds says
-    tasks: tuple[Task, ...] = (Task.SINGLE, Task.MULTI)
-    max_seeds: int | None = None  # cap on seeds for models too slow for several on 2 CPU cores
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    name: str
-    prefix: str  # preset file prefix: configs/{prefix}-tfidf.yaml ...
-    data_preset: str  # stem of the preset whose data section every run shares
-    models: tuple[ModelSpec, ...]
-    seeds: int = 3
-    cv_folds: int = 0  # k-fold CV of the best model (0: none)
-    ensemble_size: int = 3
-
-
-@dataclass
-class RunSpec:
-    key: str  # model key
-    seed: int | None
-    config: RunConfig
-    run_dir: Path
-    note: str = ""
-    kind: str = "model"  # model | ensemble
-
-
-@dataclass
-class SuitePlan:
-    suite: SuiteSpec
-    quick: bool
-    out_dir: Path
-    runs: list[RunSpec]
-    seeds: int
+# the suites that compare backends on one dataset and add an ensemble (and cross-validation)
+SUITES: dict[str, SuiteSpec] = {name: s for name, s in ALL_SUITES.items() if s.ensemble_size}
 
 
 @dataclass
@@ -98,199 +58,13 @@ class BenchmarkResult:
     report: Path | None
 
 
-# the table's second column: the metric a task's literature ranks by next to the primary one;
-# conversation datasets (MELD, EmoryNLP) are ranked by weighted F1 (neutral dominates them)
-SECONDARY = {Task.SINGLE: "accuracy", Task.MULTI: "jaccard_samples", Task.REGRESSION: "spearman",
-             ("meld", Task.SINGLE): "f1_weighted", ("emorynlp", Task.SINGLE): "f1_weighted"}
-
-
-# -- the suites -----------------------------------------------------------------------------------
-_TFIDF = ModelSpec("tfidf", ("isear-tfidf",))
-_LEXICON = ModelSpec("lexicon", ("isear-lexicon",), seeded=False,
-                     note="no training: NRC lexicon counts mapped onto the labels")
-_EMBED = ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"))
-_MINILM = ModelSpec("minilm", ("isear-minilm",))
-_MPNET_SMALL = ModelSpec("mpnet", ("isear-mpnet",),
-                         ("data.max_train=2000", "training.epochs=2", "training.max_length=96"),
-                         note="train sampled to 2,000 rows, 2 epochs, 1 seed (MPNet is ~5x slower than MiniLM on 2 CPU cores)",
-                         max_seeds=1)
-_SMOL_LORA = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
-                       ("data.max_train=1500", "training.epochs=1", "training.max_length=96"),
-                       note="train sampled to 1,500 rows, 1 epoch, 1 seed (LoRA on SmolLM2-135M, 2 CPU cores)",
-                       max_seeds=1)
-_SMOL_PROMPT = ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), seeded=False,
-                         note="zero-shot prompting, no training")
-
-
-def _sampled(spec: ModelSpec, *extra: str, note: str) -> ModelSpec:
-    return ModelSpec(spec.key, spec.recipes, spec.overrides + extra, note, spec.seeded, spec.tasks, spec.max_seeds)
-
-
-SUITES: dict[str, SuiteSpec] = {
-    "isear": SuiteSpec(
-        "isear", "isear", "isear-tfidf",
-        (_TFIDF, _LEXICON, _EMBED, _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT),
-        seeds=3, cv_folds=5),
-    "goemotions": SuiteSpec(
-        "goemotions", "goemotions", "goemotions-tfidf",
-        (_TFIDF,
-         ModelSpec("embed-head", ("goemotions-embed-head",)),
-         ModelSpec("minilm", ("goemotions-minilm",), ("data.max_train=10000", "training.epochs=2"),
-                   note="train sampled to 10,000 of 43,016 rows, 2 epochs"),
-         ModelSpec("mpnet", ("goemotions-minilm",),
-                   ("model.name=mpnet", "data.max_train=3000", "training.epochs=2", "training.learning_rate=3e-5"),
-                   note="MiniLM recipe with MPNet; train sampled to 3,000 rows, 2 epochs, 1 seed", max_seeds=1),
-         ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
-                   ("data.max_train=2000", "training.epochs=1", "training.max_length=64"),
-                   note="train sampled to 2,000 rows, 1 epoch, 1 seed", max_seeds=1),
-         ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=500",), seeded=False,
-                   note="zero-shot prompting on a fixed 500-row sample of dev/test (28 labels, one scored continuation per label)")),
-        seeds=3, cv_folds=0),
-    "semeval-ec": SuiteSpec(
-        "semeval-ec", "semeval-ec", "semeval-ec-tfidf",
-        (_TFIDF, _LEXICON, ModelSpec("embed-head", ("goemotions-embed-head",)),
-         _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT),
-        seeds=3, cv_folds=0),
-    "dair-emotion": SuiteSpec(
-        "dair-emotion", "dair-emotion", "dair-emotion-tfidf",
-        (_TFIDF, _LEXICON, _EMBED,
-         _sampled(_MINILM, "data.max_train=8000", note="train sampled to 8,000 of 15,984 rows"),
-         _MPNET_SMALL, _SMOL_LORA,
-         ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=1000",), seeded=False,
-                   note="zero-shot prompting on a fixed 1,000-row sample of dev/test")),
-        seeds=3, cv_folds=0),
-}
-
-# --quick: tiny samples, cheap models, a minute or two on 2 cores (part of the test suite)
-QUICK_DATA = ("data.max_train=300", "data.max_eval=60")
-QUICK_MODELS = (
-    ModelSpec("tfidf", ("isear-tfidf",), ("model.max_features=20000",)),
-    _LEXICON,
-    ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"), ("training.max_length=64",)),
-    ModelSpec("minilm", ("isear-minilm",), ("data.max_train=48", "training.epochs=1", "training.max_length=32",
-                                            "training.batch_size=32", "training.early_stopping_patience=0"),
-              note="1 epoch on 48 rows: a smoke test of fine-tuning, not a score"),
-)
-QUICK_SEEDS = 2
-QUICK_FOLDS = 3
-QUICK_ENSEMBLE = 2  # members
-QUICK_CV_BACKENDS = ("tfidf",)  # --quick cross-validates the TF-IDF model only (seconds, not minutes)
-
-
-def _load_preset(stem: str, overrides: Sequence[str] = ()) -> RunConfig:
-    path = CONFIG_DIR / f"{stem}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"Preset {path} not found", hint="The benchmark builds its runs from configs/*.yaml.")
-    return RunConfig.load(path, list(overrides))
-
-
-def _base_config(suite: SuiteSpec, model: ModelSpec, task: Task) -> tuple[RunConfig, str]:
-    """The model's preset for this dataset, or its recipe with the suite's data section."""
-    own = CONFIG_DIR / f"{suite.prefix}-{model.key}.yaml"
-    data_cfg = _load_preset(suite.data_preset).data
-    if own.is_file():
-        cfg = _load_preset(own.stem)
-        return cfg, own.stem
-    recipes = list(model.recipes)
-    if task == Task.MULTI:  # prefer a multi-label recipe (e.g. goemotions-embed-head) when there is one
-        recipes.sort(key=lambda s: not s.startswith(("goemotions", "semeval")))
-    stem = next((s for s in recipes if (CONFIG_DIR / f"{s}.yaml").is_file()), None)
-    if stem is None:
-        raise ConfigError(f"No preset for model '{model.key}' (looked for {own.name} and {', '.join(recipes)})")
-    cfg = _load_preset(stem)
-    cfg = cfg.model_copy(update={"data": data_cfg.model_copy(deep=True), "name": f"{suite.prefix}-{model.key}"},
-                         deep=True)
-    return cfg, stem
-
-
-def _with_overrides(cfg: RunConfig, overrides: Sequence[str]) -> RunConfig:
-    from emotune.config import apply_overrides
-
-    raw = cfg.model_dump(mode="json")
-    apply_overrides(raw, list(overrides))
-    return RunConfig.from_dict(raw, source=f"benchmark overrides {list(overrides)}")
-
-
-def _other_suites() -> dict:
-    """Suites defined elsewhere as ``name -> (quick, seeds, out_dir) -> [RunConfig]`` (dialogue, intensity...)."""
-    try:
-        from emotune.experiments import suites_affect
-    except ImportError:
-        return {}
-    return dict(getattr(suites_affect, "SUITES", {}))
+# the table's second column: the metric a task's literature ranks by next to the primary one
+# (a suite may name its own: conversations are ranked by weighted F1, neutral dominates them)
+SECONDARY = {Task.SINGLE: "accuracy", Task.MULTI: "jaccard_samples", Task.REGRESSION: "spearman"}
 
 
 def suite_names() -> list[str]:
-    return list(SUITES) + [n for n in _other_suites() if n not in SUITES]
-
-
-def _plan_from_configs(name: str, quick: bool, models: Sequence[str] | None, seeds: int | None,
-                       out: Path) -> SuitePlan:
-    """A plan for a suite given as run configs (``output_dir`` = ``{out}/runs``, names end in ``-s{seed}``)."""
-    from emotune.experiments import suites_affect
-
-    configs = suites_affect.suite_configs(name, quick=quick, seeds=seeds, out_dir=out)
-    runs = []
-    for cfg in configs:
-        seed_match = re.search(r"-s(\d+)$", cfg.name)
-        key = re.sub(r"-s\d+$", "", cfg.name)
-        key = key[len(name) + 1:] if key.startswith(name + "-") else key
-        runs.append(RunSpec(key, int(seed_match.group(1)) if seed_match else None, cfg,
-                            Path(cfg.output_dir) / cfg.name, cfg.description.split(": ", 1)[-1]))
-    if models:
-        known = sorted({r.key for r in runs})
-        for m in models:
-            if m not in known:
-                raise ConfigError(f"Suite '{name}' has no model '{m}'", hint=did_you_mean(m, known))
-        runs = [r for r in runs if r.key in models]
-    spec = SuiteSpec(name, name, "", (), seeds=seeds or 1, cv_folds=0, ensemble_size=0)
-    return SuitePlan(spec, quick, out, runs, max((sum(1 for r in runs if r.key == k) for k in {r.key for r in runs}),
-                                                  default=1))
-
-
-def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None = None, seeds: int | None = None,
-                out_dir: str | Path | None = None) -> SuitePlan:
-    """The runs of a suite, without training anything."""
-    if seeds is not None and seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1 (got {seeds})")
-    out = Path(out_dir) if out_dir is not None else _REPO_ROOT / "bench_out" / (name + ("-quick" if quick else ""))
-    if name not in SUITES and name in _other_suites():
-        return _plan_from_configs(name, quick, models, seeds, out)
-    if name not in SUITES:
-        raise ConfigError(f"Unknown benchmark suite '{name}'", hint=did_you_mean(name, suite_names()))
-    suite = SUITES[name]
-    specs = QUICK_MODELS if quick else suite.models
-    if models:
-        known = {m.key for m in specs}
-        for m in models:
-            if m not in known and m != "ensemble":
-                raise ConfigError(f"Suite '{name}'{' --quick' if quick else ''} has no model '{m}'",
-                                  hint=did_you_mean(m, sorted(known | {"ensemble"})))
-        specs = tuple(m for m in specs if m.key in models)
-    n_seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else suite.seeds)
-    suite_task = _suite_task(suite)
-    runs: list[RunSpec] = []
-    for m in specs:
-        if suite_task not in m.tasks:
-            continue
-        base, stem = _base_config(suite, m, suite_task)
-        overrides = list(QUICK_DATA if quick else ()) + list(m.overrides)
-        note = m.note
-        if stem != f"{suite.prefix}-{m.key}":
-            note = (note + "; " if note else "") + f"recipe from configs/{stem}.yaml"
-        for i in range(min(n_seeds, m.max_seeds or n_seeds) if m.seeded else 1):
-            seed = BASE_SEED + i
-            run_name = f"{suite.prefix}-{m.key}" + (f"-s{seed}" if m.seeded else "")
-            cfg = _with_overrides(base, overrides + [f"training.seed={seed}", f"name={run_name}",
-                                                     "description=" + json.dumps(f"benchmark {name}: {m.key}")])
-            runs.append(RunSpec(m.key, seed if m.seeded else None, cfg, out / "runs" / run_name, note))
-    return SuitePlan(suite, quick, out, runs, n_seeds)
-
-
-def _suite_task(suite: SuiteSpec) -> Task:
-    from emotune.data.registry import get_spec
-
-    return get_spec(_load_preset(suite.data_preset).data.dataset).task
+    return list(ALL_SUITES)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -347,6 +121,11 @@ def _train_one(spec: RunSpec, data, say, progress: bool) -> dict:
         say(f"[red]x {spec.run_dir.name} failed:[/] {exc.message}")
         return {"status": "failed", "error": exc.message}
     return {"status": "done"}
+
+
+def _stored_seed(spec: RunSpec) -> int | None:
+    """The training seed the run's own config.yaml records (None for a model that is not seeded)."""
+    return rd.load_config(spec.run_dir).training.seed if spec.seed is not None else None
 
 
 def _dev_primary(run_dir: Path) -> float | None:
@@ -473,9 +252,7 @@ def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | Non
     base = members[0].config
     name = f"{plan.suite.prefix}-ensemble"
     cfg = base.model_copy(update={"name": name, "description": f"benchmark {plan.suite.name}: ensemble"}, deep=True)
-    cfg.model = cfg.model.model_copy(update={"backend": "ensemble", "name": None,
-                                             "members": [str(m.run_dir.resolve()) for m in members],
-                                             "combine": "mean"})
+    cfg.model = EnsembleModelConfig(members=[str(m.run_dir.resolve()) for m in members], combine="mean")
     from emotune.metrics import PRIMARY
 
     primary = PRIMARY[rd.load_labels(members[0].run_dir).task]
@@ -523,7 +300,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         done = [s for s in specs if s in finished]
         failed = [st for st in (status.get(str(s.run_dir), {}) for s in specs) if st.get("status") == "failed"]
         row: dict = {"model": key, "runs": [str(s.run_dir.relative_to(plan.out_dir)) for s in done],
-                     "seeds": [s.seed for s in done], "note": specs[0].note, "status": "ok" if done else "failed"}
+                     "seeds": [_stored_seed(s) for s in done], "note": specs[0].note, "status": "ok" if done else "failed"}
         if failed:
             row["note"] = "; ".join(x for x in [row["note"], f"failed: {failed[0].get('error')}"] if x)
         if not done:
@@ -532,7 +309,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         records = [rd.Run.open(s.run_dir, finished=True) for s in done]
         ls = records[0].label_set
         primary = PRIMARY[ls.task]
-        secondary = SECONDARY.get((plan.suite.name, ls.task)) or SECONDARY[ls.task]
+        secondary = plan.suite.secondary or SECONDARY[ls.task]
         tests = [r.metrics.get("test") or {} for r in records]
         agg = aggregate(tests)
         dev = aggregate([r.metrics.get("dev") or {} for r in records])
@@ -583,7 +360,7 @@ def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
     paired on the same test rows (both score the same fixed sample)."""
     from emotune.metrics import PRIMARY
     from emotune.evaluation.stats import paired_bootstrap
-    from emotune.experiments.suites_affect import instruct_pairs
+    from emotune.experiments.suites import instruct_pairs
 
     by_name = {s.run_dir.name: s for s in finished}
     out = []

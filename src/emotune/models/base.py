@@ -43,10 +43,10 @@ class EmotionClassifier(ABC):
     input_spec: InputSpec = InputSpec()
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
-        from emotune.config import ModelConfig, TrainingConfig
+        from emotune.config import TrainingConfig, default_model_config
 
         self.label_set = label_set
-        self.model_config = model_config if model_config is not None else ModelConfig(backend=self.backend)
+        self.model_config = model_config if model_config is not None else default_model_config(self.backend)
         self.training_config = training_config if training_config is not None else TrainingConfig()
         # Multi-label decision thresholds, tuned on dev by the trainer; None means 0.5.
         self.thresholds: np.ndarray | None = None
@@ -141,9 +141,9 @@ class EmotionClassifier(ABC):
 
     @staticmethod
     def configs_from_meta(meta: dict):
-        from emotune.config import ModelConfig, TrainingConfig
+        from emotune.config import TrainingConfig, parse_model_config
 
-        return (LabelSet.from_dict(meta["label_set"]), ModelConfig.model_validate(meta.get("model") or {}),
+        return (LabelSet.from_dict(meta["label_set"]), parse_model_config(meta.get("model") or {"backend": meta["backend"]}),
                 TrainingConfig.model_validate(meta.get("training") or {}))
 
     def describe(self) -> str:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 from importlib import metadata
-from pathlib import Path
-
-from emotune import runs as rd
 
 _LIBRARIES = ("emotune", "torch", "transformers", "scikit-learn", "peft", "numpy")
 # Hyperparameters worth showing per backend family (the full config is in config.yaml).
@@ -21,9 +18,9 @@ _MODEL_KEYS = {
     "tfidf": ("word_ngrams", "char_ngrams", "C", "max_features"),
     "lexicon": (),
     "embed-head": ("name", "head", "head_hidden", "head_dropout"),
-    "encoder": ("name", "head", "head_hidden", "head_dropout", "gradient_checkpointing"),
+    "encoder": ("name", "head", "head_hidden", "head_dropout"),
     "causal-lm": ("name", "lora", "quantization", "double_quant", "gradient_checkpointing"),
-    "seq2seq": ("name", "input_template", "max_target_length", "lora"),
+    "seq2seq": ("name", "input_template", "max_target_length", "gradient_checkpointing"),
     "prompt": ("name", "prompt", "quantization"),
     "ensemble": ("members", "combine"),
     "instruct": ("name", "instruct", "lora", "quantization"),
@@ -74,7 +71,9 @@ def _notes_lines(notes: dict, depth: int = 0) -> list[str]:
     return lines
 
 
-def render_model_card(config, data: dict, metrics: dict, history: list[dict] | None = None) -> str:
+def render_model_card(config, data: dict, metrics: dict, history: list[dict] | None = None, *, config_file: str,
+                      history_file: str) -> str:
+    """The card's Markdown; ``config_file`` / ``history_file``: the run directory's file names it points to."""
     backend = config.model.backend
     label_set = data.get("label_set", {})
     primary = metrics.get("primary_metric", "f1_macro")
@@ -121,7 +120,7 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
         parts.append("- Not trained on this data (no weights were fitted).")
     if metrics.get("thresholds") is not None:
         parts.append(f"- Decision thresholds tuned on dev ({config.training.thresholds}): {_fmt(metrics['thresholds'])}")
-    parts.append(f"- The full configuration is in `{rd.CONFIG_FILE}`.")
+    parts.append(f"- The full configuration is in `{config_file}`.")
     parts.append("")
 
     parts += ["## Scores", ""]
@@ -138,7 +137,7 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
             parts += ["", f"Per label ({which}):", "",
                       _table(["label"] + cols, [[n] + [per[n][c] for c in cols] for n in label_set["names"]])]
     if history:
-        parts += ["", f"Training history: {len(history)} rows in `{rd.HISTORY_FILE}`."]
+        parts += ["", f"Training history: {len(history)} rows in `{history_file}`."]
     parts.append("")
 
     versions = library_versions()
@@ -152,9 +151,3 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
               + (f"; prediction {metrics['predict_texts_per_s']:,.0f} texts/s" if metrics.get("predict_texts_per_s") else ""),
               f"- Date: {metrics.get('finished_at', '?')}", ""]
     return "\n".join(parts)
-
-
-def write_model_card(run_dir: str | Path, config, data: dict, metrics: dict, history: list[dict] | None = None) -> Path:
-    path = Path(run_dir) / rd.CARD_FILE
-    path.write_text(render_model_card(config, data, metrics, history), encoding="utf-8")
-    return path

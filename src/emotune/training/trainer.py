@@ -15,7 +15,8 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np
 from rich.console import Console
 
 from emotune.data.dataset import EmotionDataset, PreparedData
-from emotune.data.labels import LabelSet, Task
+from emotune.data.labels import Task
 from emotune.errors import ConfigError, EmotuneError, ModelError
 from emotune import runs as rd
 from emotune import runtime
@@ -49,7 +50,6 @@ class TrainResult:
         return self.metrics.get(split, {}).get(metric or self.primary)
 
 
-# -- reproducibility and resources -------------------------------------------------------------
 def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
@@ -69,6 +69,19 @@ def _oom_error(config: RunConfig, step: str) -> ModelError:
              "(configs/isear-mistral7b-qlora.yaml shows the settings) or a smaller preset "
              "(configs/isear-minilm.yaml).",
     )
+
+
+@contextmanager
+def _oom_as_user_error(config: RunConfig, step: str):
+    """Memory errors become user errors with a hint (the rest propagate)."""
+    try:
+        yield
+    except EmotuneError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if _is_oom(exc):
+            raise _oom_error(config, step) from None
+        raise
 
 
 # -- the run directory -------------------------------------------------------------------------
@@ -172,23 +185,6 @@ def _save_predictions(run_dir: Path, split: str, ds: EmotionDataset, scores: np.
     _write_json(pred_dir / f"{split}_texts.json", ds.texts, indent=None)
 
 
-def _report(label_set: LabelSet, y_true, scores, thresholds) -> dict:
-    try:
-        from emotune.metrics import classification_report
-    except ImportError:
-        classification_report = None
-    if classification_report is not None:
-        return classification_report(label_set, y_true, scores, thresholds)
-    from sklearn.metrics import classification_report as skreport
-
-    from emotune.metrics import decide
-
-    if label_set.task == Task.REGRESSION:
-        return {}
-    return skreport(y_true, decide(label_set, scores, thresholds), labels=list(range(len(label_set))),
-                    target_names=list(label_set.names), output_dict=True, zero_division=0)
-
-
 def score_texts(clf, texts: Sequence[str], batch_size: int, desc: str, progress: bool = True,
                 chunk: int = 1024) -> np.ndarray:
     """``predict_proba`` in chunks with a progress bar (long for LLM backends)."""
@@ -227,6 +223,144 @@ def data_summary(data: PreparedData, config: RunConfig) -> dict:
     return out
 
 
+# -- the steps of train() --------------------------------------------------------------------
+def _prepare_data(config: RunConfig, data: PreparedData | None, say) -> PreparedData:
+    """Clean, dedup and split (unless the caller passed its folds), then the coverage and leakage checks."""
+    t0 = time.time()
+    if data is None:
+        say(f"Preparing data: {config.data.dataset}")
+        data = prepare_data(config.data)
+    check_labels_covered(data)
+    check_no_leakage(data)
+    sizes = _sizes(data)
+    say(f"  {data.label_set.name or config.data.dataset}: {data.label_set.task.value}, {len(data.label_set)} labels; "
+        f"train {sizes['train']:,} / dev {sizes['dev']:,} / test {sizes['test']:,} ({time.time() - t0:.1f} s)")
+    return data
+
+
+def _sizes(data: PreparedData) -> dict[str, int]:
+    return {s: len(getattr(data, s)) for s in ("train", "dev", "test")}
+
+
+def _build_model(config: RunConfig, data: PreparedData, run_dir: Path):
+    """The backend's classifier; config, labels and data summary written first: they make ``run_dir`` a
+    (resumable) run."""
+    from emotune.models.registry import backend_class
+
+    clf = backend_class(config.model.backend)(data.label_set, config.model, config.training)
+    config.save(run_dir / rd.CONFIG_FILE)
+    data.label_set.save(run_dir / rd.LABELS_FILE)
+    summary = data_summary(data, config)
+    _write_json(run_dir / rd.DATA_FILE, summary)
+    return clf, summary
+
+
+def _fit(clf, config: RunConfig, data: PreparedData, run_dir: Path, resuming: bool, say) -> tuple[list, float]:
+    """Fit on train (dev for early stopping) and append the new history rows; returns (history, seconds)."""
+    say(f"Fitting {config.model.backend}" + (f" ({config.model.name})" if config.model.name else ""))
+    t0 = time.time()
+    with _oom_as_user_error(config, "training"):
+        history = clf.fit(data.train, data.dev, output_dir=run_dir / rd.CHECKPOINT_DIR, resume=resuming) or []
+    fit_seconds = time.time() - t0
+    # appended: a resumed backend may return the epochs it restored from its checkpoint again
+    seen = {json.dumps(r, sort_keys=True) for r in rd.load_history(run_dir)}
+    with open(run_dir / rd.HISTORY_FILE, "a", encoding="utf-8") as fh:
+        for row in history:
+            if json.dumps(row, sort_keys=True, default=_plain) not in seen:
+                fh.write(json.dumps(row, ensure_ascii=False, default=_plain) + "\n")
+    say(f"  fitted in {fit_seconds:.1f} s")
+    return history, fit_seconds
+
+
+@dataclass
+class _Scored:
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    invalid: dict[str, dict] = field(default_factory=dict)  # generated answers that did not parse (instruct regression views)
+
+
+def _score_splits(clf, config: RunConfig, data: PreparedData, splits: list[str], progress: bool) -> _Scored:
+    out = _Scored()
+    bs = config.training.eval_batch_size
+    with _oom_as_user_error(config, "predicting"):
+        for split in splits:
+            ds = getattr(data, split)
+            t0 = time.time()
+            before = clf.generation_stats() or {}
+            out.scores[split] = score_texts(clf, ds.texts, bs, f"Scoring {split}", progress)
+            out.seconds[split] = time.time() - t0
+            after = clf.generation_stats() or {}
+            answers = after.get("answers", 0) - before.get("answers", 0)
+            if answers > 0:
+                bad = after.get("invalid", 0) - before.get("invalid", 0)
+                out.invalid[split] = {"invalid": float(bad), "invalid_rate": bad / answers}
+    return out
+
+
+def _tune_thresholds(clf, config: RunConfig, data: PreparedData, scored: _Scored) -> None:
+    """Multi-label decision thresholds, chosen on dev (never on test)."""
+    from emotune.metrics import tune_thresholds
+
+    if data.label_set.task == Task.MULTI and len(data.dev):
+        clf.thresholds = tune_thresholds(data.dev.y(), scored.scores["dev"], config.training.thresholds)
+
+
+def _score_metrics(clf, config: RunConfig, data: PreparedData, scored: _Scored, run_dir: Path) -> dict:
+    """metrics.json's scores (per split, per class, per text prefix); each split's predictions saved."""
+    from emotune.metrics import PRIMARY, classification_report, compute_metrics, grouped_metrics
+
+    label_set = data.label_set
+    prefix_col = config.data.text_prefix_col
+    metrics: dict = {"name": config.name, "task": label_set.task.value, "primary_metric": PRIMARY[label_set.task],
+                     "backend": config.model.backend, "model": config.model.name, "dataset": config.data.dataset,
+                     "sizes": _sizes(data)}
+    per_class = {}
+    for split, scores in scored.scores.items():
+        ds = getattr(data, split)
+        if len(ds) == 0:
+            continue
+        metrics[split] = compute_metrics(label_set, ds.y(), scores, clf.thresholds)
+        metrics[split].update(scored.invalid.get(split, {}))  # scored as served (the midpoint), counted here
+        if prefix_col and prefix_col in ds.frame.columns:  # one model for several emotions: each one's score too
+            metrics[split].update(grouped_metrics(label_set, ds.y(), scores, ds.frame[prefix_col].tolist(),
+                                                  prefix_col, clf.thresholds))
+        per_class[split] = classification_report(label_set, ds.y(), scores, clf.thresholds)
+        _save_predictions(run_dir, split, ds, scores, clf.thresholds)
+    metrics["per_class"] = per_class
+    metrics["thresholds"] = None if clf.thresholds is None else np.asarray(clf.thresholds).round(4).tolist()
+    return metrics
+
+
+def _set_input_spec(clf, config: RunConfig, summary: dict) -> None:
+    """What predict/annotate/serve do to a raw text (prefix, dialogue context) travels with the model."""
+    from emotune.models.inputs import InputSpec
+
+    clf.input_spec = InputSpec.from_data_config(config.data, (summary.get("text_prefix") or {}).get("values"),
+                                                reads_text_prefix=type(clf).reads_text_prefix)
+
+
+def _timings(metrics: dict, fit_seconds: float, scored: _Scored, started: float) -> None:
+    metrics["fit_seconds"] = round(fit_seconds, 2)
+    timed = "test" if scored.seconds.get("test") else "dev"
+    n = metrics["sizes"][timed]
+    if scored.seconds.get(timed) and n:
+        # batch prediction speed on the held-out split, on this machine (see "machine")
+        metrics["predict_seconds"] = round(scored.seconds[timed], 3)
+        metrics["predict_texts_per_s"] = round(n / max(scored.seconds[timed], 1e-9), 1)
+    metrics["wall_seconds"] = round(time.time() - started, 2)
+    metrics["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    metrics["machine"] = machine_info()
+
+
+def _write_card_and_metrics(run_dir: Path, config: RunConfig, summary: dict, metrics: dict, history: list) -> None:
+    from emotune.training.model_card import render_model_card
+
+    card = render_model_card(config, summary, metrics, history, config_file=rd.CONFIG_FILE,
+                             history_file=rd.HISTORY_FILE)
+    (run_dir / rd.CARD_FILE).write_text(card, encoding="utf-8")
+    _write_json(run_dir / rd.METRICS_FILE, metrics)  # last: marks the run finished
+
+
 # -- the entry point ---------------------------------------------------------------------------
 def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool = True, overwrite: bool = False,
           data: PreparedData | None = None, progress: bool = True, report_test: bool = True) -> TrainResult:
@@ -235,11 +369,6 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     ``data`` skips data preparation (cross-validation passes its folds); ``report_test=False``
     is for callers that must not look at test.
     """
-    from emotune.metrics import PRIMARY, compute_metrics, grouped_metrics
-    from emotune.metrics import tune_thresholds
-    from emotune.models.registry import backend_class
-    from emotune.models.inputs import InputSpec
-
     started = time.time()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.name
     resuming = _prepare_run_dir(config, run_dir, resume, overwrite)
@@ -249,111 +378,19 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     runtime.set_seed(config.training.seed)
     runtime.setup_threads(config.training, only_explicit=True)
 
-    t0 = time.time()
-    if data is None:
-        say(f"Preparing data: {config.data.dataset}")
-        data = prepare_data(config.data)
-    check_labels_covered(data)
-    check_no_leakage(data)
-    label_set = data.label_set
-    task = label_set.task
-    sizes = {s: len(getattr(data, s)) for s in ("train", "dev", "test")}
-    say(f"  {label_set.name or config.data.dataset}: {task.value}, {len(label_set)} labels; "
-        f"train {sizes['train']:,} / dev {sizes['dev']:,} / test {sizes['test']:,} ({time.time() - t0:.1f} s)")
-
-    cls = backend_class(config.model.backend)
-    clf = cls(label_set, config.model, config.training)
-
-    # config + labels first: they make the directory a (resumable) run
-    config.save(run_dir / rd.CONFIG_FILE)
-    label_set.save(run_dir / rd.LABELS_FILE)
-    summary = data_summary(data, config)
-    _write_json(run_dir / rd.DATA_FILE, summary)
-
-    say(f"Fitting {config.model.backend}" + (f" ({config.model.name})" if config.model.name else ""))
-    t0 = time.time()
-    try:
-        history = clf.fit(data.train, data.dev, output_dir=run_dir / rd.CHECKPOINT_DIR, resume=resuming) or []
-    except EmotuneError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - memory errors become user errors, the rest propagate
-        if _is_oom(exc):
-            raise _oom_error(config, "training") from None
-        raise
-    fit_seconds = time.time() - t0
-    # appended: a resumed backend may return the epochs it restored from its checkpoint again
-    seen = {json.dumps(r, sort_keys=True) for r in rd.load_history(run_dir)}
-    with open(run_dir / rd.HISTORY_FILE, "a", encoding="utf-8") as fh:
-        for row in history:
-            if json.dumps(row, sort_keys=True, default=_plain) not in seen:
-                fh.write(json.dumps(row, ensure_ascii=False, default=_plain) + "\n")
-    say(f"  fitted in {fit_seconds:.1f} s")
-
-    bs = config.training.eval_batch_size
-    scores: dict[str, np.ndarray] = {}
-    splits = ["dev", "test"] if report_test else ["dev"]
-    predict_seconds: dict[str, float] = {}
-    invalid: dict[str, dict] = {}  # generated answers that did not parse (instruct regression views)
-    try:
-        for split in splits:
-            ds = getattr(data, split)
-            t0 = time.time()
-            before = clf.generation_stats() or {}
-            scores[split] = score_texts(clf, ds.texts, bs, f"Scoring {split}", progress)
-            predict_seconds[split] = time.time() - t0
-            after = clf.generation_stats() or {}
-            answers = after.get("answers", 0) - before.get("answers", 0)
-            if answers > 0:
-                bad = after.get("invalid", 0) - before.get("invalid", 0)
-                invalid[split] = {"invalid": float(bad), "invalid_rate": bad / answers}
-    except Exception as exc:  # noqa: BLE001
-        if _is_oom(exc):
-            raise _oom_error(config, "predicting") from None
-        raise
-
-    if task == Task.MULTI and sizes["dev"]:
-        clf.thresholds = tune_thresholds(data.dev.y(), scores["dev"], config.training.thresholds)
-
-    primary = PRIMARY[task]
-    prefix_col = config.data.text_prefix_col
-    metrics: dict = {"name": config.name, "task": task.value, "primary_metric": primary,
-                     "backend": config.model.backend, "model": config.model.name, "dataset": config.data.dataset,
-                     "sizes": sizes}
-    per_class = {}
-    for split in splits:
-        ds = getattr(data, split)
-        if len(ds) == 0:
-            continue
-        metrics[split] = compute_metrics(label_set, ds.y(), scores[split], clf.thresholds)
-        metrics[split].update(invalid.get(split, {}))  # scored as served (the midpoint), counted here
-        if prefix_col and prefix_col in ds.frame.columns:  # one model for several emotions: each one's score too
-            metrics[split].update(grouped_metrics(label_set, ds.y(), scores[split], ds.frame[prefix_col].tolist(),
-                                                  prefix_col, clf.thresholds))
-        per_class[split] = _report(label_set, ds.y(), scores[split], clf.thresholds)
-        _save_predictions(run_dir, split, ds, scores[split], clf.thresholds)
-    metrics["per_class"] = per_class
-    metrics["thresholds"] = None if clf.thresholds is None else np.asarray(clf.thresholds).round(4).tolist()
-
-    # what predict/annotate/serve do to a raw text (prefix, dialogue context) travels with the model
-    clf.input_spec = InputSpec.from_data_config(config.data, (summary.get("text_prefix") or {}).get("values"),
-                                                reads_text_prefix=cls.reads_text_prefix)
+    data = _prepare_data(config, data, say)
+    clf, summary = _build_model(config, data, run_dir)
+    history, fit_seconds = _fit(clf, config, data, run_dir, resuming, say)
+    scored = _score_splits(clf, config, data, ["dev", "test"] if report_test else ["dev"], progress)
+    _tune_thresholds(clf, config, data, scored)
+    metrics = _score_metrics(clf, config, data, scored, run_dir)
+    _set_input_spec(clf, config, summary)
     _save_model(clf, run_dir)
-    metrics["fit_seconds"] = round(fit_seconds, 2)
-    timed = "test" if predict_seconds.get("test") else "dev"
-    if predict_seconds.get(timed) and sizes[timed]:
-        # batch prediction speed on the held-out split, on this machine (see "machine")
-        metrics["predict_seconds"] = round(predict_seconds[timed], 3)
-        metrics["predict_texts_per_s"] = round(sizes[timed] / max(predict_seconds[timed], 1e-9), 1)
-    metrics["wall_seconds"] = round(time.time() - started, 2)
-    metrics["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    metrics["machine"] = machine_info()
+    _timings(metrics, fit_seconds, scored, started)
+    _write_card_and_metrics(run_dir, config, summary, metrics, history)
 
-    from emotune.training.model_card import write_model_card
-
-    write_model_card(run_dir, config, summary, metrics, history)
-    _write_json(run_dir / rd.METRICS_FILE, metrics)  # last: marks the run finished
-
-    parts = [f"{s} {primary} {metrics[s][primary]:.4f}" for s in splits if s in metrics]
+    primary = metrics["primary_metric"]
+    parts = [f"{s} {primary} {metrics[s][primary]:.4f}" for s in scored.scores if s in metrics]
     say(f"[bold green]Done[/] in {metrics['wall_seconds']:.0f} s: " + ", ".join(parts))
     return TrainResult(run_dir, metrics)
 

@@ -1,0 +1,324 @@
+"""Every benchmark suite as data (one :class:`SuiteSpec` each) and the one function that plans its runs.
+
+A suite names its models; each model is a preset plus overrides. ``configs/{prefix}-{key}.yaml``
+is used when it exists, otherwise the model's recipe preset (``configs/isear-mpnet.yaml`` ...),
+with the suite's ``data_preset`` data section when the suite has one. ``--quick`` is a smoke
+version (small samples, cheap models, one epoch). Every run of a suite lands in
+``{out}/runs/{prefix}-{key}[-s{seed}]``.
+
+=================  ==================================================================================
+``isear`` ...      every backend on one dataset, several seeds, an ensemble of the best by dev and
+                   (isear) a cross-validation of the best (also goemotions, semeval-ec, dair-emotion)
+``meld``           utterance alone vs 3 turns of context vs context + balancing (neutral cap, class
+                   weights), TF-IDF baseline (MELD, official split); ``emorynlp`` the same on EmoryNLP
+``ei-reg``         emotion-intensity regression (SemEval-2018 EI-reg, four emotions, emotion in the
+                   text): train / dev / test of SemEval, **never WASSA-2017**
+``emobank``        valence / arousal / dominance regression with one 3-output head (EmoBank)
+``instruct``       one multi-task instruct model (SmolLM2 + LoRA on five SemEval-2018 tasks) trained
+                   once, then evaluated task by task: the ``multi-{task}`` runs *load* it
+                   (``model.name`` = its run directory, ``training.epochs=0``); against it, the same
+                   model and budget trained on each task alone (paired table)
+=================  ==================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from emotune.config import PRESETS_DIR, RunConfig, apply_overrides
+from emotune.data.labels import Task
+from emotune.errors import ConfigError, did_you_mean
+from emotune.paths import _REPO_ROOT
+
+BASE_SEED = 42
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a suite: which preset, which overrides, and why they were needed."""
+
+    key: str  # short name in tables: tfidf, lexicon, embed-head, minilm, ...
+    recipes: tuple[str, ...]  # preset stems to take the run from when there is no {prefix}-{key} preset
+    overrides: tuple[str, ...] = ()  # "{runs}" stands for the suite's run folder
+    note: str = ""  # the table's note; "{preset}" stands for the preset's description
+    seeded: bool = True  # False: deterministic (lexicon, prompting) or too slow: one run whatever --seeds says
+    tasks: tuple[Task, ...] = (Task.SINGLE, Task.MULTI)  # the tasks of data_preset it runs on
+    max_seeds: int | None = None  # cap on seeds for models too slow for several on 2 CPU cores
+    quick: tuple[str, ...] = ()  # more overrides with --quick
+    quick_recipes: tuple[str, ...] = ()  # other recipes with --quick
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    models: tuple[ModelSpec, ...]
+    prefix: str = ""  # run names: {prefix}-{key} (default: the suite's name)
+    data_preset: str | None = None  # the preset whose data section every recipe gets (None: each preset's own)
+    seeds: int = 3
+    quick_seeds: int = 2
+    quick_data: tuple[str, ...] = ()  # overrides of every run with --quick
+    quick_models: tuple[ModelSpec, ...] | None = None  # None: ``models`` with their own quick overrides
+    seed_suffix_alone: bool = True  # "-s42" in the name even when a model runs one seed
+    description: str = "{key}"  # each run's description after "benchmark {suite}: "; {key} or {note}
+    secondary: str | None = None  # the table's second metric (default: by task)
+    cv_folds: int = 0  # k-fold CV of the best model (0: none)
+    ensemble_size: int = 0  # members of the ensemble of the best models by dev (0: none)
+    check_contamination: bool = False  # assert_no_cross_contamination before anything trains
+
+
+@dataclass
+class RunSpec:
+    key: str  # model key
+    seed: int | None  # the config's training.seed for seeded models, else None
+    config: RunConfig
+    run_dir: Path
+    note: str = ""
+    kind: str = "model"  # model | ensemble
+
+
+@dataclass
+class SuitePlan:
+    suite: SuiteSpec
+    quick: bool
+    out_dir: Path
+    runs: list[RunSpec]
+    seeds: int
+
+
+# -- the backend suites -------------------------------------------------------------------------------
+_TFIDF = ModelSpec("tfidf", ("isear-tfidf",))
+_LEXICON = ModelSpec("lexicon", ("isear-lexicon",), seeded=False,
+                     note="no training: NRC lexicon counts mapped onto the labels")
+_EMBED = ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"))
+_MINILM = ModelSpec("minilm", ("isear-minilm",))
+_MPNET_SMALL = ModelSpec("mpnet", ("isear-mpnet",),
+                         ("data.max_train=2000", "training.epochs=2", "training.max_length=96"),
+                         note="train sampled to 2,000 rows, 2 epochs, 1 seed (MPNet is ~5x slower than MiniLM on 2 CPU cores)",
+                         max_seeds=1)
+_SMOL_LORA = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
+                       ("data.max_train=1500", "training.epochs=1", "training.max_length=96"),
+                       note="train sampled to 1,500 rows, 1 epoch, 1 seed (LoRA on SmolLM2-135M, 2 CPU cores)",
+                       max_seeds=1)
+_SMOL_PROMPT = ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), seeded=False,
+                         note="zero-shot prompting, no training")
+# --quick: tiny samples, cheap models, a minute or two on 2 cores (part of the test suite)
+_QUICK_MODELS = (
+    ModelSpec("tfidf", ("isear-tfidf",), ("model.max_features=20000",)),
+    _LEXICON,
+    ModelSpec("embed-head", ("isear-embed-head", "goemotions-embed-head"), ("training.max_length=64",)),
+    ModelSpec("minilm", ("isear-minilm",), ("data.max_train=48", "training.epochs=1", "training.max_length=32",
+                                            "training.batch_size=32", "training.early_stopping_patience=0"),
+              note="1 epoch on 48 rows: a smoke test of fine-tuning, not a score"),
+)
+
+
+def _backends(name: str, models: tuple[ModelSpec, ...], cv_folds: int = 0) -> SuiteSpec:
+    return SuiteSpec(name, models, data_preset=f"{name}-tfidf", cv_folds=cv_folds, ensemble_size=3,
+                     quick_data=("data.max_train=300", "data.max_eval=60"), quick_models=_QUICK_MODELS)
+
+
+_BACKEND_SUITES = (
+    _backends("isear", (_TFIDF, _LEXICON, _EMBED, _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT), cv_folds=5),
+    _backends("goemotions", (
+        _TFIDF,
+        ModelSpec("embed-head", ("goemotions-embed-head",)),
+        ModelSpec("minilm", ("goemotions-minilm",), ("data.max_train=10000", "training.epochs=2"),
+                  note="train sampled to 10,000 of 43,016 rows, 2 epochs"),
+        ModelSpec("mpnet", ("goemotions-minilm",),
+                  ("model.name=mpnet", "data.max_train=3000", "training.epochs=2", "training.learning_rate=3e-5"),
+                  note="MiniLM recipe with MPNet; train sampled to 3,000 rows, 2 epochs, 1 seed", max_seeds=1),
+        ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
+                  ("data.max_train=2000", "training.epochs=1", "training.max_length=64"),
+                  note="train sampled to 2,000 rows, 1 epoch, 1 seed", max_seeds=1),
+        ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=500",), seeded=False,
+                  note="zero-shot prompting on a fixed 500-row sample of dev/test (28 labels, one scored continuation "
+                       "per label)"))),
+    _backends("semeval-ec", (_TFIDF, _LEXICON, ModelSpec("embed-head", ("goemotions-embed-head",)),
+                             _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT)),
+    _backends("dair-emotion", (
+        _TFIDF, _LEXICON, _EMBED,
+        replace(_MINILM, overrides=("data.max_train=8000",), note="train sampled to 8,000 of 15,984 rows"),
+        _MPNET_SMALL, _SMOL_LORA,
+        ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), ("data.max_eval=1000",), seeded=False,
+                  note="zero-shot prompting on a fixed 1,000-row sample of dev/test"))),
+)
+
+
+# -- the affect suites: presets as they are, one seed with --quick --------------------------------------
+def _q(*extra: str, encoder: bool = True) -> tuple[str, ...]:
+    """The --quick overrides of an affect suite's model."""
+    return ("data.max_train=300", "data.max_eval=100") + (
+        ("training.epochs=1", "training.early_stopping_patience=0", "training.batch_size=16") if encoder else ()) + extra
+
+
+def _presets(name: str, models: tuple[tuple[str, tuple[str, ...], bool], ...], secondary: str | None = None) -> SuiteSpec:
+    """A suite of presets ``{name}-{key}``: (key, --quick overrides, seeded)."""
+    return SuiteSpec(name, tuple(ModelSpec(key, (), note="{preset}", seeded=seeded, quick=quick)
+                                 for key, quick, seeded in models),
+                     quick_seeds=1, seed_suffix_alone=False, description="{note}", secondary=secondary,
+                     check_contamination=True)
+
+
+# the instruct model's classifier views: (dataset, data overrides)
+INSTRUCT_VIEWS = {
+    "ei-reg": ("semeval-ei-reg", ("data.options.emotion=all", "data.text_prefix_col=emotion", "training.metric=pearson")),
+    "ei-oc": ("semeval-ei-oc", ("data.options.emotion=all", "data.text_prefix_col=emotion")),
+    "v-reg": ("semeval-v-reg", ("training.metric=pearson",)),
+    "v-oc": ("semeval-v-oc", ()),
+}
+# (E-c train tweets, train items of every other task, dev/test items per task): the full suite on
+# 2 CPU cores (configs/instruct-smollm2-cpu.yaml) and its --quick smoke version
+# Measured: SmolLM2 instruction tuning runs at about 1 row/s on 2 cores (prompts of ~130 tokens,
+# the LM head over a 49k vocabulary), so the full suite is ~2 x 1,460 training rows, under an hour.
+INSTRUCT_BUDGET = {False: (60, 200, 200), True: (10, 25, 30)}
+
+
+def _instruct() -> SuiteSpec:
+    """EmoLLMs' question on a small budget: one model trained on five tasks vs one model per task.
+
+    ``multi`` is trained once on E-c (its own task) plus EI-reg, EI-oc, V-reg and V-oc; the
+    ``multi-{task}`` runs *load* it and score one task each, so they run after it, in this order.
+    ``single-{task}`` is the same backend, LoRA and row budget trained on that task alone. One seed:
+    the LLM is the expensive part.
+    """
+    def budget(quick: bool, train: int) -> tuple[str, ...]:
+        n_ec, n_task, n_eval = INSTRUCT_BUDGET[quick]
+        return (f"data.max_eval={n_eval}", f"model.instruct.max_per_task={n_task}",
+                f"data.max_train={(n_ec, n_task)[train]}")
+
+    def model(key: str, note: str, train: int, *extra: str) -> ModelSpec:  # train: 0 = E-c's budget, 1 = a task's
+        return ModelSpec(key, ("instruct-smollm2-cpu",), budget(False, train) + extra, note, seeded=False,
+                         quick=budget(True, train) + extra, quick_recipes=("instruct-smollm2-quick",))
+
+    views = [model(f"multi-{v}", f"instruct-multi evaluated on {v}", 0, f"data.dataset={d}", *o,
+                   "model.name={runs}/instruct-multi", "training.epochs=0", "model.instruct.tasks=[]")
+             for v, (d, o) in INSTRUCT_VIEWS.items()]
+    singles = [model(f"single-{v}", f"the same model and budget trained on {v} alone", 1, f"data.dataset={d}", *o,
+                     "model.instruct.tasks=[]") for v, (d, o) in INSTRUCT_VIEWS.items()]
+    return SuiteSpec("instruct", (
+        model("multi", "one model on five tasks ({preset})", 0), *views,
+        model("single-ec", "the same model and budget trained on ec alone", 0, "model.instruct.tasks=[]"), *singles),
+        description="{note}", check_contamination=True)
+
+
+SUITES: dict[str, SuiteSpec] = {s.name: s for s in (
+    *_BACKEND_SUITES,
+    _presets("meld", (("tfidf", _q(encoder=False), False), ("minilm", _q("training.max_length=48"), True),
+                      ("minilm-context", _q("training.max_length=128"), True),
+                      ("minilm-context-balanced", _q("training.max_length=128", "data.cap.neutral=60"), True)),
+             secondary="f1_weighted"),  # neutral dominates conversations: ranked by weighted F1 too
+    _presets("emorynlp", (("tfidf", _q(encoder=False), False), ("minilm", _q("training.max_length=48"), True),
+                          ("minilm-context", _q("training.max_length=128"), True)), secondary="f1_weighted"),
+    _presets("ei-reg", (("tfidf", _q(encoder=False), False), ("minilm", _q("training.max_length=64"), True))),
+    _presets("emobank", (("tfidf", _q(encoder=False), False), ("minilm", _q("training.max_length=64"), True))),
+    _instruct(),
+)}
+
+
+def instruct_pairs(names: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(task, multi-task run, single-task run) for the runs of the instruct suite present in ``names``."""
+    present = set(names)
+    out = []
+    for task in ("ec", *INSTRUCT_VIEWS):
+        multi = "instruct-multi" if task == "ec" else f"instruct-multi-{task}"
+        single = f"instruct-single-{task}"
+        if multi in present and single in present:
+            out.append((task, multi, single))
+    return out
+
+
+# -- the plan -------------------------------------------------------------------------------------------
+def load_preset(stem: str, overrides: Sequence[str] = ()) -> RunConfig:
+    path = PRESETS_DIR / f"{stem}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"Preset {path} not found", hint="The benchmark builds its runs from configs/*.yaml.")
+    return RunConfig.load(path, list(overrides))
+
+
+def with_overrides(cfg: RunConfig, overrides: Sequence[str]) -> RunConfig:
+    raw = cfg.model_dump(mode="json")
+    apply_overrides(raw, list(overrides))
+    return RunConfig.from_dict(raw, source=f"benchmark overrides {list(overrides)}")
+
+
+def _base_config(suite: SuiteSpec, model: ModelSpec, quick: bool, task: Task | None) -> tuple[RunConfig, str]:
+    """The model's preset for this suite, or its recipe (with the suite's data section when it has one)."""
+    prefix = suite.prefix or suite.name
+    own = PRESETS_DIR / f"{prefix}-{model.key}.yaml"
+    if own.is_file():
+        return load_preset(own.stem), own.stem
+    recipes = list(model.quick_recipes if quick and model.quick_recipes else model.recipes)
+    if task == Task.MULTI:  # prefer a multi-label recipe (e.g. goemotions-embed-head) when there is one
+        recipes.sort(key=lambda s: not s.startswith(("goemotions", "semeval")))
+    stem = next((s for s in recipes if (PRESETS_DIR / f"{s}.yaml").is_file()), None)
+    if stem is None:
+        raise ConfigError(f"No preset for model '{model.key}' (looked for {own.name} and {', '.join(recipes)})")
+    cfg = load_preset(stem)
+    if suite.data_preset:
+        cfg = cfg.model_copy(update={"data": load_preset(suite.data_preset).data.model_copy(deep=True)}, deep=True)
+    return cfg, stem
+
+
+def suite_task(suite: SuiteSpec) -> Task | None:
+    """The task of the suite's shared data (None: a suite of presets with their own data)."""
+    from emotune.data.registry import get_spec
+
+    return get_spec(load_preset(suite.data_preset).data.dataset).task if suite.data_preset else None
+
+
+def _model_runs(suite: SuiteSpec, m: ModelSpec, quick: bool, n_seeds: int, task: Task | None,
+                out: Path) -> list[RunSpec]:
+    prefix = suite.prefix or suite.name
+    base, stem = _base_config(suite, m, quick, task)
+    note = m.note.replace("{preset}", base.description)
+    description = f"benchmark {suite.name}: " + suite.description.format(key=m.key, note=note)
+    if suite.data_preset and stem != f"{prefix}-{m.key}":
+        note = (note + "; " if note else "") + f"recipe from configs/{stem}.yaml"
+    overrides = [o.replace("{runs}", str(out / "runs"))
+                 for o in (suite.quick_data if quick else ()) + m.overrides + (m.quick if quick else ())]
+    n = min(n_seeds, m.max_seeds or n_seeds) if m.seeded else 1
+    runs = []
+    for i in range(n):
+        seed = BASE_SEED + i
+        name = f"{prefix}-{m.key}" + (f"-s{seed}" if m.seeded and (suite.seed_suffix_alone or n > 1) else "")
+        cfg = with_overrides(base, overrides + [f"training.seed={seed}", f"name={name}", f"output_dir={out / 'runs'}",
+                                                "description=" + json.dumps(description)])
+        runs.append(RunSpec(m.key, cfg.training.seed if m.seeded else None, cfg, out / "runs" / name, note))
+    return runs
+
+
+def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None = None, seeds: int | None = None,
+                out_dir: str | Path | None = None) -> SuitePlan:
+    """The runs of a suite, without training anything."""
+    from emotune.experiments.contamination import assert_no_cross_contamination
+
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1 (got {seeds})")
+    if name not in SUITES:
+        raise ConfigError(f"Unknown benchmark suite '{name}'", hint=did_you_mean(name, SUITES))
+    suite = SUITES[name]
+    out = Path(out_dir) if out_dir is not None else _REPO_ROOT / "bench_out" / (name + ("-quick" if quick else ""))
+    specs = suite.quick_models if quick and suite.quick_models is not None else suite.models
+    known = {m.key for m in specs} | ({"ensemble"} if suite.ensemble_size else set())
+    for m in models or ():
+        if m not in known:
+            raise ConfigError(f"Suite '{name}'{' --quick' if quick else ''} has no model '{m}'",
+                              hint=did_you_mean(m, sorted(known)))
+    n_seeds = seeds if seeds is not None else (suite.quick_seeds if quick else suite.seeds)
+    task = suite_task(suite)
+    runs = [r for m in specs if task is None or task in m.tasks for r in _model_runs(suite, m, quick, n_seeds, task, out)]
+    if suite.check_contamination:  # the whole suite: a selected run may start from one that is not selected
+        assert_no_cross_contamination([r.config for r in runs])
+    if models:
+        runs = [r for r in runs if r.key in models]
+    most = max((sum(r.key == k for r in runs) for k in {r.key for r in runs}), default=1)
+    return SuitePlan(suite, quick, out, runs, most)
+
+
+def suite_configs(name: str, *, quick: bool = False, seeds: int | None = None,
+                  out_dir: str | Path | None = None) -> list[RunConfig]:
+    """The run configs of suite ``name`` (its contamination check included)."""
+    return [r.config for r in build_suite(name, quick=quick, seeds=seeds, out_dir=out_dir).runs]
