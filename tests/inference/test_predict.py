@@ -127,6 +127,7 @@ def test_dialogue_jsonl_gets_the_preceding_turns(tmp_path):
 
         label_set = LabelSet(("joy", "anger"))
         task = label_set.task
+        max_length = tokenizer = None  # no length limit (the protocol's default)
         seen: list[str] = []
 
         def predict_proba(self, texts, batch_size=None):
@@ -196,6 +197,7 @@ class _Const:
 
     label_set = LabelSet(("joy", "anger"))
     task = label_set.task
+    max_length = tokenizer = None  # no length limit (the protocol's default)
 
     def predict_proba(self, texts, batch_size=None):
         import numpy as np

@@ -12,6 +12,8 @@ class _Keyword:
     """A classifier that scores a window 'joy' when it contains 'happy' and 'anger' when it contains 'furious'."""
 
     input_spec = InputSpec()
+    max_length = None  # the protocol's defaults (EmotionClassifier): no length limit, no tokenizer
+    tokenizer = None
 
     def __init__(self, task=Task.SINGLE, max_length=None, tokenizer=None):
         self.label_set = LabelSet(("joy", "anger"), task)

@@ -20,7 +20,8 @@ from emotune.data.labels import Task
 from emotune.models.base import MODEL_META, EmotionClassifier, load_classifier
 from emotune.models.registry import BACKENDS, backend_class
 from tests.fixtures import toy
-from tests.tiny_models import build_tiny, toy_dataset
+from tests.fixtures.toy import templated as toy_dataset
+from tests.tiny_models import build_tiny
 
 # one thread and tiny steps: tiny matrices run fastest without OpenMP contention
 FAST = dict(epochs=1, batch_size=8, eval_batch_size=16, learning_rate=5e-3, warmup_ratio=0.0, max_length=32,

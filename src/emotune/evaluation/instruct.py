@@ -38,7 +38,7 @@ def evaluate_view(clf: InstructClassifier, ds: EmotionDataset, batch_size: int |
         scores = np.where(valid, values, worst).reshape(-1, 1)
         out["invalid"] = int((~valid).sum())
         out["invalid_rate"] = float((~valid).mean()) if len(valid) else 0.0
-        out["invalid_examples"] = [a for a, ok in zip(getattr(clf, "last_answers", []), valid) if not ok][:5]
+        out["invalid_examples"] = [a for a, ok in zip(clf.last_answers, valid) if not ok][:5]
         out["metrics_as_served"] = compute_metrics(clf.label_set, y,
                                                    np.where(valid, values, (lo + hi) / 2).reshape(-1, 1))
         if valid.sum() >= 2:

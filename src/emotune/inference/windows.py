@@ -89,14 +89,14 @@ def token_windows(text: str, tokenizer, budget: int, encoding=None) -> list[str]
 
 def windower_for(clf) -> Callable[[Sequence[str]], list[list[str]]] | None:
     """A function texts -> windows per text for ``clf``, or None when the backend has no length limit."""
-    max_length = getattr(clf, "max_length", None)
+    max_length = clf.max_length
     if not max_length:
         return None
     if clf.input_spec.context is not None:
         # trained on dialogue context (previous turns, then the target utterance, truncated from the
         # left): a window of the history alone would be scored as if it were the target turn
         return None
-    tokenizer = getattr(clf, "tokenizer", None)
+    tokenizer = clf.tokenizer
     if tokenizer is not None and getattr(tokenizer, "is_fast", False):
         budget = max(8, int(max_length) - tokenizer.num_special_tokens_to_add(pair=False) - TOKEN_MARGIN)
 

@@ -39,6 +39,10 @@ class EmotionClassifier(ABC):
     trainable: ClassVar[bool] = True
     #: the model reads "<value>: <text>" prefixes itself (instruct), so its input spec has none
     reads_text_prefix: ClassVar[bool] = False
+    #: tokens a transformer backend reads per text, and its tokenizer; None for backends without a
+    #: length limit. Long texts are split into windows with them (emotune.inference.windows).
+    max_length: int | None = None
+    tokenizer = None
     #: what a raw text needs before the model sees it (set by the trainer, saved as "input")
     input_spec: InputSpec = InputSpec()
 

@@ -94,6 +94,7 @@ class InstructClassifier(EmotionClassifier):
         self.template: int = int(self.model_config.instruct.template)
         self.primary_task: str = self.task_name
         self.invalid_stats = {"answers": 0, "invalid": 0}
+        self.last_answers: list[str] = []  # the raw generated answers of the last predict_values call
 
     def _check_label_set(self) -> None:
         t, names = self.spec, self.label_set.names
