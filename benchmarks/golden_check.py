@@ -122,6 +122,7 @@ def main() -> int:
     ap.add_argument("--tiny", type=Path, help="folder of the tiny models (default WORK/_tiny); reuse the one of --write")
     ap.add_argument("--only", default="", help="comma-separated preset names")
     ap.add_argument("--atol", type=float, default=1e-4)
+    ap.add_argument("--report", type=Path, help="with --check: also write the outcome as JSON")
     args = ap.parse_args()
     presets = sorted((ROOT / "configs").glob("*.yaml"))
     if args.only:
@@ -143,6 +144,18 @@ def main() -> int:
     if args.only:
         old = {k: v for k, v in old.items() if k in results}
     problems = compare(old, results, args.atol)
+    if args.report:
+        import platform
+        from datetime import datetime, timezone
+
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        changed = sorted({p.split(":")[0] for p in problems})
+        args.report.write_text(json.dumps({
+            "command": " ".join(["python", "benchmarks/golden_check.py"] + sys.argv[1:]), "commit": commit,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
+            f"{os.cpu_count()} cores", "baseline": str(args.check), "presets": len(old),
+            "unchanged": sorted(set(old) - set(changed)), "changed": changed, "differences": problems}, indent=1) + "\n")
     print("\n".join(problems) if problems else f"golden check: {len(old)} presets unchanged")
     return 1 if problems else 0
 
