@@ -14,7 +14,7 @@ from emotune.models.tfidf import TfidfClassifier
 from emotune.runs import Run, write_json
 from emotune.training.trainer import train
 from tests.fixtures import toy
-from tests.serving.test_prefixed import _intensity_csv
+from tests.models.test_inputs import _intensity_csv
 
 
 @pytest.fixture(scope="module")
