@@ -335,3 +335,10 @@ def decide_names(label_set: LabelSet, scores: np.ndarray, thresholds=None) -> li
     if label_set.task == Task.MULTI:
         return [[names[j] for j in np.flatnonzero(row)] for row in ids]
     return [row for row in ids]
+
+
+def top_k_pairs(label_set: LabelSet, scores: np.ndarray, k: int | None = None) -> list[list[tuple[str, float]]]:
+    """Per row of scores, (label, score) pairs best first (:func:`top_k_order`); all labels when ``k`` is None."""
+    names = label_set.names
+    return [[(names[j], float(row[j])) for j in top_k_order(label_set.task, row, k)]
+            for row in np.asarray(scores, dtype=float)]

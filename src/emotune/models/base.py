@@ -27,7 +27,7 @@ from emotune._version import __version__
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
-from emotune.metrics import decide_names, top_k_order
+from emotune.metrics import decide_names, top_k_pairs
 from emotune.models.inputs import InputSpec, view_for_inputs
 
 MODEL_META = "emotune_model.json"
@@ -95,9 +95,7 @@ class EmotionClassifier(ABC):
     def predict_top_k(self, texts: Sequence[str], k: int | None = None, batch_size: int | None = None
                       ) -> list[list[tuple[str, float]]]:
         """Per text, (label, score) pairs sorted by score; all labels when ``k`` is None."""
-        scores = np.asarray(self.predict_proba(texts, batch_size=batch_size), dtype=float)
-        names = self.label_set.names
-        return [[(names[j], float(row[j])) for j in top_k_order(self.task, row, k)] for row in scores]
+        return top_k_pairs(self.label_set, self.predict_proba(texts, batch_size=batch_size), k)
 
     def predict_values(self, texts: Sequence[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Regression: (values, validity mask). A backend that generates its answers (instruct)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from emotune.config import ContextConfig, DataConfig
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError
+from emotune.metrics import decide_names, top_k_pairs
 
 
 class TextPrefix(BaseModel):
@@ -115,16 +116,15 @@ class PrefixedClassifier:
     def view(self, target: str | None = None, emotion: str | None = None):
         return self.clf.view(target, emotion)
 
-    # The protocol's shared behaviour, on this label set. Taken from the wrapped model's class
-    # rather than imported from models.base, which imports this module.
+    # The protocol's shared behaviour, on this label set (the same metrics helpers as EmotionClassifier)
     def predict(self, texts, batch_size: int | None = None) -> list:
-        return type(self.clf).predict(self, texts, batch_size=batch_size)
+        return self.decide(self.predict_proba(texts, batch_size=batch_size))
 
     def decide(self, scores) -> list:
-        return type(self.clf).decide(self, scores)
+        return decide_names(self.label_set, scores, self.thresholds)
 
     def predict_top_k(self, texts, k: int | None = None, batch_size: int | None = None):
-        return type(self.clf).predict_top_k(self, texts, k=k, batch_size=batch_size)
+        return top_k_pairs(self.label_set, self.predict_proba(texts, batch_size=batch_size), k)
 
 
 def view_for_inputs(clf, target: str | None = None, emotion: str | None = None):
