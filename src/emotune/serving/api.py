@@ -8,8 +8,9 @@ Endpoints::
     GET  /healthz       the process answers
     GET  /readyz        every run's metadata and weight files are valid and the default model loads
     GET  /              the web page (static/index.html: no CDN, no build step)
-    GET  /docs          Swagger UI (FastAPI's page fetches its JS/CSS from a CDN; /openapi.json
-                        itself is served locally and works offline)
+    GET  /docs          Swagger UI, only with ``docs=True`` (``serve --docs``): FastAPI's page runs
+                        JS from a CDN on this origin, where the web page keeps the API key;
+                        /openapi.json is always served, locally
 
 Every error, whoever raises it (validation, routing, the model), is
 ``{"error": {"code": ..., "message": ..., "field": ...}}`` with a 4xx/5xx status, never a traceback.
@@ -63,6 +64,9 @@ class ServerSettings:
     feedback_db: Path | None = None
     batch_size: int | None = None  # the backend's own inner batch size
     retry_after_s: int = 1
+    # Swagger UI at /docs (and ReDoc at /redoc) load their scripts from a CDN into this origin,
+    # which can read the key the web page keeps: off unless asked for
+    docs: bool = False
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -273,6 +277,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
             await b.stop()
 
     app = FastAPI(title="emotune", version=__version__, lifespan=lifespan,
+                  docs_url="/docs" if settings.docs else None, redoc_url=None,
                   description="Text emotion classification. Every error is "
                               '`{"error": {"code", "message", "field"}}`.')
     app.state.registry, app.state.settings, app.state.batchers = registry, settings, batchers
