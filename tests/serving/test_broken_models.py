@@ -61,3 +61,17 @@ def test_a_run_broken_while_serving_is_named_by_readyz_and_classify(tfidf_run, m
         (good / "model" / "pytorch_model.bin").write_bytes(b"\x80\x04N.")
         r = httpx.get(server.url + "/readyz")
         assert r.status_code == 503 and "pytorch_model.bin" in _error(r)["message"]
+
+
+def test_a_loader_failure_of_any_kind_is_a_503_not_a_500(tfidf_run, monkeypatch):
+    from emotune.runs import Run
+
+    def broken_loader(self, *args, **kwargs):
+        raise Exception("data did not match any variant of untagged enum")  # e.g. tokenizers' errors
+
+    monkeypatch.setattr(Run, "load", broken_loader)
+    with live_server([tfidf_run]) as server:
+        r = httpx.post(server.url + "/v1/classify", json={"texts": ["I am so happy"]})
+        err = _error(r)
+        assert r.status_code == 503 and err["code"] == "model_unavailable" and "untagged enum" in err["message"]
+        assert _error(httpx.get(server.url + "/readyz"))["code"] == "not_ready"

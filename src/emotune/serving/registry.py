@@ -188,7 +188,13 @@ class ModelRegistry:
             if m.clf is None:
                 self._make_room(m)
                 started = time.perf_counter()
-                clf = m.run.load(onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads).view()
+                try:
+                    clf = m.run.load(onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads).view()
+                except ModelError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a loader's own error types: the model is unavailable (503), the server is fine
+                    log.exception("loading model %s failed", m.id)
+                    raise ModelError(f"Could not load the model in {m.path}: {type(exc).__name__}: {exc}") from None
                 set_inference_threads(self.threads)
                 m.clf, m.loads = clf, m.loads + 1
                 log.info("loaded model %s (%s) in %.1fs", m.id, m.backend, time.perf_counter() - started)
