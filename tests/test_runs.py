@@ -173,3 +173,86 @@ def test_write_json_replaces_the_file_atomically(tmp_path):
     write_json(path, {"a": 1})
     write_json(path, {"a": "é"})
     assert json.loads(path.read_text(encoding="utf-8")) == {"a": "é"} and not list(tmp_path.glob("*.tmp"))
+
+
+# -- broken weight files: one message naming the file, never a loader's traceback ------------------
+def _cut(path, keep: float = 0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def _cli(argv, capsys):
+    from emotune.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return e.value.code or 0, out.out + out.err
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.001, 0.5, 0.999])
+def test_a_truncated_safetensors_file_is_named_by_load_predict_and_evaluate(toy_run, tmp_path, keep, capsys):
+    run = tmp_path / "cut"
+    shutil.copytree(toy_run, run)
+    weights = run / "model" / "tfidf.safetensors"
+    _cut(weights, keep)
+    with pytest.raises(ModelError, match="tfidf.safetensors") as e:
+        Run.open(run).load()
+    assert "Truncated" in e.value.message and "Retrain" in e.value.hint
+    for argv in (["predict", str(run), "I passed my exam"], ["evaluate", str(run), "--resamples", "10"]):
+        code, out = _cli(argv, capsys)
+        assert code != 0 and "tfidf.safetensors" in out and "Traceback" not in out, out
+
+
+def test_a_pickle_in_a_run_is_refused_without_unpickling_it(toy_run, tmp_path, capsys):
+    import pickle
+
+    run = tmp_path / "pickled"
+    shutil.copytree(toy_run, run)
+    marker = tmp_path / "unpickled"
+
+    class Payload:  # unpickling it would create the marker file
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (run / "model" / "pytorch_model.bin").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ModelError, match="pytorch_model.bin") as e:
+        Run.open(run).load()
+    assert "never unpickles" in e.value.message and "safetensors" in e.value.hint
+    code, out = _cli(["predict", str(run), "I passed my exam"], capsys)
+    assert code != 0 and "pytorch_model.bin" in out and "Traceback" not in out
+    assert not marker.exists()
+
+
+def test_a_truncated_onnx_file_is_named(toy_run, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from emotune.models.weights import verify_onnx
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor("w", TensorProto.FLOAT, [256], [0.5] * 256)])
+    good = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph), str(good))
+    verify_onnx(good)  # a whole file passes
+    data = good.read_bytes()
+    for n in (0, 1, 5, len(data) // 2, len(data) - 1):
+        cut = tmp_path / f"cut{n}.onnx"
+        cut.write_bytes(data[:n])
+        with pytest.raises(ModelError, match=f"cut{n}.onnx"):
+            verify_onnx(cut)
+    run = tmp_path / "run"
+    shutil.copytree(toy_run, run)
+    (run / "onnx").mkdir()
+    (run / "onnx" / "model.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="model.onnx"):
+        Run.open(run).load(onnx=True)
+
+
+def test_weights_get_the_same_mode_as_the_rest_of_the_run(toy_run):
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (toy_run / "model").iterdir()}
+    assert len(set(modes.values())) == 1, modes
+    assert modes["tfidf.safetensors"] == (toy_run / "config.yaml").stat().st_mode & 0o777

@@ -331,6 +331,17 @@ class Run:
                              hint=f"Create it with `emotune export {self.path} --onnx{flag}`.")
         return path
 
+    def verify(self, onnx: bool = False, int8: bool = False) -> None:
+        """Cheap checks of the files :meth:`load` would read (headers and sizes, no weights loaded):
+        a :class:`ModelError` naming a truncated or pickled file."""
+        from emotune.models.weights import refuse_pickles, verify_model_dir, verify_onnx
+
+        if onnx:
+            refuse_pickles(self.onnx_dir)
+            verify_onnx(self.onnx_file(int8))
+        else:
+            verify_model_dir(self.model_dir)
+
     def load(self, onnx: bool = False, int8: bool = False, *, threads: int | None = None,
              **kwargs) -> EmotionClassifier:
         """The run's classifier: the backend's own, or (``onnx``) its exported graph in onnxruntime.
@@ -344,6 +355,7 @@ class Run:
             from emotune.models.onnx import OnnxClassifier
 
             path = self.onnx_file(int8)
+            self.verify(onnx=True, int8=int8)
             clf = OnnxClassifier.from_files(path, path.parent, self.meta, threads=threads)
         else:
             clf = load_classifier(self.model_dir, **kwargs)

@@ -35,6 +35,9 @@ def _check_parity(run):
 
 def test_tiny_encoder_export_matches_torch(tiny_encoder_run):
     _check_parity(tiny_encoder_run)
+    mode = (tiny_encoder_run / "model" / "emotune_model.json").stat().st_mode & 0o777
+    files = [p for d in ("model", "onnx") for p in (tiny_encoder_run / d).rglob("*") if p.is_file()]
+    assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: mode for p in files}  # weights too
     reg = ModelRegistry([tiny_encoder_run], onnx=True)
     clf = reg.get()
     assert isinstance(clf, OnnxClassifier) and reg.models[reg.default_id].backend == "onnx"

@@ -16,7 +16,7 @@ from tests.fixtures.serving import SlowClassifier, live_server
 @pytest.fixture(scope="module")
 def server(tfidf_run, multi_run, tmp_path_factory):
     db = tmp_path_factory.mktemp("fb") / "feedback.sqlite"
-    settings = ServerSettings(max_texts=100, max_chars=5_000, max_wait_ms=20, feedback_db=db)
+    settings = ServerSettings(max_texts=100, max_chars=5_000, max_wait_ms=20, feedback_db=db, docs=True)
     with live_server([tfidf_run, multi_run], settings) as srv:
         srv.db = db
         yield srv
@@ -177,3 +177,12 @@ def test_feedback_disabled_without_a_database(tfidf_run):
         r = httpx.post(srv.url + "/v1/feedback", json={"text": "x", "verdict": "up"})
         assert r.status_code == 503 and _error(r)["code"] == "feedback_disabled"
         assert httpx.get(srv.url + "/v1/models").json()["feedback"] is False
+
+
+def test_swagger_ui_is_off_unless_asked_for(tfidf_run):
+    """Swagger UI runs a CDN's scripts on the page's origin (where the API key lives): opt-in only."""
+    with live_server([tfidf_run]) as srv:
+        for path in ("/docs", "/redoc"):
+            r = httpx.get(srv.url + path)
+            assert r.status_code == 404 and _error(r)["code"] == "not_found"
+        assert "/v1/classify" in httpx.get(srv.url + "/openapi.json").json()["paths"]

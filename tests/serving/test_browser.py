@@ -71,3 +71,20 @@ def test_classify_and_send_feedback(browser, tfidf_run, multi_run, tmp_path):
     assert rows[0][:4] == ("toy-tfidf", "My dog died last week and I cried", "down", "fear")
     assert '"sadness"' in rows[0][4]
     assert rows[1][:4] == ("toy-multi", "He lied to me again and I was furious", "up", None)
+
+
+def test_the_api_key_stays_in_the_tab(browser, tfidf_run):
+    """The key typed into the page is kept in sessionStorage (gone with the tab), never localStorage."""
+    with live_server([tfidf_run], ServerSettings(api_key="s3cret")) as srv:
+        page = browser.new_page()
+        page.goto(srv.url + "/")
+        page.evaluate("localStorage.setItem('emotune-api-key', 'left-by-an-earlier-release')")
+        page.reload()
+        page.wait_for_selector("#key-row:not(.hidden)")  # 401: the page asks for the key
+        assert page.evaluate("localStorage.getItem('emotune-api-key')") is None
+        page.fill("#api-key", "s3cret")
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_selector("#model option[value='toy-tfidf']", state="attached")
+        assert page.evaluate("sessionStorage.getItem('emotune-api-key')") == "s3cret"
+        assert page.evaluate("localStorage.getItem('emotune-api-key')") is None
+        page.close()

@@ -2,6 +2,8 @@
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -32,13 +34,25 @@ def test_serve_refuses_a_corrupt_run_before_binding(tfidf_run, tmp_path, capsys)
     assert code == 2 and "not found" in err
     code, _, err = _run(["serve", str(tfidf_run), "--api-key-env", "EMOTUNE_TEST_UNSET_KEY"], capsys)
     assert code == 2 and "EMOTUNE_TEST_UNSET_KEY" in err
+    cut = tmp_path / "cut"
+    shutil.copytree(tfidf_run, cut)
+    weights = cut / "model" / "tfidf.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    code, _, err = _run(["serve", str(tfidf_run), str(cut)], capsys)
+    assert code == 2 and "Truncated" in err and "tfidf.safetensors" in err and "Traceback" not in err
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tfidf_run, pickled)
+    (pickled / "model" / "pytorch_model.bin").write_bytes(b"\x80\x04N.")
+    code, _, err = _run(["serve", str(pickled)], capsys)
+    assert code == 2 and "pytorch_model.bin" in err and "Traceback" not in err
 
 
 def test_serve_command_end_to_end(tfidf_run, tmp_path):
     port = free_port()
     env = {**os.environ, "EMOTUNE_TEST_KEY": "k3y"}
     proc = subprocess.Popen([sys.executable, "-m", "emotune.cli.main", "serve", str(tfidf_run), "--port", str(port),
-                             "--api-key-env", "EMOTUNE_TEST_KEY", "--feedback-db", str(tmp_path / "fb.sqlite")],
+                             "--api-key-env", "EMOTUNE_TEST_KEY", "--feedback-db", str(tmp_path / "fb.sqlite"),
+                             "--read-timeout", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -55,6 +69,11 @@ def test_serve_command_end_to_end(tfidf_run, tmp_path):
                        timeout=60)  # the first request loads the model
         assert r.status_code == 200 and r.json()["results"][0]["labels"] == ["sadness"]
         assert httpx.post(url + "/v1/classify", json={"texts": ["x"]}).status_code == 401
+        assert httpx.get(url + "/docs").status_code == 404  # Swagger UI (CDN scripts) only with --docs
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:  # half a request: closed
+            s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
+            started = time.monotonic()
+            assert s.recv(100) == b"" and time.monotonic() - started < 5
     finally:
         proc.terminate()
         proc.wait(timeout=20)

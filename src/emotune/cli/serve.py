@@ -26,8 +26,10 @@ def serve(
     memory_budget_mb: Annotated[int | None, typer.Option("--memory-budget-mb", min=1, help="Keep loaded models within this estimate (default: half the free RAM).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch / onnxruntime threads (default: torch every core, onnxruntime every core but one, left to the HTTP event loop).")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    docs: Annotated[bool, typer.Option("--docs", help="Serve Swagger UI at /docs. Its page loads scripts from a CDN into this origin, where the web page keeps the API key: leave it off on a shared or keyed server (/openapi.json is always served).")] = False,
+    read_timeout_s: Annotated[float, typer.Option("--read-timeout", min=0.1, help="Seconds a client has to send a whole request; slower (half-sent) connections are closed.")] = 15.0,
 ) -> None:
-    """Serve runs over HTTP: POST /v1/classify, GET /v1/models, the web page at /, docs at /docs."""
+    """Serve runs over HTTP: POST /v1/classify, GET /v1/models, the web page at /, /openapi.json."""
     from emotune.errors import ConfigError
     from emotune.serving.api import ServerSettings, api_key_from_env
     from emotune.serving.api import serve as run_server
@@ -36,7 +38,7 @@ def serve(
         raise ConfigError("--int8 selects the quantised ONNX graphs: use it together with --onnx")
     settings = ServerSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, queue_size=queue_size,
                               max_texts=max_texts, max_chars=max_chars, api_key=api_key_from_env(api_key_env),
-                              feedback_db=feedback_db)
+                              feedback_db=feedback_db, docs=docs, read_timeout_s=read_timeout_s)
     if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         console_err.print(f"[yellow]Warning:[/] serving on {host} without an API key: anyone who can reach "
                           "this port can use it (see --api-key-env).", highlight=False)
@@ -46,7 +48,8 @@ def serve(
         for m in registry.models.values():
             console_err.print(f"  model [bold]{m.id}[/] ({m.backend}, {m.label_set.task.value}, "
                               f"{len(m.label_set)} labels) <- {m.path}", highlight=False)
-        console_err.print(f"  web page  http://{shown}:{port}/   API docs  http://{shown}:{port}/docs", highlight=False)
+        api_docs = "/docs" if docs else "/openapi.json (Swagger UI: --docs)"
+        console_err.print(f"  web page  http://{shown}:{port}/   API docs  http://{shown}:{port}{api_docs}", highlight=False)
         console_err.print("  feedback  " + (str(feedback_db) if feedback_db else "off (--feedback-db PATH)"),
                           highlight=False)
 

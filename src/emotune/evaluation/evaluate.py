@@ -155,6 +155,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     "report", "confusion_matrix", "calibration", "ci", "notes"}``.
     """
     record = Run.open(run_dir, finished=True)
+    record.verify()  # a cut or pickled weights file is named before the data is prepared
     if split not in ("train", "dev", "test"):
         raise DataError(f"Unknown split '{split}'", hint="Choose one of train, dev, test.")
     own = _same_dataset(record, dataset)

@@ -29,6 +29,7 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.metrics import decide_names, top_k_pairs
 from emotune.models.inputs import InputSpec, view_for_inputs
+from emotune.models.weights import match_umask, verify_model_dir
 
 MODEL_META = "emotune_model.json"
 
@@ -129,6 +130,7 @@ class EmotionClassifier(ABC):
         tmp = path / (MODEL_META + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         tmp.replace(path / MODEL_META)  # written last and atomically: a half-saved model has no meta
+        match_umask(path, path / MODEL_META)
         return path
 
     @classmethod
@@ -166,6 +168,7 @@ def load_classifier(model_dir: str | Path, **kwargs) -> EmotionClassifier:
     except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as exc:
         raise ModelError(f"Corrupt model metadata {model_dir / MODEL_META}: {exc}") from None
     cls = backend_class(backend)
+    verify_model_dir(model_dir)  # a pickle or a cut safetensors file: one message naming it
     try:
         clf = cls._load(model_dir, meta, **kwargs)
     except ModelError:

@@ -6,10 +6,11 @@ Endpoints::
     GET  /v1/models     served models, their labels, load state and batching statistics
     POST /v1/feedback   thumbs up/down and corrected labels from the web page (SQLite)
     GET  /healthz       the process answers
-    GET  /readyz        every run's metadata is valid and the default model loads
+    GET  /readyz        every run's metadata and weight files are valid and the default model loads
     GET  /              the web page (static/index.html: no CDN, no build step)
-    GET  /docs          Swagger UI (FastAPI's page fetches its JS/CSS from a CDN; /openapi.json
-                        itself is served locally and works offline)
+    GET  /docs          Swagger UI, only with ``docs=True`` (``serve --docs``): FastAPI's page runs
+                        JS from a CDN on this origin, where the web page keeps the API key;
+                        /openapi.json is always served, locally
 
 Every error, whoever raises it (validation, routing, the model), is
 ``{"error": {"code": ..., "message": ..., "field": ...}}`` with a 4xx/5xx status, never a traceback.
@@ -19,18 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -54,10 +56,17 @@ class ServerSettings:
     max_texts: int = 256  # texts per request
     max_chars: int = 20_000  # characters per text (longer texts are windowed, not cut, up to this)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_predicted_bytes: int = 64 * 1024  # a feedback row's "predicted" object, as stored JSON
+    read_timeout_s: float = 15.0  # to receive a whole request; half-sent connections are closed after it
+    keep_alive_s: float = 5.0  # an idle connection between two requests
+    max_connections: int = 1024  # open connections and tasks; more get a 503
     api_key: str | None = None  # bearer token for /v1/*; None = open (bind to 127.0.0.1!)
     feedback_db: Path | None = None
     batch_size: int | None = None  # the backend's own inner batch size
     retry_after_s: int = 1
+    # Swagger UI at /docs (and ReDoc at /redoc) load their scripts from a CDN into this origin,
+    # which can read the key the web page keeps: off unless asked for
+    docs: bool = False
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -101,12 +110,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             reason = (first.get("ctx") or {}).get("error", "")
             return _error(400, "invalid_json", f"The request body is not valid JSON: {reason}".rstrip(": "))
         content_type = request.headers.get("content-type", "")
+        if field is None and request.method == "POST" and not content_type:
+            # not guessed as JSON: a browser sends a body without Content-Type cross-site with no
+            # CORS preflight, and JSON-only keeps such requests out of the API
+            return _error(415, "unsupported_media_type",
+                          "Send the body as JSON with Content-Type: application/json (the request has none)")
         if field is None and request.method == "POST" and content_type and "json" not in content_type:
             return _error(415, "unsupported_media_type",
                           f"Send the body as JSON with Content-Type: application/json (got {content_type})")
         if field is None:
             return _error(422, "invalid_request", "The request body must be a JSON object")
-        msg = first.get("msg", "invalid value")
+        msg = first.get("msg", "invalid value").removeprefix("Value error, ")
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         return _error(422, "invalid_request", f"{field or 'body'}: {msg}{more}", field)
 
@@ -138,33 +152,54 @@ class _BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.limit:
             response = _error(413, "payload_too_large", f"The request body is larger than {self.limit} bytes", "body")
             return await response(scope, receive, send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
+        # Read the body here, up to the limit: a chunked body (no Content-Length) over the limit gets
+        # the same 413 (raised inside FastAPI's body reading it would turn into a 400).
+        chunks, seen, message = [], 0, {"type": "http.request", "more_body": True}
+        while message["type"] == "http.request" and message.get("more_body"):
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise ApiError(413, "payload_too_large", f"The request body is larger than {self.limit} bytes", "body")
-            return message
+                response = _error(413, "payload_too_large", f"The request body is larger than {self.limit} bytes", "body")
+                return await response(scope, receive, send)
+            chunks.append(message.get("body", b""))
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        if message["type"] != "http.request":
+            replay = [message]  # the client went away
 
-        return await self.app(scope, limited_receive, send)
+        async def replayed():
+            return replay.pop() if replay else await receive()
+
+        return await self.app(scope, replayed, send)
 
 
 # -- request / response models ------------------------------------------------------------------
+def _no_lone_surrogates(value: str) -> str:
+    # JSON's "\ud800" escape decodes to a lone surrogate: no UTF-8 exists for it, so it could be
+    # neither tokenised reliably nor stored (SQLite, CSV exports)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"contains a lone surrogate (\\u{ord(value[exc.start]):04x}) at character {exc.start}; "
+                         "send valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_lone_surrogates)]
+
+
 class _Strict(BaseModel):
     # strict: "3" is not a top_k and 1 is not a text; extra keys are typos, not options
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ClassifyRequest(_Strict):
-    texts: list[str] = Field(..., description="Texts to classify", examples=[["I passed my exam!"]])
-    model: str | None = Field(None, description="Model id from GET /v1/models (default: the first served)")
+    texts: list[Text] = Field(..., description="Texts to classify", examples=[["I passed my exam!"]])
+    model: Text | None = Field(None, description="Model id from GET /v1/models (default: the first served)")
     top_k: int | None = Field(None, ge=1, description="Scores to return per text, best first (default: all)")
 
 
 class LabelScore(BaseModel):
-    label: str
+    label: Text
     score: float
 
 
@@ -183,20 +218,31 @@ class ClassifyResponse(BaseModel):
 
 class FeedbackPrediction(BaseModel):
     model_config = ConfigDict(extra="allow")
-    labels: list[str] = []
+    labels: list[Text] = []
     scores: list[LabelScore] = []
 
 
 class FeedbackRequest(_Strict):
-    model: str | None = None
-    text: str
+    model: Text | None = None
+    text: Text
     predicted: FeedbackPrediction | None = None
     verdict: Literal["up", "down"] | None = None
-    correct_label: str | None = None
+    correct_label: Text | None = None
 
 
 class FeedbackResponse(BaseModel):
     id: int
+
+
+def _check_predicted(predicted: dict, limit: int) -> None:
+    """The stored copy of ``predicted`` (free-form: extra keys are allowed) is small, valid Unicode."""
+    try:
+        size = len(json.dumps(predicted, ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(422, "invalid_request", "predicted: contains a lone surrogate; send valid Unicode text",
+                       "predicted") from None
+    if size > limit:
+        raise ApiError(413, "field_too_large", f"predicted: {size} bytes as JSON; the limit is {limit}", "predicted")
 
 
 # -- the app ------------------------------------------------------------------------------------
@@ -231,6 +277,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
             await b.stop()
 
     app = FastAPI(title="emotune", version=__version__, lifespan=lifespan,
+                  docs_url="/docs" if settings.docs else None, redoc_url=None,
                   description="Text emotion classification. Every error is "
                               '`{"error": {"code", "message", "field"}}`.')
     app.state.registry, app.state.settings, app.state.batchers = registry, settings, batchers
@@ -264,20 +311,24 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
 
     @app.get("/readyz", tags=["health"])
     async def readyz():
-        states = {}
+        # every model's metadata and weight headers (cheap, cached by file size/mtime), then the
+        # default model loaded: one broken run among many makes the server not ready, by name
+        states, broken = {}, []
         for m in registry.models.values():
             try:
                 await run_in_threadpool(m.check)
                 states[m.id] = "loaded" if m.clf is not None else "available"
             except EmotuneError as exc:
-                raise ApiError(503, "not_ready", f"Model '{m.id}' cannot be loaded: {exc.message}", "model")
+                broken.append(f"'{m.id}': {exc.message}")
         default = registry.default_id
-        if registry.models[default].clf is None:
+        if not broken and registry.models[default].clf is None:
             try:
                 await run_in_threadpool(registry.get, default)
                 states[default] = "loaded"
             except EmotuneError as exc:
-                raise ApiError(503, "not_ready", f"Model '{default}' cannot be loaded: {exc.message}", "model")
+                broken.append(f"'{default}': {exc.message}")
+        if broken:
+            raise ApiError(503, "not_ready", "Models that cannot be loaded: " + "; ".join(broken), "model")
         return {"status": "ready", "models": states}
 
     @app.get("/v1/models", tags=["models"])
@@ -345,6 +396,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
                            f"correct_label '{body.correct_label}' is not a label of '{m.id}': {', '.join(labels)}",
                            "correct_label")
         predicted = body.predicted.model_dump() if body.predicted else {}
+        _check_predicted(predicted, settings.max_predicted_bytes)
         row_id = await run_in_threadpool(feedback.add, model_id=m.id, text=body.text, predicted=predicted,
                                          verdict=body.verdict, correct_label=body.correct_label or None)
         return {"id": row_id}
@@ -359,6 +411,7 @@ def serve(runs, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSe
     """Validate the runs, then serve them until interrupted (blocking)."""
     import uvicorn
 
+    from emotune.serving.http import uvicorn_config
     from emotune.serving.registry import serving_threads
 
     registry = ModelRegistry(runs, onnx=onnx, int8=int8, memory_budget=memory_budget,
@@ -366,9 +419,7 @@ def serve(runs, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSe
     app = create_app(registry, settings)
     if on_ready:
         on_ready(registry, app)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level=log_level))
     asyncio.run(server.serve())
 
 

@@ -1,7 +1,8 @@
 """The runs a server serves: validated at startup, loaded lazily (``Run.load``), kept in an LRU.
 
-Startup only reads each run's ``emotune_model.json`` (cheap, and it catches a missing or corrupt
-run before the server binds its port). Weights load on the first request for a model and stay
+Startup only reads each run's ``emotune_model.json`` and the headers of its weight files (cheap,
+and it catches a missing, corrupt, truncated or pickled run before the server binds its port;
+``/readyz`` repeats the check for every model, re-reading only files that changed). Weights load on the first request for a model and stay
 in memory until the memory budget is needed for another one; the least recently used model is
 dropped first. A model's memory is estimated from its weight files (safetensors / ONNX / JSON
 vocabularies) times :data:`MEMORY_FACTOR` – good enough to keep a handful of encoders apart from
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from emotune.data.labels import LabelSet
 from emotune.errors import ModelError
+from emotune.models.weights import refuse_pickles, signature, verify_model_dir, verify_onnx
 from emotune.runs import Run
 from emotune.runtime import available_cpus
 
@@ -83,6 +85,7 @@ class ServedModel:
     last_used: float = 0.0
     loads: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _verified: tuple | None = field(default=None, repr=False)  # file signature last verified
 
     @property
     def meta(self) -> dict:
@@ -98,8 +101,20 @@ class ServedModel:
         return self.run.input_spec.served_label_set(LabelSet.from_dict(self.meta["label_set"]))
 
     def check(self) -> None:
-        """Read the metadata again (a :class:`ModelError` when the run was removed or damaged since)."""
-        Run.open(self.path).meta
+        """Read the metadata again and verify the weight files' headers and sizes (a :class:`ModelError`
+        when the run was removed or damaged since). Only files whose size or mtime changed since the
+        last check are read again, so /readyz stays cheap with many or large models."""
+        run = Run.open(self.path)
+        run.meta  # noqa: B018 - raises on a missing or corrupt emotune_model.json
+        files = self.onnx_file.parent if self.onnx_file is not None else run.model_dir
+        sig = signature(files)
+        if sig != self._verified:
+            if self.onnx_file is not None:
+                refuse_pickles(files)
+                verify_onnx(self.onnx_file)
+            else:
+                verify_model_dir(files)
+            self._verified = sig
 
     def describe(self) -> dict:
         ls = self.label_set
@@ -139,7 +154,9 @@ class ModelRegistry:
             onnx_file = run.onnx_file(int8) if onnx else None
             model_id = _unique_id(run, set(self.models))
             size = weight_bytes(run.model_dir) if onnx_file is None else onnx_file.stat().st_size
-            self.models[model_id] = ServedModel(model_id, path, run, onnx_file, int(size * MEMORY_FACTOR))
+            served = ServedModel(model_id, path, run, onnx_file, int(size * MEMORY_FACTOR))
+            served.check()  # a cut or pickled weights file fails here too, before the port is bound
+            self.models[model_id] = served
 
     # -- lookups ------------------------------------------------------------------------------
     @property
@@ -171,7 +188,13 @@ class ModelRegistry:
             if m.clf is None:
                 self._make_room(m)
                 started = time.perf_counter()
-                clf = m.run.load(onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads).view()
+                try:
+                    clf = m.run.load(onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads).view()
+                except ModelError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a loader's own error types: the model is unavailable (503), the server is fine
+                    log.exception("loading model %s failed", m.id)
+                    raise ModelError(f"Could not load the model in {m.path}: {type(exc).__name__}: {exc}") from None
                 set_inference_threads(self.threads)
                 m.clf, m.loads = clf, m.loads + 1
                 log.info("loaded model %s (%s) in %.1fs", m.id, m.backend, time.perf_counter() - started)
