@@ -190,11 +190,12 @@ class AnnotateResult:
     context: list[str] = field(default_factory=list)  # runs given each turn's preceding turns
     no_context: list[str] = field(default_factory=list)  # context runs that got bare texts (no dialogue fields)
     gaps: list[str] = field(default_factory=list)  # dialogues whose turn numbers skip some
+    blank_rows: list[int] = field(default_factory=list)  # rows with empty text: kept, left unannotated
 
     def to_dict(self) -> dict:
         return {"input": str(self.input), "output": str(self.output), "total": self.total, "skipped": self.skipped,
                 "written": self.written, "runs": self.runs, "context": self.context, "no_context": self.no_context,
-                "turn_gaps": self.gaps}
+                "turn_gaps": self.gaps, "blank_rows": len(self.blank_rows)}
 
 
 def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, output_path: str | Path, *,
@@ -226,7 +227,8 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
                         hint="Annotate with the same runs to resume, or pass --overwrite to start again.")
     if on_total:
         on_total(total, skip)
-    result = AnnotateResult(inp.path, output_path, total, skip, 0, [a.id for a in annotators])
+    result = AnnotateResult(inp.path, output_path, total, skip, 0, [a.id for a in annotators],
+                            blank_rows=inp.blank_rows)
     # runs trained on dialogue context get each turn with its preceding turns, as `predict` does
     dialogue = first is not None and "dialogue_id" in first
     contexts = {a.id: DialogueContext(a.context, text_col, inp.path)
