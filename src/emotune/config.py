@@ -265,7 +265,9 @@ class RunConfig(_Strict):
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, training)")
         raw.setdefault("name", path.stem)
-        _switch_backend(raw, apply_overrides({}, overrides or []), str(path))
+        given = apply_overrides({}, overrides or [])
+        _switch_backend(raw, given, str(path))
+        _switch_dataset(raw, given, str(path))
         apply_overrides(raw, overrides or [])
         return cls.from_dict(raw, source=str(path))
 
@@ -351,6 +353,35 @@ def _switch_backend(raw: dict, overrides: dict, source: str) -> None:
     if dropped:
         log.warning("%s: backend %s instead of %s; dropped the preset's %s", source, new, model.get("backend"),
                     ", ".join(f"model.{k}" for k in dropped))
+
+
+# Keys that describe one dataset's columns and quirks (ISEAR's respondents, GoEmotions' taxonomy...).
+_DATASET_KEYS = ("text_col", "label_col", "label_cols", "target_cols", "split_col", "label_map", "cap", "options",
+                 "text_prefix_col", "split.group_by")
+
+
+def _switch_dataset(raw: dict, overrides: dict, source: str) -> None:
+    """An override of ``data.dataset`` (``--set data.dataset=my.csv``) drops the file's keys that describe its
+    own dataset (columns, grouping, label map, loader options): they would break any other data. The user's
+    own overrides stay and are checked strictly."""
+    new = (overrides.get("data") or {}).get("dataset")
+    data = raw.get("data")
+    if new is None or not isinstance(data, dict) or str(data.get("dataset", "isear")) == str(new):
+        return
+    dropped = []
+    for key in _DATASET_KEYS:
+        *parents, leaf = key.split(".")
+        node, given = data, overrides.get("data") or {}
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+            given = given.get(p) if isinstance(given, dict) else None
+        if isinstance(node, dict) and node.get(leaf) not in (None, {}, []) and \
+                not (isinstance(given, dict) and leaf in given):
+            node.pop(leaf)
+            dropped.append(f"data.{key}")
+    if dropped:
+        log.warning("%s: dataset %s instead of %s; dropped the config's %s (they describe its own dataset)",
+                    source, new, data.get("dataset", "isear"), ", ".join(dropped))
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

@@ -88,4 +88,7 @@ def test_export_never_writes_to_its_input(tmp_path, capsys):
     assert exc.value.code != 0 and "is a folder" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.tmp")) and db.read_bytes() == before
     main(["feedback", "export", "--db", str(db), "--out", str(tmp_path / "fb.csv")])
-    assert "1 of 1 feedback rows" in capsys.readouterr().out and db.read_bytes() == before
+    out = capsys.readouterr().out
+    assert "1 of 1 feedback rows" in out and db.read_bytes() == before
+    # the command it prints is the README's own-file command, which trains any CSV (tests/cli/test_train_cli.py)
+    assert f"emotune train isear-tfidf --set data.dataset={tmp_path / 'fb.csv'} --set data.text_col=text" in out

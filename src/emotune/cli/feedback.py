@@ -24,8 +24,8 @@ def export(
     n = export_feedback(db, out, model_id=model)
     total = len(read_feedback(db))  # read-only: the database is the server's, never written here
     console.print(f"[green]✓[/] {n} of {total} feedback rows -> {out}", highlight=False)
-    console.print("  Train on them with data.dataset=" + str(out) + " data.text_col=text data.label_col=label",
-                  highlight=False)
+    console.print(f"  Train on them: emotune train isear-tfidf --set data.dataset={out} --set data.text_col=text "
+                  "--set data.label_col=label --set name=feedback-tfidf", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
