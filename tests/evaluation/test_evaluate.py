@@ -66,11 +66,33 @@ def test_single_label_run_on_gold_where_no_row_keeps_one_label_says_so(isear_tfi
         evaluate_run(isear_tfidf_run, dataset="goemotions", n_resamples=20)
 
 
-def test_other_dataset_without_a_mapping_names_the_labels(isear_tfidf_run):
-    with pytest.raises(ModelError) as exc:
+@pytest.mark.parametrize("dataset, renamed", [("meld", None), ("dailydialog", "happiness -> joy")])
+def test_other_dataset_without_a_mapping_is_scored_on_the_shared_labels(isear_tfidf_run, dataset, renamed):
+    res = evaluate_run(isear_tfidf_run, dataset=dataset, n_resamples=50)
+    shared = ["anger", "disgust", "fear", "joy", "sadness"]
+    assert res["labels"] == shared
+    assert sum(res["report"][n]["support"] for n in shared) == res["n"] and res["dropped_rows"] > 0
+    assert any(f"Dropped {res['dropped_rows']} of {res['n'] + res['dropped_rows']} rows" in n and "neutral" in n
+               for n in res["notes"])
+    assert any("never predicted" in n and "guilt, shame" in n for n in res["notes"])
+    if renamed:
+        assert any(renamed in n for n in res["notes"])
+    assert np.asarray(res["confusion_matrix"]).shape == (5, 5)
+
+
+def test_other_dataset_sharing_no_label_names_the_labels(isear_tfidf_run):
+    from emotune.data.dataset import EmotionDataset
+    from emotune.data.labels import LabelSet
+    from tests.fixtures import toy
+
+    polar = LabelSet(("positive", "negative"), name="polar-2")
+    ds = EmotionDataset.from_texts([f"text {i}" for i in range(4)], ["positive", "negative"] * 2, polar,
+                                   split="test")
+    with toy.standing_in("meld", ds), pytest.raises(ModelError) as exc:
         evaluate_run(isear_tfidf_run, dataset="meld")
     msg = str(exc.value)
-    assert "only in the data: neutral, surprise" in msg and "only in the model: guilt, shame" in msg
+    assert "no mapping between them is known" in msg and "only in the data: positive, negative" in msg
+    assert "only in the model: anger, disgust, fear, guilt, joy, sadness, shame" in msg
 
 
 def test_missing_or_unfinished_runs(tmp_path):
