@@ -164,3 +164,15 @@ def test_a_dataset_override_drops_the_presets_dataset_keys(caplog, tmp_path):
                    "  options: {x: 1}\n")
     cfg = RunConfig.load(own, ["data.dataset=other.csv"])
     assert (cfg.data.label_map, cfg.data.cap, cfg.data.options) == (None, {}, {})
+
+
+def test_an_empty_or_non_utf8_config_is_refused(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    for body in (b"", b"# only a comment\n", b"\n\n"):
+        empty.write_bytes(body)
+        with pytest.raises(ConfigError, match="empty.yaml is empty"):
+            RunConfig.load(empty)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\u00e9\n".encode("cp1252"))
+    with pytest.raises(ConfigError, match=r"not valid UTF-8 \(byte 0xe9 on line 1, column 10\)"):
+        RunConfig.load(latin)

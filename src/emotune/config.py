@@ -258,10 +258,19 @@ class RunConfig(_Strict):
     def load(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
         """A YAML file, or the name of a packaged preset (``isear-minilm``, see :func:`preset_names`)."""
         path = resolve_config(path)
+        data = path.read_bytes()
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+            raw = yaml.safe_load(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, column {column})",
+                              hint="Save the config as UTF-8.") from None
+        except (yaml.YAMLError, RecursionError) as exc:  # (nesting deeper than Python's stack)
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if raw is None:  # an empty file would silently train the defaults (ISEAR, TF-IDF)
+            raise ConfigError(f"{path} is empty: a config names at least data.dataset and model.backend",
+                              hint="Start from a preset (emotune presets lists them), e.g. emotune train isear-tfidf.")
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, training)")
         raw.setdefault("name", path.stem)

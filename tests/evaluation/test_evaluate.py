@@ -112,3 +112,27 @@ def test_run_reads_the_trainer_layout(isear_tfidf_run, tmp_path):
     assert stored_metrics(rec)["f1_macro"] == pytest.approx(rec.metrics["test"]["f1_macro"])
     fake = Run.open(make_run(tmp_path, "fake"), finished=True)
     assert fake.throughput == 850.0 and fake.train_seconds == 12.5
+
+
+def test_a_hand_edited_label_set_is_a_message(isear_tfidf_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "edited"
+    shutil.copytree(isear_tfidf_run, run)
+    labels = json.loads((run / "labels.json").read_text())
+    (run / "labels.json").write_text(json.dumps({**labels, "names": labels["names"][:1]}))
+    with pytest.raises(DataError, match="needs at least 2 labels, this one has 1"):
+        evaluate_run(run, n_resamples=20)
+    (run / "labels.json").write_text(json.dumps({**labels, "names": ["rage"] + labels["names"][1:]}))
+    with pytest.raises(ModelError, match="labels.json lists .* but the model was trained on"):
+        evaluate_run(run, n_resamples=20)
+    (run / "labels.json").write_text("{not json")
+    with pytest.raises(DataError, match="labels.json: not a label set"):
+        evaluate_run(run, n_resamples=20)
+
+
+def test_an_unwritable_out_is_a_message(isear_tfidf_run, tmp_path):
+    blocker = tmp_path / "a-file"  # as root chmod does not stop a write: a parent that is a file does
+    blocker.write_text("x")
+    with pytest.raises(DataError, match="Cannot write .*a-file/m.json"):
+        evaluate_run(isear_tfidf_run, out=blocker / "m.json", n_resamples=20)

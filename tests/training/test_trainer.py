@@ -177,3 +177,20 @@ def test_load_splits_recreates_and_verifies(tmp_path, toy_data):
     toy.register("single", scale=2)  # the same dataset name now loads other texts
     with pytest.raises(ModelError, match="differs"):
         rd.load_splits(res.run_dir)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([("I passed my exam", "joy")], "Too few rows to train on"),
+    ([("I passed my exam", "joy"), ("My dog died", "sadness")], "No dev or test rows to score the model on"),
+    ([(f"I passed my exam {i}", "joy") for i in range(30)], "Train holds a single label"),
+])
+def test_tiny_datasets_are_refused_before_a_run_is_marked_finished(tmp_path, rows, message):
+    import csv
+
+    src = tmp_path / "tiny.csv"
+    with open(src, "w", newline="") as fh:
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    with pytest.raises(DataError, match=message) as exc:
+        train(_config(tmp_path, dataset=str(src)), progress=False)
+    assert "tiny.csv: train" in str(exc.value)
+    assert not rd.is_finished(tmp_path / "t")

@@ -15,7 +15,7 @@ import numpy as np
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
-from emotune.errors import DataError, ModelError
+from emotune.errors import DataError, ModelError, writing
 from emotune.metrics import PRIMARY, compute_metrics, decide, evaluate_scores
 from emotune.evaluation.stats import bootstrap_ci
 from emotune.runs import Run
@@ -211,6 +211,11 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     if len(part) == 0:
         raise DataError(f"The '{split}' split of {dataset or record.config.data.dataset} is empty")
     clf = record.load()  # scores inputs prepared like the training data (prefix and context included)
+    if tuple(clf.label_set.names) != tuple(record.label_set.names):
+        raise ModelError(f"{record.path}: labels.json lists {list(record.label_set.names)} but the model was trained "
+                         f"on {list(clf.label_set.names)}",
+                         hint="labels.json was edited by hand: restore it (the model's emotune_model.json holds the "
+                              "label set) or train the run again.")
     raw = np.asarray(clf.predict_proba(part.texts, batch_size=batch_size), dtype=float)
     thresholds = clf.thresholds if record.task == Task.MULTI else None
     scores = raw
@@ -270,8 +275,9 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
         result["train_overlap"] = overlap
     if out is not None:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        with writing(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 

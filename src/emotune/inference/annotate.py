@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from emotune.data.labels import LabelSet, Task
-from emotune.errors import ConfigError, DataError
+from emotune.errors import ConfigError, DataError, writing
 from emotune.inference.predict import CSV_SUFFIXES, DialogueContext, InputFile, OutputFile, read_output, score_texts
 
 SEP = ":"
@@ -361,9 +361,15 @@ def summarize_output(annotators: Sequence[Annotator], output_path: str | Path, *
 
 def write_review(review: Sequence[dict], path: str | Path) -> Path:
     """The unsure rows as CSV/TSV (reasons joined by " | ") or JSONL, by the file's suffix."""
+    path = Path(path)
+    with writing(path):
+        _write_review(review, path)
+    return path
+
+
+def _write_review(review: Sequence[dict], path: Path) -> None:
     import csv
 
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in CSV_SUFFIXES:
         fields: list[str] = []
@@ -380,4 +386,3 @@ def write_review(review: Sequence[dict], path: str | Path) -> Path:
     else:
         with open(path, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in review)
-    return path

@@ -26,7 +26,7 @@ import numpy as np
 from emotune.data.cleaning import clean_text
 from emotune.data.files import iter_delimited, iter_jsonl, text_lines
 from emotune.data.labels import Task
-from emotune.errors import DataError, did_you_mean
+from emotune.errors import DataError, did_you_mean, writing
 from emotune.inference.windows import predict_proba_long
 from emotune.metrics import top_k_order
 
@@ -251,23 +251,25 @@ class OutputFile:
 
     def open(self) -> None:
         new = not self.path.exists() or self.path.stat().st_size == 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.fmt == "csv":
-            self._fh = open(self.path, "a", encoding="utf-8", newline="")
-            self._writer = csv.DictWriter(self._fh, fieldnames=self.fieldnames, delimiter=self.delimiter,
-                                          lineterminator="\n", extrasaction="ignore")
-            if new:
-                self._writer.writeheader()
-                self._sync()
-        else:
-            self._fh = open(self.path, "a", encoding="utf-8")
+        with writing(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.fmt == "csv":
+                self._fh = open(self.path, "a", encoding="utf-8", newline="")
+                self._writer = csv.DictWriter(self._fh, fieldnames=self.fieldnames, delimiter=self.delimiter,
+                                              lineterminator="\n", extrasaction="ignore")
+                if new:
+                    self._writer.writeheader()
+                    self._sync()
+            else:
+                self._fh = open(self.path, "a", encoding="utf-8")
 
     def write(self, rows: list[dict]) -> None:
-        if self.fmt == "csv":
-            self._writer.writerows(rows)
-        else:
-            self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        self._sync()
+        with writing(self.path):  # disk full: the rows flushed before stay, a rerun resumes after them
+            if self.fmt == "csv":
+                self._writer.writerows(rows)
+            else:
+                self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            self._sync()
 
     def _sync(self) -> None:
         self._fh.flush()

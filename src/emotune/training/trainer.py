@@ -25,7 +25,7 @@ from rich.console import Console
 
 from emotune.data.dataset import EmotionDataset, PreparedData
 from emotune.data.labels import Task
-from emotune.errors import ConfigError, EmotuneError, ModelError
+from emotune.errors import ConfigError, DataError, EmotuneError, ModelError
 from emotune import runs as rd
 from emotune import runtime
 from emotune.config import RunConfig
@@ -265,10 +265,27 @@ def _prepare_data(config: RunConfig, data: PreparedData | None, say) -> Prepared
         data = prepare_data(config.data)
     check_labels_covered(data)
     check_no_leakage(data)
+    _check_trainable(data, config, scored=("dev", "test"))
     sizes = _sizes(data)
     say(f"  {data.label_set.name or config.data.dataset}: {data.label_set.task.value}, {len(data.label_set)} labels; "
         f"train {sizes['train']:,} / dev {sizes['dev']:,} / test {sizes['test']:,} ({time.time() - t0:.1f} s)")
     return data
+
+
+def _check_trainable(data: PreparedData, config: RunConfig, scored: tuple[str, ...]) -> None:
+    """Enough rows to fit a model and to score it: a run must not be marked finished without scores."""
+    sizes = _sizes(data)
+    where = f"{config.data.dataset}: train {sizes['train']} / dev {sizes['dev']} / test {sizes['test']} rows"
+    hint = "Give more rows (a few dozen per label at least) or a split column with train, dev and test rows."
+    if sizes["train"] < 2:
+        raise DataError(f"Too few rows to train on ({where})", hint=hint)
+    if data.label_set.task != Task.REGRESSION:
+        seen = {lab for labs in data.train.frame["labels"] for lab in labs}
+        if len(seen) < 2 and data.label_set.task == Task.SINGLE:
+            raise DataError(f"Train holds a single label ({', '.join(seen) or 'none'}): a classifier needs at "
+                            f"least two ({where})", hint=hint)
+    if not any(sizes[s] for s in scored):
+        raise DataError(f"No dev or test rows to score the model on ({where})", hint=hint)
 
 
 def _sizes(data: PreparedData) -> dict[str, int]:
