@@ -181,7 +181,7 @@ def _read_model_section(raw: Any) -> Any:
     if not isinstance(raw, dict):  # a config object (RunConfig(model=EncoderModelConfig())) is already checked
         return raw
     raw = {"backend": "tfidf", **raw}
-    cls = BACKEND_CONFIGS.get(raw["backend"])
+    cls = BACKEND_CONFIGS.get(raw["backend"]) if isinstance(raw["backend"], str) else None  # else: refused below
     if cls is not None and _PREVIOUS_RELEASE_KEYS <= raw.keys():
         raw = {k: v for k, v in raw.items() if k in cls.model_fields}
     return raw
@@ -349,12 +349,19 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{source}: unknown key '{key}' for backend '{backend}'{where}", hint=hint)
 
 
+def _section(raw: dict, key: str) -> dict:
+    """``raw[key]`` when it is a section (``--set data=x`` is refused later, by validation)."""
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _switch_backend(raw: dict, overrides: dict, source: str) -> None:
     """An override of ``model.backend`` (``emotune train preset --backend tfidf``) drops the preset's model
     keys that the new backend does not have; the user's own overrides stay and are checked strictly."""
-    new = (overrides.get("model") or {}).get("backend")
+    new = _section(overrides, "model").get("backend")
     model = raw.get("model")
-    if not (isinstance(model, dict) and new in BACKEND_CONFIGS and model.get("backend", "tfidf") != new):
+    if not (isinstance(model, dict) and isinstance(new, str) and new in BACKEND_CONFIGS
+            and model.get("backend", "tfidf") != new):
         return
     fields = BACKEND_CONFIGS[new].model_fields
     dropped = [k for k in model if k not in fields]
@@ -373,14 +380,14 @@ def _switch_dataset(raw: dict, overrides: dict, source: str) -> None:
     """An override of ``data.dataset`` (``--set data.dataset=my.csv``) drops the file's keys that describe its
     own dataset (columns, grouping, label map, loader options): they would break any other data. The user's
     own overrides stay and are checked strictly."""
-    new = (overrides.get("data") or {}).get("dataset")
+    new = _section(overrides, "data").get("dataset")
     data = raw.get("data")
     if new is None or not isinstance(data, dict) or str(data.get("dataset", "isear")) == str(new):
         return
     dropped = []
     for key in _DATASET_KEYS:
         *parents, leaf = key.split(".")
-        node, given = data, overrides.get("data") or {}
+        node, given = data, _section(overrides, "data")
         for p in parents:
             node = node.get(p) if isinstance(node, dict) else None
             given = given.get(p) if isinstance(given, dict) else None
