@@ -146,3 +146,33 @@ def test_a_backend_override_drops_the_presets_keys_of_the_old_backend(caplog):
     cfg = RunConfig.load("isear-minilm", ["model.backend=embed-head"])  # keys both have stay
     assert (cfg.model.backend, cfg.model.name, cfg.model.head) == ("embed-head", "minilm", "linear")
     assert isinstance(RunConfig.load("isear-minilm", ["model.name=mpnet"]).model, EncoderModelConfig)
+
+
+def test_a_dataset_override_drops_the_presets_dataset_keys(caplog, tmp_path):
+    # the README's own-file command: ISEAR's respondent grouping would break any other file
+    cfg = RunConfig.load("isear-tfidf", ["data.dataset=my.csv", "data.text_col=text", "data.label_col=emotion"])
+    assert cfg.data.split.group_by is None and (cfg.data.text_col, cfg.data.label_col) == ("text", "emotion")
+    assert cfg.data.split.dev == 0.1 and "dropped the config's data.split.group_by" in caplog.text
+    # set by the user: kept (and a missing column then says how to fix it)
+    cfg = RunConfig.load("isear-tfidf", ["data.dataset=my.csv", "data.split.group_by=writer"])
+    assert cfg.data.split.group_by == "writer"
+    # the preset's own dataset: everything stays
+    assert RunConfig.load("isear-tfidf", ["data.dataset=isear"]).data.split.group_by == "respondent_id"
+    assert RunConfig.load("isear-tfidf").data.split.group_by == "respondent_id"
+    own = tmp_path / "goemo.yaml"
+    own.write_text("data:\n  dataset: goemotions\n  label_map: ekman\n  cap: {neutral: 100}\n"
+                   "  options: {x: 1}\n")
+    cfg = RunConfig.load(own, ["data.dataset=other.csv"])
+    assert (cfg.data.label_map, cfg.data.cap, cfg.data.options) == (None, {}, {})
+
+
+def test_an_empty_or_non_utf8_config_is_refused(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    for body in (b"", b"# only a comment\n", b"\n\n"):
+        empty.write_bytes(body)
+        with pytest.raises(ConfigError, match="empty.yaml is empty"):
+            RunConfig.load(empty)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\u00e9\n".encode("cp1252"))
+    with pytest.raises(ConfigError, match=r"not valid UTF-8 \(byte 0xe9 on line 1, column 10\)"):
+        RunConfig.load(latin)

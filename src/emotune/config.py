@@ -181,7 +181,7 @@ def _read_model_section(raw: Any) -> Any:
     if not isinstance(raw, dict):  # a config object (RunConfig(model=EncoderModelConfig())) is already checked
         return raw
     raw = {"backend": "tfidf", **raw}
-    cls = BACKEND_CONFIGS.get(raw["backend"])
+    cls = BACKEND_CONFIGS.get(raw["backend"]) if isinstance(raw["backend"], str) else None  # else: refused below
     if cls is not None and _PREVIOUS_RELEASE_KEYS <= raw.keys():
         raw = {k: v for k, v in raw.items() if k in cls.model_fields}
     return raw
@@ -258,14 +258,25 @@ class RunConfig(_Strict):
     def load(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
         """A YAML file, or the name of a packaged preset (``isear-minilm``, see :func:`preset_names`)."""
         path = resolve_config(path)
+        data = path.read_bytes()
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+            raw = yaml.safe_load(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, column {column})",
+                              hint="Save the config as UTF-8.") from None
+        except (yaml.YAMLError, RecursionError) as exc:  # (nesting deeper than Python's stack)
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if raw is None:  # an empty file would silently train the defaults (ISEAR, TF-IDF)
+            raise ConfigError(f"{path} is empty: a config names at least data.dataset and model.backend",
+                              hint="Start from a preset (emotune presets lists them), e.g. emotune train isear-tfidf.")
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, training)")
         raw.setdefault("name", path.stem)
-        _switch_backend(raw, apply_overrides({}, overrides or []), str(path))
+        given = apply_overrides({}, overrides or [])
+        _switch_backend(raw, given, str(path))
+        _switch_dataset(raw, given, str(path))
         apply_overrides(raw, overrides or [])
         return cls.from_dict(raw, source=str(path))
 
@@ -338,12 +349,19 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{source}: unknown key '{key}' for backend '{backend}'{where}", hint=hint)
 
 
+def _section(raw: dict, key: str) -> dict:
+    """``raw[key]`` when it is a section (``--set data=x`` is refused later, by validation)."""
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _switch_backend(raw: dict, overrides: dict, source: str) -> None:
     """An override of ``model.backend`` (``emotune train preset --backend tfidf``) drops the preset's model
     keys that the new backend does not have; the user's own overrides stay and are checked strictly."""
-    new = (overrides.get("model") or {}).get("backend")
+    new = _section(overrides, "model").get("backend")
     model = raw.get("model")
-    if not (isinstance(model, dict) and new in BACKEND_CONFIGS and model.get("backend", "tfidf") != new):
+    if not (isinstance(model, dict) and isinstance(new, str) and new in BACKEND_CONFIGS
+            and model.get("backend", "tfidf") != new):
         return
     fields = BACKEND_CONFIGS[new].model_fields
     dropped = [k for k in model if k not in fields]
@@ -351,6 +369,35 @@ def _switch_backend(raw: dict, overrides: dict, source: str) -> None:
     if dropped:
         log.warning("%s: backend %s instead of %s; dropped the preset's %s", source, new, model.get("backend"),
                     ", ".join(f"model.{k}" for k in dropped))
+
+
+# Keys that describe one dataset's columns and quirks (ISEAR's respondents, GoEmotions' taxonomy...).
+_DATASET_KEYS = ("text_col", "label_col", "label_cols", "target_cols", "split_col", "label_map", "cap", "options",
+                 "text_prefix_col", "split.group_by")
+
+
+def _switch_dataset(raw: dict, overrides: dict, source: str) -> None:
+    """An override of ``data.dataset`` (``--set data.dataset=my.csv``) drops the file's keys that describe its
+    own dataset (columns, grouping, label map, loader options): they would break any other data. The user's
+    own overrides stay and are checked strictly."""
+    new = _section(overrides, "data").get("dataset")
+    data = raw.get("data")
+    if new is None or not isinstance(data, dict) or str(data.get("dataset", "isear")) == str(new):
+        return
+    dropped = []
+    for key in _DATASET_KEYS:
+        *parents, leaf = key.split(".")
+        node, given = data, _section(overrides, "data")
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+            given = given.get(p) if isinstance(given, dict) else None
+        if isinstance(node, dict) and node.get(leaf) not in (None, {}, []) and \
+                not (isinstance(given, dict) and leaf in given):
+            node.pop(leaf)
+            dropped.append(f"data.{key}")
+    if dropped:
+        log.warning("%s: dataset %s instead of %s; dropped the config's %s (they describe its own dataset)",
+                    source, new, data.get("dataset", "isear"), ", ".join(dropped))
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

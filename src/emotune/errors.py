@@ -7,7 +7,8 @@ turns it into a 4xx JSON error. Anything else is a bug in emotune and keeps its 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 class EmotuneError(Exception):
@@ -44,3 +45,13 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if match:
         return f"Did you mean '{match[0]}'?"
     return "Valid names: " + ", ".join(choices)
+
+
+@contextmanager
+def writing(path) -> Iterator[None]:
+    """An OSError while writing ``path`` (no permission, a parent that is a file, disk full) as one message."""
+    try:
+        yield
+    except OSError as exc:
+        raise DataError(f"Cannot write {path}: {exc.strerror or exc}",
+                        hint="Choose an output path in a folder you can write to.") from None

@@ -36,12 +36,19 @@ def test_evaluate_prints_the_report_and_writes_json(real_run, tmp_path, capsys):
 
 
 def test_evaluate_errors_are_one_line(real_run, capsys, tmp_path):
-    code, _, err = _run(["evaluate", str(real_run), "--dataset", "meld"], capsys)
-    assert code == 2 and "no mapping between them is known" in err and "Traceback" not in err
+    code, _, err = _run(["evaluate", str(real_run), "--dataset", "goemotions", "--split", "nope"], capsys)
+    assert code == 2 and "Unknown split 'nope'" in err and "Traceback" not in err
     code, _, err = _run(["evaluate", str(real_run), "--split", "valid"], capsys)
     assert code == 2 and "Unknown split 'valid'" in err
     code, _, err = _run(["evaluate", str(tmp_path / "missing")], capsys)
     assert code == 2 and "Run directory not found" in err
+
+
+def test_evaluate_on_a_dataset_sharing_some_labels(real_run, capsys):
+    code, out, err = _run(["evaluate", str(real_run), "--dataset", "dailydialog", "--resamples", "50"], capsys)
+    assert code == 0, err
+    assert "happiness -> joy" in out and "rows whose gold label the run does not know" in out
+    assert "guilt" not in out.split("note:")[0]  # the table holds the shared labels only
 
 
 def test_compare_command(tmp_path, capsys):

@@ -65,3 +65,33 @@ def test_missing_column_and_usage_errors_are_one_line(tfidf_run, tmp_path, capsy
     assert code == 2 and "encoder runs only" in err
     code, _, err = _run(["predict", str(tfidf_run), "hello", "  "], capsys)
     assert code == 2 and "Text 2 of 2 is empty" in err and "Traceback" not in err
+
+
+def test_a_header_only_file_fails_and_blank_rows_are_warned(tfidf_run, tmp_path, capsys):  # noqa: F811
+    src = tmp_path / "header_only.csv"
+    src.write_text("id,text\n")
+    code, _, err = _run(["predict", str(tfidf_run), "-i", str(src), "-o", str(tmp_path / "o.csv")], capsys)
+    assert code != 0 and "has no rows to label" in err and "Traceback" not in err
+    src.write_text(f"id,text\n1,{TEXTS[0]}\n2,\n3,{TEXTS[1]}\n")
+    code, out, err = _run(["predict", str(tfidf_run), "-i", str(src), "-o", str(tmp_path / "o.csv")], capsys)
+    assert code == 0 and "2 rows labelled" in out
+    assert "1 row(s) of" in err and "empty text" in err and "data row 2" in err
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"text\n\xe9t\xe9\n")
+    code, _, err = _run(["predict", str(tfidf_run), "-i", str(bad), "-o", str(tmp_path / "b.csv")], capsys)
+    assert code != 0 and "not valid UTF-8" in err and "UnicodeDecodeError" not in err
+
+
+def test_an_unwritable_output_is_one_message(tfidf_run, tmp_path, capsys):  # noqa: F811
+    # run as root, chmod does not stop writes: the output's folder is a file instead (ENOTDIR/EEXIST,
+    # the same OSError path as EACCES)
+    src = tmp_path / "in.csv"
+    src.write_text(f"text\n{TEXTS[0]}\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for cmd in (["predict", str(tfidf_run)], ["annotate", str(tfidf_run)]):
+        code, _, err = _run(cmd + ["-i", str(src), "-o", str(blocker / "out.csv")], capsys)
+        assert code != 0 and "Cannot write" in err and "a-file/out.csv" in err and "Traceback" not in err
+    code, _, err = _run(["annotate", str(tfidf_run), "-i", str(src), "-o", str(tmp_path / "ok.csv"),
+                         "--review", str(blocker / "review.csv")], capsys)
+    assert code != 0 and "Cannot write" in err and "review.csv" in err

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pandas as pd
 
 from emotune.cli.main import main
 
@@ -80,3 +81,22 @@ def test_presets_command_lists_the_packaged_presets(capsys):
     assert code == 0
     for name in ("isear-minilm", "isear-tfidf", "goemotions-embed-head"):
         assert name in out
+
+
+def test_the_readme_own_file_command_trains_any_csv(capsys, tmp_path, monkeypatch):
+    """README: emotune train configs/isear-tfidf.yaml --set data.dataset=my.csv --set data.text_col=text ..."""
+    from tests.fixtures import toy
+
+    texts, labels = toy.toy_texts(12)
+    my = tmp_path / "my.csv"
+    pd.DataFrame({"text": texts, "emotion": labels}).to_csv(my, index=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(["train", "isear-tfidf", "--set", f"data.dataset={my}", "--set", "data.text_col=text",
+                         "--set", "data.label_col=emotion", "--set", f"output_dir={tmp_path / 'runs'}"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "runs" / "isear-tfidf" / "metrics.json").is_file()
+    code, _, err = _run(["train", "isear-tfidf", "--set", f"data.dataset={my}", "--set", "data.label_col=emotion",
+                         "--set", "data.split.group_by=writer", "--set", "name=other",
+                         "--set", f"output_dir={tmp_path / 'runs'}"], capsys)
+    assert code != 0 and "split.group_by column 'writer' not in dataset" in err
+    assert "--set data.split.group_by=null" in err

@@ -179,3 +179,11 @@ def test_dialogue_file_missing_columns(tmp_path):
                "d1,0,A,hi,joy,train\nd1,1,,yo,anger,train\nd2,0,A,ok,joy,test\nd2,1,B,no,anger,test\n")
     with pytest.raises(DataError, match="line 3 has no 'speaker' value"):
         prepare_data(DataConfig(dataset=str(s), split_col="split", context={"window": 1}))
+
+
+def test_a_long_single_text_is_read(tmp_path):
+    # a whole document in one field: over csv's default 128 KiB limit, valid CSV all the same
+    long = "I was so happy that day. " * 80_000  # 2 MB
+    p = _write(tmp_path / "long.csv", f'text,label\n"{long}",joy\nshort one,sadness\n')
+    ds = load_dataset(str(p))
+    assert len(ds) == 2 and max(len(t) for t in ds.frame["text_original"]) > 1_900_000

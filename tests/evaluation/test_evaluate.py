@@ -66,11 +66,33 @@ def test_single_label_run_on_gold_where_no_row_keeps_one_label_says_so(isear_tfi
         evaluate_run(isear_tfidf_run, dataset="goemotions", n_resamples=20)
 
 
-def test_other_dataset_without_a_mapping_names_the_labels(isear_tfidf_run):
-    with pytest.raises(ModelError) as exc:
+@pytest.mark.parametrize("dataset, renamed", [("meld", None), ("dailydialog", "happiness -> joy")])
+def test_other_dataset_without_a_mapping_is_scored_on_the_shared_labels(isear_tfidf_run, dataset, renamed):
+    res = evaluate_run(isear_tfidf_run, dataset=dataset, n_resamples=50)
+    shared = ["anger", "disgust", "fear", "joy", "sadness"]
+    assert res["labels"] == shared
+    assert sum(res["report"][n]["support"] for n in shared) == res["n"] and res["dropped_rows"] > 0
+    assert any(f"Dropped {res['dropped_rows']} of {res['n'] + res['dropped_rows']} rows" in n and "neutral" in n
+               for n in res["notes"])
+    assert any("never predicted" in n and "guilt, shame" in n for n in res["notes"])
+    if renamed:
+        assert any(renamed in n for n in res["notes"])
+    assert np.asarray(res["confusion_matrix"]).shape == (5, 5)
+
+
+def test_other_dataset_sharing_no_label_names_the_labels(isear_tfidf_run):
+    from emotune.data.dataset import EmotionDataset
+    from emotune.data.labels import LabelSet
+    from tests.fixtures import toy
+
+    polar = LabelSet(("positive", "negative"), name="polar-2")
+    ds = EmotionDataset.from_texts([f"text {i}" for i in range(4)], ["positive", "negative"] * 2, polar,
+                                   split="test")
+    with toy.standing_in("meld", ds), pytest.raises(ModelError) as exc:
         evaluate_run(isear_tfidf_run, dataset="meld")
     msg = str(exc.value)
-    assert "only in the data: neutral, surprise" in msg and "only in the model: guilt, shame" in msg
+    assert "no mapping between them is known" in msg and "only in the data: positive, negative" in msg
+    assert "only in the model: anger, disgust, fear, guilt, joy, sadness, shame" in msg
 
 
 def test_missing_or_unfinished_runs(tmp_path):
@@ -90,3 +112,27 @@ def test_run_reads_the_trainer_layout(isear_tfidf_run, tmp_path):
     assert stored_metrics(rec)["f1_macro"] == pytest.approx(rec.metrics["test"]["f1_macro"])
     fake = Run.open(make_run(tmp_path, "fake"), finished=True)
     assert fake.throughput == 850.0 and fake.train_seconds == 12.5
+
+
+def test_a_hand_edited_label_set_is_a_message(isear_tfidf_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "edited"
+    shutil.copytree(isear_tfidf_run, run)
+    labels = json.loads((run / "labels.json").read_text())
+    (run / "labels.json").write_text(json.dumps({**labels, "names": labels["names"][:1]}))
+    with pytest.raises(DataError, match="needs at least 2 labels, this one has 1"):
+        evaluate_run(run, n_resamples=20)
+    (run / "labels.json").write_text(json.dumps({**labels, "names": ["rage"] + labels["names"][1:]}))
+    with pytest.raises(ModelError, match="labels.json lists .* but the model was trained on"):
+        evaluate_run(run, n_resamples=20)
+    (run / "labels.json").write_text("{not json")
+    with pytest.raises(DataError, match="labels.json: not a label set"):
+        evaluate_run(run, n_resamples=20)
+
+
+def test_an_unwritable_out_is_a_message(isear_tfidf_run, tmp_path):
+    blocker = tmp_path / "a-file"  # as root chmod does not stop a write: a parent that is a file does
+    blocker.write_text("x")
+    with pytest.raises(DataError, match="Cannot write .*a-file/m.json"):
+        evaluate_run(isear_tfidf_run, out=blocker / "m.json", n_resamples=20)

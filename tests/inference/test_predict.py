@@ -238,3 +238,59 @@ def test_regression_runs_report_values_in_target_order(tmp_path):
     predict_file(clf, src, tmp_path / "out.csv")
     rows = read_output(tmp_path / "out.csv")
     assert list(rows[0]) == ["text", "value_V", "value_A", "windows"] and rows[1]["value_V"] == "-0.5"
+
+
+# -- hostile input files: the strict reader training uses ------------------------------------------
+@pytest.mark.parametrize("body, where", [
+    ('text,id\n"I passed my exam,1\nMy dog died,2\n', "line 3"),  # unterminated quote swallows the rest
+    ("text,id\nI passed my exam,1,extra\n", "line 2: 3 fields but the header has 2"),
+    ("text,id\nI passed my exam,1\nMy dog died\n", "line 3: 1 fields but the header has 2"),
+])
+def test_a_ragged_csv_is_refused_naming_file_and_line(clf, tmp_path, body, where):
+    src = tmp_path / "ragged.csv"
+    src.write_text(body, encoding="utf-8")
+    with pytest.raises(DataError, match=where) as exc:
+        predict_file(clf, src, tmp_path / "out.csv")
+    assert "ragged.csv" in str(exc.value)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_non_utf8_input_is_a_message_with_its_line(clf, tmp_path):
+    src = tmp_path / "latin.csv"
+    src.write_bytes("text\nfine\ncaf\u00e9 au lait\n".encode("cp1252"))
+    with pytest.raises(DataError, match=r"latin.csv: not valid UTF-8 \(byte 0xe9 on line 3, column 4\)"):
+        predict_file(clf, src, tmp_path / "out.csv")
+    txt = tmp_path / "latin.txt"
+    txt.write_bytes(b"fine\n\xff\xfeU\x00T\x00F\x00")
+    with pytest.raises(DataError, match="line 2"):
+        predict_file(clf, txt, tmp_path / "out.jsonl")
+
+
+def test_a_header_only_file_is_refused(clf, tmp_path):
+    src = tmp_path / "header_only.csv"
+    src.write_text("id,text\n", encoding="utf-8")
+    with pytest.raises(DataError, match="header_only.csv has no rows to label \\(only a header\\)"):
+        predict_file(clf, src, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(DataError, match="has no rows to label"):
+        predict_file(clf, empty, tmp_path / "out.jsonl")
+
+
+def test_blank_texts_are_counted_not_labelled(clf, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "I passed my exam"}\n{"text": "  "}\n{"text": null}\n{"text": "My dog died"}\n')
+    res = predict_file(clf, src, tmp_path / "out.jsonl")
+    assert res.blank_rows == [2, 3] and res.labelled == 2 and res.to_dict()["blank_rows"] == 2
+
+
+def test_nul_bytes_never_reach_the_output(clf, tmp_path):
+    # refused, not stripped: NUL in a text file means a binary or UTF-16 file, which no stripping reads right
+    for name, body in (("n.csv", b"text\nab\x00c\nok\n"), ("n.jsonl", b'{"text": "ok"}\n{"text": "a\\u0000b"}\n'),
+                       ("n.txt", b"ok\na\x00b\n")):
+        src = tmp_path / name
+        src.write_bytes(body)
+        with pytest.raises(DataError, match=r"line 2 contains a NUL byte"):
+            predict_file(clf, src, tmp_path / "out.jsonl")
+        assert not (tmp_path / "out.jsonl").exists()

@@ -59,3 +59,36 @@ def test_exported_csv_is_a_training_set(tmp_path):
     export_feedback(db, out)
     ds = files.load_file(out, text_col="text", label_col="label")
     assert len(ds) == 12 and set(ds.label_set.names) == {"joy", "anger"}
+
+
+def test_export_never_writes_to_its_input(tmp_path, capsys):
+    from emotune.cli.main import main
+
+    empty, text = tmp_path / "empty.sqlite", tmp_path / "notes.txt"
+    empty.write_bytes(b"")
+    text.write_text("not a database\n" * 20)
+    for db, why in ((empty, "is empty, not a feedback database"), (text, "is not a feedback database")):
+        before = db.read_bytes()
+        with pytest.raises(DataError, match=why):
+            export_feedback(db, tmp_path / "out.csv")
+        assert db.read_bytes() == before and not (tmp_path / "out.csv").exists()
+    other = tmp_path / "other.sqlite"  # a real SQLite file without the feedback table
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    before = other.read_bytes()
+    with pytest.raises(DataError, match="is not a feedback database .*no such table"):
+        export_feedback(other, tmp_path / "out.csv")
+    assert other.read_bytes() == before
+
+    db = tmp_path / "fb.sqlite"
+    FeedbackStore(db).add(model_id="a", text="I passed my exam", predicted=PRED, verdict="up")
+    before = db.read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main(["feedback", "export", "--db", str(db), "--out", str(tmp_path)])  # a folder
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and "is a folder" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.tmp")) and db.read_bytes() == before
+    main(["feedback", "export", "--db", str(db), "--out", str(tmp_path / "fb.csv")])
+    out = capsys.readouterr().out
+    assert "1 of 1 feedback rows" in out and db.read_bytes() == before
+    # the command it prints is the README's own-file command, which trains any CSV (tests/cli/test_train_cli.py)
+    assert f"emotune train isear-tfidf --set data.dataset={tmp_path / 'fb.csv'} --set data.text_col=text" in out

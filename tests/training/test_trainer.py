@@ -52,6 +52,34 @@ def test_finished_run_is_not_overwritten_by_accident(tmp_path, toy_data):
     assert rd.is_finished(res.run_dir)
 
 
+def test_overwrite_keeps_the_finished_run_until_the_new_one_is_ready(tmp_path, toy_data, monkeypatch):
+    first = train(_config(tmp_path), progress=False)
+    before = (first.run_dir / "metrics.json").read_text()
+    with pytest.raises(DataError):  # a typo in data.dataset: nothing removed
+        train(_config(tmp_path, dataset="toy-singel"), progress=False, overwrite=True)
+    assert (first.run_dir / "metrics.json").read_text() == before and load_run(first.run_dir) is not None
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt  # killed mid-training
+    monkeypatch.setattr(TfidfClassifier, "fit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tmp_path), progress=False, overwrite=True)
+    assert (first.run_dir / "metrics.json").read_text() == before
+    monkeypatch.undo()
+
+    res = train(_config(tmp_path), progress=False, overwrite=True)  # the leftover staging folder is reused
+    assert res.run_dir == first.run_dir and rd.is_finished(res.run_dir)
+    assert (res.run_dir / "metrics.json").read_text() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]  # no staging or replaced folder left
+
+
+def test_a_swap_cut_between_its_renames_is_undone(tmp_path, toy_data):
+    res = train(_config(tmp_path), progress=False)
+    res.run_dir.rename(tmp_path / ".t.replaced")  # killed after the first rename of the swap
+    train(_config(tmp_path), progress=False, overwrite=True)
+    assert rd.is_finished(res.run_dir) and not (tmp_path / ".t.replaced").exists()
+
+
 def test_unfinished_run_resumes_with_the_same_config(tmp_path, toy_data, monkeypatch):
     res = train(_config(tmp_path), progress=False)
     (res.run_dir / "metrics.json").unlink()  # as if killed before the end
@@ -149,3 +177,20 @@ def test_load_splits_recreates_and_verifies(tmp_path, toy_data):
     toy.register("single", scale=2)  # the same dataset name now loads other texts
     with pytest.raises(ModelError, match="differs"):
         rd.load_splits(res.run_dir)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([("I passed my exam", "joy")], "Too few rows to train on"),
+    ([("I passed my exam", "joy"), ("My dog died", "sadness")], "No dev or test rows to score the model on"),
+    ([(f"I passed my exam {i}", "joy") for i in range(30)], "Train holds a single label"),
+])
+def test_tiny_datasets_are_refused_before_a_run_is_marked_finished(tmp_path, rows, message):
+    import csv
+
+    src = tmp_path / "tiny.csv"
+    with open(src, "w", newline="") as fh:
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    with pytest.raises(DataError, match=message) as exc:
+        train(_config(tmp_path, dataset=str(src)), progress=False)
+    assert "tiny.csv: train" in str(exc.value)
+    assert not rd.is_finished(tmp_path / "t")

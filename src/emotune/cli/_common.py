@@ -58,3 +58,11 @@ def warn_turn_gaps(gaps: list[str]) -> None:
         console_err.print(f"[yellow]Warning:[/] {len(gaps)} dialogue(s) skip turn numbers (labelled with the turns "
                           "present; the context window reaches over the gap): " + "; ".join(gaps[:3])
                           + (" ..." if len(gaps) > 3 else ""), highlight=False)
+
+
+def warn_blank_rows(rows: list[int], path) -> None:
+    """Rows with empty text are kept (so rows stay aligned) but not labelled: said once, with their numbers."""
+    if rows:
+        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        console_err.print(f"[yellow]Warning:[/] {len(rows)} row(s) of {path} have an empty text and were left "
+                          f"unlabelled (data row {shown}).", highlight=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import RowProgress, console, console_err, warn_turn_gaps
+from emotune.cli._common import RowProgress, console, console_err, warn_blank_rows, warn_turn_gaps
 
 
 def annotate(
@@ -61,6 +61,7 @@ def annotate(
                           "labelled alone by runs trained with preceding turns as context: "
                           + ", ".join(result.no_context), highlight=False)
     warn_turn_gaps(result.gaps)
+    warn_blank_rows(result.blank_rows, result.input)
     _print_summary(summary, text_col, show)
     if review is not None:
         console.print(f"{len(summary['review'])} unsure rows written to {review}", highlight=False)

@@ -19,13 +19,13 @@ def export(
     model: Annotated[str | None, typer.Option("--model", help="Only feedback on this model id.")] = None,
 ) -> None:
     """Write corrected labels and thumbs-up predictions as a text,label training CSV."""
-    from emotune.serving.feedback import FeedbackStore, export_feedback
+    from emotune.serving.feedback import export_feedback, read_feedback
 
     n = export_feedback(db, out, model_id=model)
-    total = FeedbackStore(db).count()
+    total = len(read_feedback(db))  # read-only: the database is the server's, never written here
     console.print(f"[green]✓[/] {n} of {total} feedback rows -> {out}", highlight=False)
-    console.print("  Train on them with data.dataset=" + str(out) + " data.text_col=text data.label_col=label",
-                  highlight=False)
+    console.print(f"  Train on them: emotune train isear-tfidf --set data.dataset={out} --set data.text_col=text "
+                  "--set data.label_col=label --set name=feedback-tfidf", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

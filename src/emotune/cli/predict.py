@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import RowProgress, console, console_err, warn_turn_gaps
+from emotune.cli._common import RowProgress, console, console_err, warn_blank_rows, warn_turn_gaps
 
 
 def predict(
@@ -71,8 +71,8 @@ def predict(
         console.print_json(json.dumps(result.to_dict()))
         return
     note = f" ({result.skipped} from an earlier run)" if result.skipped else ""
-    console.print(f"[green]✓[/] {result.skipped + result.written} rows labelled{note} -> {result.output}",
-                  highlight=False)
+    console.print(f"[green]✓[/] {result.labelled} rows labelled{note} -> {result.output}", highlight=False)
+    warn_blank_rows(result.blank_rows, result.input)
     if result.windows:
         console.print(f"  {result.windows} long texts were scored in overlapping windows (not truncated).",
                       highlight=False)

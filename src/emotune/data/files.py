@@ -22,6 +22,7 @@ import ast
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,64 +32,89 @@ from emotune.data.dataset import SPLIT_ALIASES, SPLITS, EmotionDataset, canonica
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, did_you_mean
 
-__all__ = ["load_file", "read_table", "parse_label_list"]
+__all__ = ["load_file", "read_table", "parse_label_list", "iter_delimited", "iter_jsonl", "text_lines"]
 
 TEXT_CANDIDATES = ("text", "sentence", "utterance", "content", "tweet", "Text", "Utterance", "Tweet")
 LABEL_CANDIDATES = ("label", "labels", "emotion", "emotions", "Label", "Emotion")
 
 
-# -- reading ---------------------------------------------------------------------------------------
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
+# -- reading: one strict, streamed reader for train, data show, predict and annotate ----------------
+# A single text may be long (a whole document); the default 128 KiB field limit would call a valid
+# file badly quoted. 2**31-1 is the largest value every platform's C long accepts.
+_FIELD_LIMIT = 2**31 - 1
+_ENCODING_HINT = "Save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`, or 'Save as CSV UTF-8')."
+
+
+def text_lines(path: Path) -> Iterator[str]:
+    """The file's lines (ending kept; \\n, \\r\\n or \\r), decoded as strict UTF-8 one line at a time.
+
+    A byte that is not UTF-8 is a :class:`DataError` naming its line and column; a BOM is dropped.
+    """
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}: not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line})",
-            hint="Save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`, or 'Save as CSV UTF-8').",
-        ) from None
+        fh = open(path, "rb")
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    with fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                col = len(raw[: exc.start].decode("utf-8", errors="replace")) + 1
+                raise DataError(f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} on line {lineno}, column {col})",
+                                hint=_ENCODING_HINT) from None
+            yield from io.StringIO(line, newline="")  # a lone \\r ends a line too, as csv expects
 
 
-def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, list[int]]:
-    text = _decode(path)
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise DataError(f"{path}: line {line} contains a NUL byte; this does not look like a text {path.suffix} file")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    rows, lines = [], []
+def _no_nul(path: Path, line: int, column, value: str) -> None:
+    if "\x00" in value:
+        raise DataError(f"{path}, line {line} contains a NUL byte (\\x00) in column '{column}'",
+                        hint="NUL is not text: the file may be binary or UTF-16; save it as UTF-8 text.")
+
+
+def iter_delimited(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of a CSV/TSV file, the header first; ragged rows and bad quoting are refused."""
+    csv.field_size_limit(_FIELD_LIMIT)
+    kind = "TSV" if sep == "\t" else "CSV"
+    reader = csv.reader(text_lines(path), delimiter=sep, strict=True)
     header: list[str] | None = None
-    try:
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if header is None:
-                header = [h.strip() for h in row]
-                continue
-            if len(row) != len(header):
-                what = "more" if len(row) > len(header) else "fewer"
-                raise DataError(
-                    f"{path}, line {reader.line_num}: {len(row)} fields but the header has {len(header)} ({what} "
-                    f"than expected)",
-                    hint=f"Quote texts that contain the delimiter {sep!r} (\"like, this\") or check the delimiter "
-                         f"(options.sep).")
-            rows.append(row)
-            lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise DataError(f"{path}, line {reader.line_num}: cannot be parsed as {'TSV' if sep == chr(9) else 'CSV'} "
-                        f"({exc})", hint="Check quoting: a field that starts with \" must end with \".") from None
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise DataError(f"{path}, line {reader.line_num}: cannot be parsed as {kind} ({exc})",
+                            hint="Check quoting: a field that starts with \" must end with \" (a \" inside it is "
+                                 "written \"\").") from None
+        # a blank line is no row; in a one-column file an empty text is one (predict keeps its place)
+        if not row or (len(row) == 1 and not row[0].strip() and (header is None or len(header) > 1)):
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            for h in header:
+                _no_nul(path, reader.line_num, h, h)
+            if len(set(header)) != len(header):
+                dup = sorted({h for h in header if header.count(h) > 1})
+                raise DataError(f"{path}, line {reader.line_num}: duplicate column name(s) {dup} in the header")
+            yield reader.line_num, header
+            continue
+        if len(row) != len(header):
+            what = "more" if len(row) > len(header) else "fewer"
+            raise DataError(
+                f"{path}, line {reader.line_num}: {len(row)} fields but the header has {len(header)} ({what} "
+                f"than expected)",
+                hint=f"Quote texts that contain the delimiter {sep!r} (\"like, this\") or check the delimiter "
+                     f"(options.sep).")
+        for col, value in zip(header, row):
+            _no_nul(path, reader.line_num, col, value)
+        yield reader.line_num, row
     if header is None:
         raise DataError(f"{path}: the file is empty (no header line)")
-    if len(set(header)) != len(header):
-        dup = sorted({h for h in header if header.count(h) > 1})
-        raise DataError(f"{path}: duplicate column name(s) {dup} in the header")
-    return pd.DataFrame(rows, columns=header, dtype=object), lines
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
-    text = _decode(path)
-    records, lines = [], []
-    for i, line in enumerate(text.splitlines(), start=1):
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line, object) of a JSON-lines file; every line must be one JSON object."""
+    for i, line in enumerate(text_lines(path), start=1):
         if not line.strip():
             continue
         try:
@@ -96,21 +122,47 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}, line {i}: not valid JSON ({exc.msg} at column {exc.colno})",
                             hint="A JSONL file holds one JSON object per line.") from None
+        except (ValueError, RecursionError) as exc:  # a number over Python's digit limit, nesting too deep
+            raise DataError(f"{path}, line {i}: not readable JSON ({type(exc).__name__})") from None
         if not isinstance(rec, dict):
             raise DataError(f"{path}, line {i}: expected a JSON object ({{...}}), got {type(rec).__name__}")
-        records.append(rec)
+        for key, value in rec.items():
+            _no_nul(path, i, key, key)
+            if isinstance(value, str):
+                _no_nul(path, i, key, value)
+        yield i, rec
+
+
+def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, list[int]]:
+    rows, lines = [], []
+    header: list[str] = []
+    for line, row in iter_delimited(path, sep):
+        if not header:
+            header = row
+        else:
+            rows.append(row)
+            lines.append(line)
+    return pd.DataFrame(rows, columns=header, dtype=object), lines
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    lines, records = [], []
+    for i, rec in iter_jsonl(path):
         lines.append(i)
+        records.append(rec)
     return pd.DataFrame.from_records(records).astype(object), lines
 
 
 def _read_json(path: Path) -> tuple[pd.DataFrame, list[int]]:
-    text = _decode(path)
+    text = "".join(text_lines(path))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg.startswith("Extra data"):  # really JSON lines
             return _read_jsonl(path)
-        raise DataError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        raise DataError(f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        raise DataError(f"{path}: not readable JSON ({type(exc).__name__})") from None
     if isinstance(data, dict):
         for key in ("data", "rows", "records", "examples"):
             if isinstance(data.get(key), list):
@@ -118,7 +170,17 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, list[int]]:
                 break
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(f"{path}: expected a list of objects (one per example)")
+    for i, rec in enumerate(data, 1):
+        for key, value in rec.items():
+            if isinstance(value, str):
+                _no_nul(path, i, key, value)
     return pd.DataFrame.from_records(data).astype(object), [i + 1 for i in range(len(data))]
+
+
+def sniff_sep(path: Path) -> str:
+    """The delimiter of a file without a .csv/.tsv suffix, from its first line."""
+    first = next(text_lines(path), "")
+    return "\t" if "\t" in first else (";" if first.count(";") > first.count(",") else ",")
 
 
 def read_table(path: str | Path, sep: str | None = None) -> tuple[pd.DataFrame, list[int], str]:
@@ -149,8 +211,7 @@ def read_table(path: str | Path, sep: str | None = None) -> tuple[pd.DataFrame, 
             elif suffix == ".csv":
                 sep = ","
             else:
-                first = _decode(path).split("\n", 1)[0]
-                sep = "\t" if "\t" in first else (";" if first.count(";") > first.count(",") else ",")
+                sep = sniff_sep(path)
         frame, lines = _read_delimited(path, sep)
         return frame, lines, "line"
     except PermissionError:

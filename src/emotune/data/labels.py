@@ -100,4 +100,13 @@ class LabelSet:
 
     @classmethod
     def load(cls, path: str | Path) -> LabelSet:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """A saved label set; a hand-edited file that no model could have been trained with is refused."""
+        hint = "The file was edited by hand? Restore it from the run's model/emotune_model.json or train again."
+        try:
+            ls = cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # bad JSON, no names, unknown task
+            raise DataError(f"{path}: not a label set ({type(exc).__name__}: {exc})", hint=hint) from None
+        if ls.task != Task.REGRESSION and len(ls) < 2:
+            raise DataError(f"{path}: a classification label set needs at least 2 labels, this one has "
+                            f"{len(ls)} ({list(ls.names)})", hint=hint)
+        return ls

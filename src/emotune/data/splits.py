@@ -209,7 +209,8 @@ def _group_column(ds: EmotionDataset, cfg: SplitConfig, notes: list[str]) -> np.
     if col not in ds.frame.columns:
         meta = [c for c in ds.frame.columns if c not in ("text", "text_original", "labels", "targets")]
         raise DataError(f"split.group_by column '{col}' not in dataset '{ds.name}'",
-                        hint=did_you_mean(col, meta) + f" (columns: {', '.join(meta)})")
+                        hint=did_you_mean(col, meta) + f" (columns: {', '.join(meta)}); or split without groups: "
+                             "--set data.split.group_by=null")
     values = ds.frame[col].astype(object).where(ds.frame[col].notna(), None).tolist()
     missing = sum(v is None for v in values)
     if missing:

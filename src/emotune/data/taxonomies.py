@@ -72,6 +72,17 @@ GOEMOTIONS_SENTIMENT = {
 }
 
 
+# Names of one emotion in different datasets (DailyDialog's happiness is ISEAR's joy): what
+# cross-dataset evaluation counts as a shared label. Only plain synonyms, no near neighbours.
+SYNONYMS = {"happiness": "joy", "happy": "joy", "joyful": "joy", "angry": "anger", "sad": "sadness",
+            "afraid": "fear", "scared": "fear", "fearful": "fear", "disgusted": "disgust", "surprised": "surprise"}
+
+
+def synonym(label: str) -> str:
+    """The common name of an emotion label (``happiness`` -> ``joy``); other labels unchanged."""
+    return SYNONYMS.get(label.strip().lower(), label)
+
+
 def _invert(groups: dict[str, list[str]], extra: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for target, sources in groups.items():

@@ -7,6 +7,7 @@ benchmark tables are built from: stored predictions, no re-inference).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.labels import LabelSet, Task
-from emotune.errors import DataError, ModelError
+from emotune.errors import DataError, ModelError, writing
 from emotune.metrics import PRIMARY, compute_metrics, decide, evaluate_scores
 from emotune.evaluation.stats import bootstrap_ci
 from emotune.runs import Run
@@ -50,6 +51,46 @@ class _Target:
     label_set: LabelSet
     score_map: np.ndarray | None = None  # (n_model_labels, n_data_labels) 0/1: data label <- model labels
     notes: list[str] = field(default_factory=list)
+    renormalise: bool = False  # scores restricted to some of the model's labels: make each row sum to 1 again
+    dropped: int = 0  # gold rows left out (their label is not one the model knows)
+
+
+def _shared_labels(part: EmotionDataset, ls: LabelSet, dataset: str) -> _Target | None:
+    """A single-label run scored on the emotions it shares with single-label gold (synonyms such as
+    happiness -> joy): rows whose gold label the model does not know are dropped, predictions are
+    restricted to the shared labels. None when the two share no label."""
+    from emotune.data.taxonomies import synonym
+
+    data_ls = part.label_set
+    if ls.task != Task.SINGLE or data_ls.task != Task.SINGLE:
+        return None
+    model_of = {synonym(n): n for n in ls.names}
+    gold_to_model = {n: model_of[synonym(n)] for n in data_ls.names if synonym(n) in model_of}
+    shared = [n for n in ls.names if n in gold_to_model.values()]
+    if not shared:
+        return None
+    gold = [labs[0] for labs in part.frame["labels"]]
+    keep = np.asarray([g in gold_to_model for g in gold], dtype=bool)
+    if not keep.any():
+        raise ModelError(f"None of the {len(part)} rows of '{dataset}' has a label the run knows "
+                         f"(shared labels: {', '.join(shared)})", hint="Pick another split or dataset.")
+    frame = part.frame[keep].reset_index(drop=True)
+    frame["labels"] = [(gold_to_model[labs[0]],) for labs in frame["labels"]]
+    target_ls = LabelSet(tuple(shared), Task.SINGLE, f"{ls.name or 'run'}&{data_ls.name or dataset}")
+    score_map = np.zeros((len(ls), len(shared)))
+    for j, n in enumerate(shared):
+        score_map[ls.names.index(n), j] = 1
+    dropped = Counter(g for g, k in zip(gold, keep) if not k)
+    renamed = [f"{g} -> {m}" for g, m in gold_to_model.items() if g != m]
+    notes = [f"Scored on the {len(shared)} labels the run and '{dataset}' share ({', '.join(shared)}"
+             + (f"; gold {', '.join(renamed)}" if renamed else "") + ").",
+             f"Dropped {int((~keep).sum())} of {len(part)} rows whose gold label the run does not know ("
+             + ", ".join(f"{g}: {c}" for g, c in dropped.most_common()) + ").",
+             "Predictions restricted to the shared labels (scores renormalised over them)"
+             + (f"; the run's {', '.join(n for n in ls.names if n not in shared)} are never predicted."
+                if len(shared) < len(ls) else ".")]
+    return _Target(EmotionDataset(part.name, frame, target_ls, dict(part.info)), target_ls, score_map, notes,
+                   renormalise=True, dropped=int((~keep).sum()))
 
 
 def _foreign_split(record: Run, dataset: str, split: str, options: dict | None = None) -> _Target:
@@ -120,6 +161,10 @@ def _foreign_split(record: Run, dataset: str, split: str, options: dict | None =
         if unreachable:
             notes.append(f"The model cannot predict these data labels: {', '.join(unreachable)}.")
         return _Target(part, data_ls, m, notes)
+    # 3. no mapping: the emotions both know
+    shared = _shared_labels(part, ls, dataset)
+    if shared is not None:
+        return shared
     only_data = [n for n in data_ls.names if n not in ls.names]
     only_model = [n for n in ls.names if n not in data_ls.names]
     raise ModelError(
@@ -167,6 +212,11 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     if len(part) == 0:
         raise DataError(f"The '{split}' split of {dataset or record.config.data.dataset} is empty")
     clf = record.load()  # scores inputs prepared like the training data (prefix and context included)
+    if tuple(clf.label_set.names) != tuple(record.label_set.names):
+        raise ModelError(f"{record.path}: labels.json lists {list(record.label_set.names)} but the model was trained "
+                         f"on {list(clf.label_set.names)}",
+                         hint="labels.json was edited by hand: restore it (the model's emotune_model.json holds the "
+                              "label set) or train the run again.")
     raw = np.asarray(clf.predict_proba(part.texts, batch_size=batch_size), dtype=float)
     thresholds = clf.thresholds if record.task == Task.MULTI else None
     scores = raw
@@ -180,6 +230,9 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
             scores = np.stack([(norm * target.score_map[:, j]).max(axis=1) * 0.5 if target.score_map[:, j].any()
                                else np.zeros(len(raw)) for j in range(target.score_map.shape[1])], axis=1)
         thresholds = None
+    if target.renormalise:
+        total = scores.sum(axis=1, keepdims=True)
+        scores = np.divide(scores, total, out=np.full_like(scores, 1 / scores.shape[1]), where=total > 0)
     y_true = part.y()
     result = {
         "run": str(record.path),
@@ -188,6 +241,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
         "labels": list(label_set.names),
         "task": label_set.task.value,
         "notes": list(target.notes),
+        "dropped_rows": target.dropped,
         **evaluate_scores(label_set, y_true, scores, thresholds),
     }
     if label_set.is_classification:
@@ -222,8 +276,9 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
         result["train_overlap"] = overlap
     if out is not None:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        with writing(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from emotune.data.labels import LabelSet, Task
-from emotune.errors import ConfigError, DataError
+from emotune.errors import ConfigError, DataError, writing
 from emotune.inference.predict import CSV_SUFFIXES, DialogueContext, InputFile, OutputFile, read_output, score_texts
 
 SEP = ":"
@@ -190,11 +190,12 @@ class AnnotateResult:
     context: list[str] = field(default_factory=list)  # runs given each turn's preceding turns
     no_context: list[str] = field(default_factory=list)  # context runs that got bare texts (no dialogue fields)
     gaps: list[str] = field(default_factory=list)  # dialogues whose turn numbers skip some
+    blank_rows: list[int] = field(default_factory=list)  # rows with empty text: kept, left unannotated
 
     def to_dict(self) -> dict:
         return {"input": str(self.input), "output": str(self.output), "total": self.total, "skipped": self.skipped,
                 "written": self.written, "runs": self.runs, "context": self.context, "no_context": self.no_context,
-                "turn_gaps": self.gaps}
+                "turn_gaps": self.gaps, "blank_rows": len(self.blank_rows)}
 
 
 def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, output_path: str | Path, *,
@@ -226,7 +227,8 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
                         hint="Annotate with the same runs to resume, or pass --overwrite to start again.")
     if on_total:
         on_total(total, skip)
-    result = AnnotateResult(inp.path, output_path, total, skip, 0, [a.id for a in annotators])
+    result = AnnotateResult(inp.path, output_path, total, skip, 0, [a.id for a in annotators],
+                            blank_rows=inp.blank_rows)
     # runs trained on dialogue context get each turn with its preceding turns, as `predict` does
     dialogue = first is not None and "dialogue_id" in first
     contexts = {a.id: DialogueContext(a.context, text_col, inp.path)
@@ -359,9 +361,15 @@ def summarize_output(annotators: Sequence[Annotator], output_path: str | Path, *
 
 def write_review(review: Sequence[dict], path: str | Path) -> Path:
     """The unsure rows as CSV/TSV (reasons joined by " | ") or JSONL, by the file's suffix."""
+    path = Path(path)
+    with writing(path):
+        _write_review(review, path)
+    return path
+
+
+def _write_review(review: Sequence[dict], path: Path) -> None:
     import csv
 
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in CSV_SUFFIXES:
         fields: list[str] = []
@@ -378,4 +386,3 @@ def write_review(review: Sequence[dict], path: str | Path) -> Path:
     else:
         with open(path, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in review)
-    return path

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from emotune.data.cleaning import clean_text
+from emotune.data.files import iter_delimited, iter_jsonl, text_lines
 from emotune.data.labels import Task
-from emotune.errors import DataError, did_you_mean
+from emotune.errors import DataError, did_you_mean, writing
 from emotune.inference.windows import predict_proba_long
 from emotune.metrics import top_k_order
 
@@ -102,10 +103,14 @@ def _format(path: Path) -> str:
 
 @dataclass
 class InputFile:
+    """A file to label, streamed through the strict reader training uses (:mod:`emotune.data.files`):
+    ragged rows, bad quoting, bytes that are not UTF-8 and NUL bytes are refused with file and line."""
+
     path: Path
     text_col: str = "text"
     fmt: str = field(init=False)
     columns: list[str] = field(init=False, default_factory=list)
+    blank_rows: list[int] = field(init=False, default_factory=list)  # numbers (1-based) of rows with no text
 
     def __post_init__(self):
         self.path = Path(self.path)
@@ -113,10 +118,7 @@ class InputFile:
             raise DataError(f"Input file not found: {self.path}")
         self.fmt = _format(self.path)
         if self.fmt == "csv":
-            with self._open() as fh:
-                header = next(csv.reader(fh, delimiter=self._delimiter), None)
-            if not header:
-                raise DataError(f"{self.path} is empty: expected a header row with a '{self.text_col}' column")
+            _, header = next(iter_delimited(self.path, self._delimiter))
             self.columns = header
             if self.text_col not in header:
                 raise DataError(
@@ -129,42 +131,44 @@ class InputFile:
     def _delimiter(self) -> str:
         return CSV_SUFFIXES.get(self.path.suffix.lower(), ",")
 
-    def _open(self):
-        return open(self.path, encoding="utf-8-sig", newline="" if self.fmt == "csv" else None, errors="strict")
-
     def records(self) -> Iterator[dict]:
         """Every row as a dict of its fields (CSV values are kept as the exact strings)."""
-        csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # long texts are windowed, not refused
-        try:
-            with self._open() as fh:
-                if self.fmt == "csv":
-                    yield from csv.DictReader(fh, delimiter=self._delimiter)
-                elif self.fmt == "jsonl":
-                    for lineno, line in enumerate(fh, 1):
-                        if not line.strip():
-                            continue
-                        try:
-                            rec = json.loads(line)
-                        except json.JSONDecodeError as exc:
-                            raise DataError(f"{self.path}:{lineno}: not valid JSON ({exc.msg})") from None
-                        if not isinstance(rec, dict):
-                            raise DataError(f"{self.path}:{lineno}: expected a JSON object per line")
-                        if self.text_col not in rec:
-                            raise DataError(f"{self.path}:{lineno}: no '{self.text_col}' field; it has: "
-                                            f"{', '.join(rec) or 'no fields'}",
-                                            hint="Choose the text field with --text-col.")
-                        yield rec
-                else:
-                    for line in fh:
-                        line = line.rstrip("\r\n")
-                        if line.strip():
-                            yield {self.text_col: line}
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{self.path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                            hint="Convert it, e.g. iconv -f latin1 -t utf-8") from None
+        if self.fmt == "csv":
+            rows = iter_delimited(self.path, self._delimiter)
+            _, header = next(rows)
+            for _, row in rows:
+                yield dict(zip(header, row))
+        elif self.fmt == "jsonl":
+            for lineno, rec in iter_jsonl(self.path):
+                if self.text_col not in rec:
+                    raise DataError(f"{self.path}, line {lineno}: no '{self.text_col}' field; it has: "
+                                    f"{', '.join(rec) or 'no fields'}", hint="Choose the text field with --text-col.")
+                yield rec
+        else:
+            for lineno, line in enumerate(text_lines(self.path), 1):
+                line = line.rstrip("\r\n")
+                if "\x00" in line:
+                    raise DataError(f"{self.path}, line {lineno} contains a NUL byte (\\x00)",
+                                    hint="NUL is not text: the file may be binary or UTF-16; save it as UTF-8 text.")
+                if line.strip():
+                    yield {self.text_col: line}
 
     def count(self) -> int:
-        return sum(1 for _ in self.records())
+        """The number of rows (refusing a file without any); remembers the rows whose text is empty."""
+        self.blank_rows = []
+        total = 0
+        for total, rec in enumerate(self.records(), 1):
+            if not text_of(rec, self.text_col).strip():
+                self.blank_rows.append(total)
+        if total == 0:
+            raise DataError(f"{self.path} has no rows to label" + (" (only a header)" if self.fmt == "csv" else ""),
+                            hint="Give a file with one text per row.")
+        return total
+
+
+def text_of(rec: dict, text_col: str) -> str:
+    value = rec.get(text_col)
+    return "" if value is None else str(value)
 
 
 # -- files: writing and resuming ----------------------------------------------------------------
@@ -247,23 +251,25 @@ class OutputFile:
 
     def open(self) -> None:
         new = not self.path.exists() or self.path.stat().st_size == 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.fmt == "csv":
-            self._fh = open(self.path, "a", encoding="utf-8", newline="")
-            self._writer = csv.DictWriter(self._fh, fieldnames=self.fieldnames, delimiter=self.delimiter,
-                                          lineterminator="\n", extrasaction="ignore")
-            if new:
-                self._writer.writeheader()
-                self._sync()
-        else:
-            self._fh = open(self.path, "a", encoding="utf-8")
+        with writing(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.fmt == "csv":
+                self._fh = open(self.path, "a", encoding="utf-8", newline="")
+                self._writer = csv.DictWriter(self._fh, fieldnames=self.fieldnames, delimiter=self.delimiter,
+                                              lineterminator="\n", extrasaction="ignore")
+                if new:
+                    self._writer.writeheader()
+                    self._sync()
+            else:
+                self._fh = open(self.path, "a", encoding="utf-8")
 
     def write(self, rows: list[dict]) -> None:
-        if self.fmt == "csv":
-            self._writer.writerows(rows)
-        else:
-            self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        self._sync()
+        with writing(self.path):  # disk full: the rows flushed before stay, a rerun resumes after them
+            if self.fmt == "csv":
+                self._writer.writerows(rows)
+            else:
+                self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            self._sync()
 
     def _sync(self) -> None:
         self._fh.flush()
@@ -286,10 +292,16 @@ class FileResult:
     windows: int = 0  # texts that were scored in several windows
     context: bool = False  # turns were given their preceding turns (dialogue input, context run)
     gaps: list[str] = field(default_factory=list)  # dialogues whose turn numbers skip some
+    blank_rows: list[int] = field(default_factory=list)  # rows with empty text: kept, left unlabelled
+
+    @property
+    def labelled(self) -> int:
+        return self.skipped + self.written - len(self.blank_rows)
 
     def to_dict(self) -> dict:
         return {"input": str(self.input), "output": str(self.output), "total": self.total,
-                "skipped": self.skipped, "written": self.written, "long_texts": self.windows,
+                "skipped": self.skipped, "written": self.written, "labelled": self.labelled,
+                "blank_rows": len(self.blank_rows), "long_texts": self.windows,
                 "context": self.context, "turn_gaps": self.gaps}
 
 
@@ -438,7 +450,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
                         hint="It was written from another input: choose another output or pass --overwrite.")
     if on_total:
         on_total(total, skip)
-    result = FileResult(inp.path, output_path, total, skip, 0, context=ctx is not None)
+    result = FileResult(inp.path, output_path, total, skip, 0, context=ctx is not None, blank_rows=inp.blank_rows)
     out.open()
     try:
         chunk: list[dict] = []
@@ -478,8 +490,8 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
 
 def _predict_chunk(clf, records: list[dict], out: OutputFile, ctx, text_col: str, k: int | None,
                    batch_size: int | None, csv_out: bool) -> int:
-    texts = ctx.texts(records) if ctx is not None else [str(r.get(text_col) or "") for r in records]
-    keep = [i for i, t in enumerate(texts) if t.strip() and str(records[i].get(text_col) or "").strip()]
+    texts = ctx.texts(records) if ctx is not None else [text_of(r, text_col) for r in records]
+    keep = [i for i, t in enumerate(texts) if t.strip() and text_of(records[i], text_col).strip()]
     preds: list[Prediction | None] = [None] * len(records)
     names = clf.label_set.names
     # context texts were built from cleaned turns already (cleaning again could touch the separator)

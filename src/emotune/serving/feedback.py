@@ -106,25 +106,47 @@ def training_rows(rows: Sequence[dict]) -> list[tuple[str, str]]:
     return out
 
 
-def export_feedback(db: str | Path, out: str | Path, *, model_id: str | None = None) -> int:
-    """Write the usable feedback as a ``text,label`` CSV; return the number of rows written."""
+def read_feedback(db: str | Path) -> list[dict]:
+    """Every feedback row, read through a read-only connection: an export never writes to its input."""
     db = Path(db)
     if not db.is_file():
         raise DataError(f"Feedback database not found: {db}",
                         hint="Start the server with --feedback-db PATH to collect feedback.")
+    hint = "Give the SQLite file that `emotune serve --feedback-db` wrote."
+    if db.stat().st_size == 0:
+        raise DataError(f"{db} is empty, not a feedback database", hint=hint)
     try:
-        rows = FeedbackStore(db).rows()
+        # mode=ro: SQLite would otherwise turn any file it can open into a database
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute("SELECT * FROM feedback ORDER BY id")]
+        finally:
+            conn.close()
     except sqlite3.DatabaseError as exc:
-        raise DataError(f"{db} is not a feedback database: {exc}") from None
+        raise DataError(f"{db} is not a feedback database ({exc})", hint=hint) from None
+
+
+def export_feedback(db: str | Path, out: str | Path, *, model_id: str | None = None) -> int:
+    """Write the usable feedback as a ``text,label`` CSV; return the number of rows written."""
+    db, out = Path(db), Path(out)
+    if out.is_dir():
+        raise DataError(f"--out {out} is a folder; give the CSV file to write (e.g. {out / 'feedback.csv'})")
+    if out.exists() and out.resolve() == db.resolve():
+        raise DataError(f"--out {out} is the feedback database itself; give another file")
+    rows = read_feedback(db)
     if model_id:
         rows = [r for r in rows if r["model_id"] == model_id]
     pairs = training_rows(rows)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows(pairs)
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "label"])
+            writer.writerows(pairs)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"Cannot write {out}: {exc.strerror or exc}") from None
     return len(pairs)

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from emotune.data.dataset import EmotionDataset, PreparedData
 from emotune.data.labels import Task
-from emotune.errors import ConfigError, EmotuneError, ModelError
+from emotune.errors import ConfigError, DataError, EmotuneError, ModelError
 from emotune import runs as rd
 from emotune import runtime
 from emotune.config import RunConfig
@@ -115,13 +115,43 @@ def _clear(path: Path) -> None:
             child.unlink()
 
 
-def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: bool) -> bool:
-    """Create or validate ``run_dir``; return True when an unfinished run is being resumed."""
+def _sibling(run_dir: Path, what: str) -> Path:
+    """A hidden folder next to ``run_dir`` (same file system, so renames are atomic)."""
+    return run_dir.parent / f".{run_dir.name}.{what}"
+
+
+def _recover_swap(run_dir: Path) -> None:
+    """Finish or undo a swap that a crash interrupted (see :func:`_swap_in`)."""
+    old = _sibling(run_dir, "replaced")
+    if not old.exists():
+        return
+    if run_dir.exists():
+        shutil.rmtree(old)  # the new run was in place: only the old one's removal was left
+    else:
+        old.rename(run_dir)  # killed between the two renames: the previous finished run comes back
+
+
+def _swap_in(new: Path, run_dir: Path) -> None:
+    """Replace the finished run in ``run_dir`` with the finished run in ``new``: two renames."""
+    old = _sibling(run_dir, "replaced")
+    run_dir.rename(old)
+    new.rename(run_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: bool) -> tuple[bool, Path]:
+    """Create or validate ``run_dir``; return (resuming an unfinished run?, the folder to train in).
+
+    A finished run being overwritten stays in place until its replacement is finished: the new
+    one is trained in a hidden sibling and swapped in at the end (a bad dataset or a crash leaves
+    the old run as it was).
+    """
+    _recover_swap(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ModelError(f"Run directory {run_dir} exists and is a file")
     if not run_dir.exists() or not any(run_dir.iterdir()):
         run_dir.mkdir(parents=True, exist_ok=True)
-        return False
+        return False, run_dir
     if not rd.is_run_dir(run_dir):
         # never empty a folder we did not create
         raise ModelError(f"{run_dir} exists, is not empty and is not an emotune run directory",
@@ -133,11 +163,14 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: 
                 hint="Pass --overwrite (overwrite=True) to replace it, or choose another name / --run-dir "
                      "(e.g. --set name=my-run-2).",
             )
-        _clear(run_dir)
-        return False
+        staging = _sibling(run_dir, "new")
+        if staging.exists():
+            shutil.rmtree(staging)  # an earlier --overwrite that did not finish
+        staging.mkdir()
+        return False, staging
     if overwrite or not resume:
         _clear(run_dir)
-        return False
+        return False, run_dir
     old = rd.load_config(run_dir)
     diffs = config_differences(old, config)
     if diffs:
@@ -146,7 +179,7 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: 
             + "; ".join(diffs[:8]) + (" ..." if len(diffs) > 8 else ""),
             hint="Resume with the same config, start over with --no-resume, or choose another --run-dir.",
         )
-    return True
+    return True, run_dir
 
 
 def _plain(obj):
@@ -232,10 +265,27 @@ def _prepare_data(config: RunConfig, data: PreparedData | None, say) -> Prepared
         data = prepare_data(config.data)
     check_labels_covered(data)
     check_no_leakage(data)
+    _check_trainable(data, config, scored=("dev", "test"))
     sizes = _sizes(data)
     say(f"  {data.label_set.name or config.data.dataset}: {data.label_set.task.value}, {len(data.label_set)} labels; "
         f"train {sizes['train']:,} / dev {sizes['dev']:,} / test {sizes['test']:,} ({time.time() - t0:.1f} s)")
     return data
+
+
+def _check_trainable(data: PreparedData, config: RunConfig, scored: tuple[str, ...]) -> None:
+    """Enough rows to fit a model and to score it: a run must not be marked finished without scores."""
+    sizes = _sizes(data)
+    where = f"{config.data.dataset}: train {sizes['train']} / dev {sizes['dev']} / test {sizes['test']} rows"
+    hint = "Give more rows (a few dozen per label at least) or a split column with train, dev and test rows."
+    if sizes["train"] < 2:
+        raise DataError(f"Too few rows to train on ({where})", hint=hint)
+    if data.label_set.task != Task.REGRESSION:
+        seen = {lab for labs in data.train.frame["labels"] for lab in labs}
+        if len(seen) < 2 and data.label_set.task == Task.SINGLE:
+            raise DataError(f"Train holds a single label ({', '.join(seen) or 'none'}): a classifier needs at "
+                            f"least two ({where})", hint=hint)
+    if not any(sizes[s] for s in scored):
+        raise DataError(f"No dev or test rows to score the model on ({where})", hint=hint)
 
 
 def _sizes(data: PreparedData) -> dict[str, int]:
@@ -371,9 +421,10 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     """
     started = time.time()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.name
-    resuming = _prepare_run_dir(config, run_dir, resume, overwrite)
+    final_dir = run_dir
+    resuming, run_dir = _prepare_run_dir(config, final_dir, resume, overwrite)
     say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
-    say(f"[bold]{'Resuming' if resuming else 'Training'}[/] {config.name} -> {run_dir}")
+    say(f"[bold]{'Resuming' if resuming else 'Training'}[/] {config.name} -> {final_dir}")
 
     runtime.set_seed(config.training.seed)
     runtime.setup_threads(config.training, only_explicit=True)
@@ -388,6 +439,9 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     _save_model(clf, run_dir)
     _timings(metrics, fit_seconds, scored, started)
     _write_card_and_metrics(run_dir, config, summary, metrics, history)
+    if run_dir != final_dir:
+        _swap_in(run_dir, final_dir)
+        run_dir = final_dir
 
     primary = metrics["primary_metric"]
     parts = [f"{s} {primary} {metrics[s][primary]:.4f}" for s in scored.scores if s in metrics]
