@@ -294,3 +294,15 @@ def test_nul_bytes_never_reach_the_output(clf, tmp_path):
         with pytest.raises(DataError, match=r"line 2 contains a NUL byte"):
             predict_file(clf, src, tmp_path / "out.jsonl")
         assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_bad_input_with_overwrite_keeps_the_previous_output(clf, tmp_path):
+    good, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    good.write_text("text\nI passed my exam\n", encoding="utf-8")
+    predict_file(clf, good, out)
+    before = out.read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text\nfine\n" * 3 + '"unclosed\n', encoding="utf-8")
+    with pytest.raises(DataError, match="bad.csv, line"):
+        predict_file(clf, bad, out, overwrite=True)
+    assert out.read_bytes() == before

@@ -204,6 +204,7 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
                   on_progress: Callable[[int], None] | None = None) -> AnnotateResult:
     """Annotate every row of ``input_path`` into ``output_path``, resuming after rows already there."""
     inp = InputFile(Path(input_path), text_col)
+    total = inp.count()  # the whole input read (and checked) before an --overwrite removes anything
     output_path = Path(output_path)
     if output_path.resolve() == inp.path.resolve():
         raise DataError(f"The output file must differ from the input file ({output_path})")
@@ -216,7 +217,6 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
         output_path.unlink()
     out = OutputFile(output_path, fieldnames)
     skip, last = out.existing_rows()
-    total = inp.count()
     if skip > total:
         raise DataError(f"{output_path} already has {skip} rows but {inp.path} has only {total}",
                         hint="It was written from another input: choose another output or pass --overwrite.")

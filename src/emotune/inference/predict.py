@@ -421,6 +421,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
     ``on_progress(n)`` after every chunk.
     """
     inp = InputFile(Path(input_path), text_col)
+    total = inp.count()  # the whole input read (and checked) before an --overwrite removes anything
     output_path = Path(output_path)
     if output_path.resolve() == inp.path.resolve():
         raise DataError(f"The output file must differ from the input file ({output_path})")
@@ -444,7 +445,6 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
     if overwrite and output_path.exists():
         output_path.unlink()
     skip, last_written = out.existing_rows()
-    total = inp.count()
     if skip > total:
         raise DataError(f"{output_path} already has {skip} rows but {inp.path} has only {total}",
                         hint="It was written from another input: choose another output or pass --overwrite.")
