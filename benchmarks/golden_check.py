@@ -29,14 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.tiny_models import build_tiny  # noqa: E402
+from tests.training.test_every_preset_runs import ARCH  # noqa: E402  (zoo preset -> tiny stand-in)
 
-# zoo preset name -> architecture of its tiny stand-in (as in tests/training/test_every_preset_runs.py)
-ARCH = {
-    "minilm": "bert", "bge-small": "bert", "mpnet": "mpnet", "roberta-base": "roberta", "distilbert": "distilbert",
-    "distilroberta": "roberta", "xlm-roberta-large": "xlm-roberta", "flan-t5-small": "t5",
-    "smollm2": "llama", "llama2-7b": "llama", "llama3.2-1b": "llama", "llama3.2-3b-instruct": "llama",
-    "mistral-7b-instruct": "mistral", "gemma-2b": "gemma", "qwen2.5-1.5b": "qwen2", "qwen2.5-14b-instruct": "qwen2",
-}
 SMALL = ["data.max_train=40", "data.max_eval=12", "training.epochs=1", "training.max_length=48",
          "training.batch_size=8", "training.eval_batch_size=16", "training.grad_accum=1",
          "training.early_stopping_patience=0", "training.precision=fp32", "training.threads=1"]
