@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from emotune.cli._common import console
+from emotune.errors import ConfigError
 
 
 def _fmt(x) -> str:
@@ -102,11 +103,19 @@ def benchmark_cmd(
     no_cv: Annotated[bool, typer.Option(
         "--no-cv", help="Skip the k-fold cross-validation of the best model (the table now; a later run without "
                         "--no-cv reuses every finished run and fold).")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", help="Trainings at once, each in its own process pinned to one CPU core with one thread "
+                             "(default: one per core; 1 = one after the other in this process).")] = None,
+    publish: Annotated[Path | None, typer.Option(
+        "--publish", help="Also write the suite's results as DIR/SUITE.json (e.g. benchmarks/results; "
+                          "`python benchmarks/tables.py` makes BENCHMARKS.md's tables from them).")] = None,
 ) -> None:
     """Train (resumably) and compare every model of a benchmark suite; write results.json, results.md and a report."""
     from emotune.experiments import benchmark
 
     selected = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if publish is not None and quick:
+        raise ConfigError("--publish takes a full suite, not --quick: a smoke run's numbers are not results")
     if dry_run:
         plan = benchmark.build_suite(suite, quick=quick, models=selected, seeds=seeds, out_dir=out)
         extra = " (+ ensemble and cross-validation)" if suite in benchmark.SUITES else ""
@@ -122,9 +131,13 @@ def benchmark_cmd(
                 console.print(f"      [dim]{spec.note}[/]", highlight=False)
         return
     result = benchmark.run_suite(suite, quick=quick, out_dir=out, models=selected, seeds=seeds, n_resamples=resamples,
-                                 cv=not no_cv)
+                                 cv=not no_cv, jobs=jobs)
     console.print(result.table_markdown, highlight=False, markup=False)
     console.print(f"Results: {result.out_dir / 'results.md'}; report: {result.report or '(none)'}", highlight=False)
+    if publish is not None:
+        from emotune.experiments.results import publish as publish_results
+
+        console.print(f"Published {publish_results(result.results, publish)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -141,6 +141,7 @@ def prepare_data(cfg: DataConfig | None = None) -> PreparedData:
                      f"(speaker names {'on' if cfg.context.speaker else 'off'}), target marked "
                      f"{cfg.context.target_marker.strip()!r}; applied after splitting.")
 
+    available = {s: len(p) for s, p in parts.items()}  # before the speed samples: what a table says was left out
     if cfg.max_train is not None and len(parts["train"]) > cfg.max_train:
         before = len(parts["train"])
         parts["train"] = stratified_sample(parts["train"], cfg.max_train, seed=cfg.split.seed)
@@ -159,7 +160,8 @@ def prepare_data(cfg: DataConfig | None = None) -> PreparedData:
     stats = full.info.get("split_stats", {})
     summary = {"steps": list(notes), "source": {k: v for k, v in full.info.items()
                                           if k in ("dataset", "licence", "folder", "files", "options")},
-               "dedup_dropped": int(stats.get("rows_in", len(full)) - stats.get("rows_out", len(full)))}
+               "dedup_dropped": int(stats.get("rows_in", len(full)) - stats.get("rows_out", len(full))),
+               "available": available}
     return PreparedData(parts["train"], parts["dev"], parts["test"], summary, full)
 
 

@@ -105,16 +105,23 @@ def _measure_throughput(run_dir: Path, texts: Sequence[str], n: int = 200, batch
     return len(texts) / max(time.perf_counter() - t0, 1e-9)
 
 
-def _train_one(spec: RunSpec, data, say, progress: bool) -> dict:
-    """Train (or reuse) one run; ``{"status": "done" | "reused" | "failed", ...}``."""
-    from emotune.training.trainer import config_differences, train
+def _reusable(spec: RunSpec, say) -> bool:
+    """Whether the run finished earlier with the same config (then it is reused, not retrained)."""
+    from emotune.training.trainer import config_differences
 
     if rd.is_finished(spec.run_dir):
         diffs = config_differences(rd.load_config(spec.run_dir), spec.config)
         if not diffs:
             say(f"[dim]= {spec.run_dir.name}: finished earlier, reused[/]")
-            return {"status": "reused"}
+            return True
         say(f"[yellow]! {spec.run_dir.name}: config changed ({diffs[0]}...), retraining[/]")
+    return False
+
+
+def _train_one(spec: RunSpec, data, say, progress: bool) -> dict:
+    """Train one run in this process; ``{"status": "done" | "failed", ...}``."""
+    from emotune.training.trainer import train
+
     try:
         train(spec.config, spec.run_dir, resume=True, overwrite=True, data=data, progress=progress)
     except EmotuneError as exc:
@@ -135,9 +142,16 @@ def _dev_primary(run_dir: Path) -> float | None:
 
 def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = None, models: Sequence[str] | None = None,
               seeds: int | None = None, n_resamples: int = 1000, progress: bool = True, report: bool = True,
-              cv: bool = True, ensemble: bool = True) -> BenchmarkResult:
-    """Train, measure and compare every run of a suite (resumable); see the module docstring."""
+              cv: bool = True, ensemble: bool = True, jobs: int | None = None) -> BenchmarkResult:
+    """Train, measure and compare every run of a suite (resumable); see the module docstring.
+
+    ``jobs`` runs that many trainings at once, each in its own process pinned to one core with one
+    thread (:mod:`emotune.experiments.parallel`; default: one per CPU); ``jobs=1`` trains in this
+    process, one run after the other.
+    """
     from rich.console import Console
+
+    from emotune.experiments.parallel import default_jobs, train_parallel
 
     console = Console(stderr=True)
     say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
@@ -149,13 +163,26 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     measurements = json.loads(measure_path.read_text(encoding="utf-8")) if measure_path.is_file() else {}
     say(f"[bold]Benchmark {name}{' (quick)' if quick else ''}[/]: {len(plan.runs)} runs -> {out}")
 
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise EmotuneError(f"--jobs must be at least 1 (got {jobs})")
     data_cache: dict = {}
     status: dict[str, dict] = {}
+    todo: list[RunSpec] = []
     for spec in plan.runs:
+        _prepare_checked(spec.config, data_cache, say)  # leakage check of every data config, once, up front
+        if _reusable(spec, say):
+            status[str(spec.run_dir)] = {"status": "reused"}
+        else:
+            todo.append(spec)
+    if jobs > 1 and len(todo) > 1:
+        status.update(train_parallel(todo, jobs, say))
+        todo = []
+    for spec in todo:
         say(f"[bold]> {spec.run_dir.name}[/] ({spec.config.model.backend}"
             + (f" {spec.config.model.name}" if spec.config.model.name else "") + ")")
-        data = _prepare_checked(spec.config, data_cache, say)
-        status[str(spec.run_dir)] = _train_one(spec, data, say, progress=False)
+        status[str(spec.run_dir)] = _train_one(spec, _prepare_checked(spec.config, data_cache, say), say,
+                                               progress=False)
 
     finished = [s for s in plan.runs if rd.is_finished(s.run_dir) and status[str(s.run_dir)]["status"] != "failed"]
     ref_rows = _reference_eval_rows(finished)
@@ -167,7 +194,8 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
             members = ", ".join(Path(m).name for m in ens.config.model.members)
             say(f"[bold]> {ens.run_dir.name}[/] (ensemble of {members})")
             data = _prepare_checked(ens.config, data_cache, say)
-            status[str(ens.run_dir)] = _train_one(ens, data, say, progress=False)
+            status[str(ens.run_dir)] = ({"status": "reused"} if _reusable(ens, say)
+                                        else _train_one(ens, data, say, progress=False))
             plan.runs.append(ens)
             if rd.is_finished(ens.run_dir) and status[str(ens.run_dir)]["status"] != "failed":
                 finished.append(ens)
@@ -195,7 +223,7 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     elif folds and not cv:
         cv_result = {"folds": folds, "skipped": True}
 
-    results = _collect(plan, finished, status, measurements, ref_rows, n_resamples, cv_result, started)
+    results = _collect(plan, finished, status, measurements, ref_rows, n_resamples, cv_result, started, jobs)
     table = _table(results)
     (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     report_path = None
@@ -288,7 +316,7 @@ def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, d
 
 
 def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurements: dict, ref_rows: int | None,
-             n_resamples: int, cv_result: dict | None, started: float) -> dict:
+             n_resamples: int, cv_result: dict | None, started: float, jobs: int = 1) -> dict:
     from emotune.metrics import PRIMARY
     from emotune.evaluation.stats import aggregate, resample_indices, resampled_values
     from emotune.training.trainer import machine_info
@@ -340,11 +368,17 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
             "train_seconds": float(np.mean(fit)) if fit and (_learns(specs[0]) or key == "ensemble") else None,
             "texts_per_s": speed,
             "train_rows": sizes.get("train") if _learns(specs[0]) else None, "eval_rows": eval_rows, "note": note,
+            "kind": "ensemble" if key == "ensemble" else "single",
+            "train_rows_available": ((records[0].data_info.get("notes") or {}).get("available") or {}).get(
+                "train", sizes.get("train") if not specs[0].config.data.max_train else None),
+            "epochs": specs[0].config.training.epochs if _trains_epochs(specs[0]) else None,
+            "epochs_trained": [max((h.get("epoch") or 0 for h in r.history), default=0) for r in records] if _trains_epochs(specs[0]) else None,
+            "dev": {k: v["mean"] for k, v in dev.items()},
             "test": {k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()},
         })
         rows.append(row)
     return {
-        "suite": plan.suite.name, "quick": plan.quick, "seeds": plan.seeds,
+        "suite": plan.suite.name, "quick": plan.quick, "seeds": plan.seeds, "jobs": jobs,
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(time.time() - started, 1),
         "reference_eval_rows": ref_rows,
@@ -377,6 +411,11 @@ def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
                                         n_resamples=n_resamples))
         out.append(row)
     return out
+
+
+def _trains_epochs(spec: RunSpec) -> bool:
+    """Backends trained by the epoch loop (their epochs mean something in a table)."""
+    return spec.config.model.backend in ("encoder", "causal-lm", "seq2seq", "instruct") and _learns(spec)
 
 
 def _learns(spec: RunSpec) -> bool:

@@ -104,6 +104,15 @@ _SMOL_LORA = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
                        max_seeds=1)
 _SMOL_PROMPT = ModelSpec("smollm2-prompt", ("isear-smollm2-prompt",), seeded=False,
                          note="zero-shot prompting, no training")
+# the cheap LLM baseline: frozen SmolLM2 hidden states, mean-pooled, + logistic regression
+_SMOL_FEATURES = ModelSpec("smollm2-features", ("isear-embed-head", "goemotions-embed-head"), ("model.name=smollm2",),
+                           note="frozen SmolLM2-135M hidden states (mean-pooled) + logistic regression")
+# full budget (ISEAR, 5,966 train rows): every model sees the whole train split
+_MPNET_FULL = ModelSpec("mpnet", ("isear-mpnet",), ("training.epochs=2", "training.max_length=96"),
+                        note="full train split, 2 epochs, 1 seed (MPNet is ~5x slower than MiniLM on a CPU core)",
+                        max_seeds=1)
+_SMOL_LORA_FULL = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
+                            note="full train split, 1 epoch, 1 seed (about an hour on one CPU core)", max_seeds=1)
 # --quick: tiny samples, cheap models, a minute or two on 2 cores (part of the test suite)
 _QUICK_MODELS = (
     ModelSpec("tfidf", ("isear-tfidf",), ("model.max_features=20000",)),
@@ -121,7 +130,8 @@ def _backends(name: str, models: tuple[ModelSpec, ...], cv_folds: int = 0) -> Su
 
 
 _BACKEND_SUITES = (
-    _backends("isear", (_TFIDF, _LEXICON, _EMBED, _MINILM, _MPNET_SMALL, _SMOL_LORA, _SMOL_PROMPT), cv_folds=5),
+    _backends("isear", (_TFIDF, _LEXICON, _EMBED, _SMOL_FEATURES, _MINILM, _MPNET_FULL, _SMOL_LORA_FULL, _SMOL_PROMPT),
+              cv_folds=5),
     _backends("goemotions", (
         _TFIDF,
         ModelSpec("embed-head", ("goemotions-embed-head",)),

@@ -1,0 +1,151 @@
+"""Run a suite's independent trainings side by side, one process per CPU core, one thread each.
+
+Why: on a small CPU machine torch scales badly across cores for the small batches emotune trains
+with, and very badly when two processes share the cores. Two runs pinned to the two cores with one
+thread each did 1.36-1.8x the work of the same runs one after the other with two threads
+(BENCHMARKS.md). So ``emotune benchmark SUITE --jobs N`` keeps N worker processes busy, each pinned
+to its own core (``os.sched_setaffinity``) with ``torch.set_num_threads(1)``.
+
+This is a process pool from the standard library (:class:`concurrent.futures.ProcessPoolExecutor`)
+plus the suite's one ordering rule - a run that loads another run of the suite (``model.name`` or an
+ensemble member pointing into the suite's run folder) starts after it - not a scheduler: one
+machine, a fixed list of runs, each resumable by itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from emotune.runtime import available_cpus
+
+# rough cost of a run by backend, to start the longest first (a shorter makespan on few cores)
+_COST = {"instruct": 50, "causal-lm": 40, "seq2seq": 20, "encoder": 10, "prompt": 8, "embed-head": 3,
+         "ensemble": 1, "tfidf": 1, "lexicon": 0}
+_BIG = ("mpnet", "roberta", "xlm", "large", "base")
+
+
+def default_jobs() -> int:
+    """One job per CPU this process may use."""
+    return max(1, available_cpus())
+
+
+def run_cost(config) -> float:
+    """A guess of a run's cost (bigger first); only the order of the runs depends on it."""
+    cost = float(_COST.get(config.model.backend, 5))
+    name = str(getattr(config.model, "name", "") or "").lower()
+    if config.model.backend == "encoder" and any(b in name for b in _BIG):
+        cost *= 4
+    rows = config.data.max_train
+    return cost * (min(1.0, rows / 5000) if rows else 1.0) * max(float(config.training.epochs), 0.5)
+
+
+def dependencies(config, run_dirs: dict[str, Path]) -> set[str]:
+    """Names of the suite's runs that ``config`` loads (a model path or ensemble members)."""
+    refs = [str(getattr(config.model, "name", "") or "")] + [str(m) for m in getattr(config.model, "members", None) or []]
+    out = set()
+    for name, path in run_dirs.items():
+        for ref in refs:
+            if ref and Path(ref).resolve() == path.resolve():
+                out.add(name)
+    return out
+
+
+# -- the worker side --------------------------------------------------------------------------------
+_CORE = None  # this worker's core
+
+
+def _init_worker(cores: list[int], counter) -> None:
+    """Pin this worker to the next core of ``cores`` and to one thread (before torch loads)."""
+    global _CORE
+    with counter.get_lock():
+        i = counter.value
+        counter.value += 1
+    _CORE = cores[i % len(cores)]
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TOKENIZERS_PARALLELISM"):
+        os.environ[var] = "false" if var == "TOKENIZERS_PARALLELISM" else "1"
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {_CORE})
+
+
+def _train_in_worker(spec, report_test: bool = True) -> dict:
+    """Train one run of the suite in this worker (resumable); never raises."""
+    import traceback
+
+    from emotune.errors import EmotuneError
+    from emotune.training.trainer import train
+
+    started = time.time()
+    try:
+        train(spec.config, spec.run_dir, resume=True, overwrite=True, progress=False, report_test=report_test)
+    except EmotuneError as exc:
+        return {"status": "failed", "error": exc.message, "core": _CORE, "seconds": time.time() - started}
+    except Exception as exc:  # noqa: BLE001 - a worker must report, not die: the table says what failed
+        last = traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc} ({last})", "core": _CORE,
+                "seconds": time.time() - started}
+    return {"status": "done", "core": _CORE, "seconds": time.time() - started}
+
+
+# -- the coordinator side -------------------------------------------------------------------------
+def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
+                   on_done: Callable[[object, dict], None] | None = None) -> dict[str, dict]:
+    """Train ``specs`` (RunSpecs still to train) on ``jobs`` pinned single-thread workers.
+
+    Returns ``{str(run_dir): status}``. Longest runs start first; a run that loads another run of
+    the list waits for it (and fails with a message when that one failed).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    jobs = max(1, min(jobs, len(specs)))
+    names = {s.run_dir.name: s.run_dir for s in specs}
+    deps = {s.run_dir.name: dependencies(s.config, names) - {s.run_dir.name} for s in specs}
+    pending = sorted(specs, key=lambda s: -run_cost(s.config))
+    status: dict[str, dict] = {}
+    running: dict[Future, object] = {}
+    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no inherited torch threads or locks
+    counter = ctx.Value("i", 0)
+    say(f"  {len(specs)} runs on {jobs} worker(s), one thread each, pinned to cores {cores[:jobs]}")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(cores, counter)) as pool, \
+            Progress(TextColumn("Training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                     transient=True) as bar:
+        task = bar.add_task("train", total=len(specs))
+        while pending or running:
+            done_names = {Path(k).name for k, v in status.items() if v["status"] == "done"}
+            failed_names = {Path(k).name for k, v in status.items() if v["status"] != "done"}
+            for spec in list(pending):
+                blocked = deps[spec.run_dir.name] & failed_names
+                if blocked:
+                    pending.remove(spec)
+                    status[str(spec.run_dir)] = {"status": "failed", "error": f"needs {sorted(blocked)[0]}, which failed"}
+                    bar.advance(task)
+                elif deps[spec.run_dir.name] <= done_names and len(running) < jobs:
+                    pending.remove(spec)
+                    running[pool.submit(_train_in_worker, spec)] = spec
+                    say(f"[bold]> {spec.run_dir.name}[/] started")
+            if not running:
+                if pending:  # a dependency outside the list: train the rest anyway, it will say what is missing
+                    deps.update({s.run_dir.name: set() for s in pending})
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                spec = running.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker process died (killed, out of memory)
+                    result = {"status": "failed", "error": f"worker died: {type(exc).__name__}: {exc}"}
+                status[str(spec.run_dir)] = result
+                bar.advance(task)
+                if result["status"] == "done":
+                    say(f"[green]+ {spec.run_dir.name}[/] done in {result['seconds']:.0f} s (core {result['core']})")
+                else:
+                    say(f"[red]x {spec.run_dir.name} failed:[/] {result['error']}")
+                if on_done is not None:
+                    on_done(spec, result)
+    return status

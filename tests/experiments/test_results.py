@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emotune.experiments import benchmark
+from emotune.experiments.results import (BEGIN, END, check_target, load_records, publish, suite_record,
+                                         update_markdown)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("suite")
+    return benchmark.run_suite("isear", quick=True, out_dir=out, models=["tfidf", "lexicon"], seeds=2, jobs=1,
+                               progress=False, report=False, cv=False, n_resamples=50).results
+
+
+def test_suite_record_has_the_published_shape(quick_results):
+    rec = suite_record(quick_results, commit="abc1234", date="2026-12-03T00:00:00+00:00")
+    assert rec["suite"] == "isear" and rec["primary_metric"] == "f1_macro" and rec["commit"] == "abc1234"
+    tfidf = next(m for m in rec["models"] if m["model"] == "tfidf")
+    assert tfidf["kind"] == "single" and tfidf["seeds"] == 2
+    assert tfidf["train_rows"] == 300 and tfidf["train_rows_available"] == 5966  # --quick samples train
+    lo, hi = tfidf["test"]["f1_macro"]["ci95"]
+    assert lo <= tfidf["test"]["f1_macro"]["mean"] <= hi
+    assert set(tfidf["dev"]) >= {"f1_macro", "accuracy"} and tfidf["epochs"] is None
+    lexicon = next(m for m in rec["models"] if m["model"] == "lexicon")
+    assert lexicon["train_rows"] is None and lexicon["seeds"] == 1
+
+
+def test_publish_refuses_a_quick_suite(quick_results, tmp_path):
+    from emotune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not --quick"):
+        publish(quick_results, tmp_path)
+
+
+def test_tables_are_generated_from_the_files(quick_results, tmp_path):
+    full = dict(quick_results, quick=False)
+    path = publish(full, tmp_path / "results")
+    assert path.name == "isear.json" and load_records(tmp_path / "results")[0]["suite"] == "isear"
+    (tmp_path / "results" / "targets.json").write_text(json.dumps({"isear": {"before": "old numbers", "targets": [
+        {"text": "best >= 0.99", "before": "0.5", "best": "f1_macro", "kind": "single", "min": 0.99},
+        {"text": "tfidf above lexicon", "above": ["tfidf", "lexicon"]}]}}))
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Benchmarks\n\nIntro.\n\n## Older section\n\ntext\n")
+    assert update_markdown(md, tmp_path / "results")
+    text = md.read_text()
+    assert text.index(BEGIN) < text.index("## Older section") and END in text
+    assert "Before: old numbers" in text and "| tfidf |" in text and "**300 of 5,966**" in text
+    assert "| **no** |" in text and "| yes |" in text  # 0.99 missed; TF-IDF beats the lexicon
+    assert not update_markdown(md, tmp_path / "results")  # idempotent
+
+
+def test_targets():
+    rec = {"primary_metric": "f1_macro", "models": [
+        {"model": "a", "kind": "single", "test": {"f1_macro": {"mean": 0.7, "std": 0}}},
+        {"model": "ensemble", "kind": "ensemble", "test": {"f1_macro": {"mean": 0.75, "std": 0}}}]}
+    assert check_target(rec, {"best": "f1_macro", "kind": "single", "min": 0.71}) == ("0.700 (a)", False)
+    assert check_target(rec, {"best": "f1_macro", "kind": "any", "min": 0.73}) == ("0.750 (ensemble)", True)
+    assert check_target(rec, {"above": ["a", "b"]})[1] is None
+    assert check_target(None, {"best": "f1_macro", "min": 0})[1] is None
+
+
+def test_benchmarks_md_is_what_the_result_files_say():
+    """The committed BENCHMARKS.md's generated block matches benchmarks/results/*.json."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tables.py"), "--check"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
