@@ -71,3 +71,18 @@ def test_benchmarks_md_is_what_the_result_files_say():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tables.py"), "--check"], capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_recipe_tables_render_each_change(tmp_path):
+    from emotune.experiments.results import load_recipe_records, render_recipes
+
+    rec = {"recipes": "isear-minilm", "date": "2026-12-03T17:00:00+00:00", "note": "one core each", "chosen": "A",
+           "rows": [{"label": "baseline", "changes": [], "dev": 0.674, "test": 0.673, "epochs_trained": 3,
+                     "best_epoch": 3, "dev_curve": [0.62, 0.66, 0.674], "fit_seconds": 450.0},
+                    {"label": "A", "changes": ["training.epochs: 3 -> 6"], "dev": 0.69, "test": 0.68,
+                     "epochs_trained": 6, "best_epoch": 5, "dev_curve": [0.6, 0.69], "fit_seconds": 900.0}]}
+    (tmp_path / "recipes-isear-minilm.json").write_text(json.dumps(rec))
+    (tmp_path / "isear.json").write_text("{}")  # not a recipe file: ignored
+    text = render_recipes(load_recipe_records(tmp_path))
+    assert "Chosen on dev: A" in text and "| A | training.epochs: 3 -> 6 | 0.690 | 0.680 | 6 (5) |" in text
+    assert "15.0 min" in text and render_recipes([]) == ""

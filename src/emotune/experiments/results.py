@@ -211,6 +211,40 @@ def render(records: list[dict], targets: dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def load_recipe_records(results_dir: str | Path) -> list[dict]:
+    """Every recipe comparison in ``results_dir`` (``recipes-*.json``, written by benchmarks/recipes.py)."""
+    out = []
+    for path in sorted(Path(results_dir).glob("recipes-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("rows"), list):
+            out.append(data)
+    return out
+
+
+def render_recipes(records: list[dict]) -> str:
+    """One table per recipe comparison: each change, its dev score (the choice), test (shown only), speed."""
+    if not records:
+        return ""
+    out = ["### Recipe changes, measured (generated)", ""]
+    for rec in records:
+        out += [f"**{rec['recipes']}** ({rec.get('date', '?')[:10]}; {rec.get('note', '')}). Chosen on dev: "
+                f"{rec.get('chosen') or '–'}.", "",
+                "| recipe | changes against the first row | dev | test (not used to choose) | epochs (best) | "
+                "dev curve | fit time |", "|---|---|---:|---:|---|---|---:|"]
+        for r in rec["rows"]:
+            changes = "; ".join(c.replace("|", "/") for c in r.get("changes") or []) or "–"
+            curve = ", ".join(f"{v:.3f}" for v in r.get("dev_curve") or [] if v is not None) or "–"
+            fit = r.get("fit_seconds")
+            out.append(f"| {r['label']} | {changes} | {r['dev']:.3f} | {r['test']:.3f} | "
+                       f"{r.get('epochs_trained')} ({r.get('best_epoch')}) | {curve} | "
+                       f"{'–' if fit is None else f'{fit / 60:.1f} min'} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def update_markdown(md_path: str | Path, results_dir: str | Path) -> bool:
     """Replace the generated block of ``md_path`` (between BEGIN and END; added after the intro when
     missing). Returns whether the file changed."""
@@ -218,7 +252,8 @@ def update_markdown(md_path: str | Path, results_dir: str | Path) -> bool:
     text = md.read_text(encoding="utf-8") if md.is_file() else "# Benchmarks\n"
     targets_path = Path(results_dir) / TARGETS_FILE
     targets = json.loads(targets_path.read_text(encoding="utf-8")) if targets_path.is_file() else {}
-    block = f"{BEGIN}\n{render(load_records(results_dir), targets)}{END}"
+    recipes = render_recipes(load_recipe_records(results_dir))
+    block = f"{BEGIN}\n{render(load_records(results_dir), targets)}" + (f"\n{recipes}" if recipes else "") + END
     if BEGIN in text and END in text:
         new = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
     else:
