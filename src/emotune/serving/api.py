@@ -5,6 +5,9 @@ Endpoints::
     POST /v1/classify   {"texts": [...], "model": optional id, "top_k": optional}
     GET  /v1/models     served models, their labels, load state and batching statistics
     POST /v1/feedback   thumbs up/down and corrected labels from the web page (SQLite)
+    POST /v1/jobs       a CSV or JSONL upload (raw body, Content-Type text/csv or application/x-ndjson,
+                        ?model=&text_col=&filename=) labelled in the background (serving/jobs.py);
+    GET  /v1/jobs/{id}  its progress; GET /v1/jobs/{id}/result: the labelled file
     GET  /healthz       the process answers
     GET  /readyz        every run's metadata and weight files are valid and the default model loads
     GET  /              the web page (static/index.html: no CDN, no build step)
@@ -40,6 +43,7 @@ from emotune import __version__
 from emotune.errors import EmotuneError
 from emotune.serving.batching import MicroBatcher, QueueFull
 from emotune.inference.predict import rank_scores, score_texts
+from emotune.serving.jobs import UPLOAD_TYPES, JobStore
 from emotune.serving.registry import ModelRegistry
 
 log = logging.getLogger("emotune.serving")
@@ -56,6 +60,7 @@ class ServerSettings:
     max_texts: int = 256  # texts per request
     max_chars: int = 20_000  # characters per text (longer texts are windowed, not cut, up to this)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_upload_bytes: int = 8 * 1024 * 1024  # a file to label (POST /v1/jobs)
     max_predicted_bytes: int = 64 * 1024  # a feedback row's "predicted" object, as stored JSON
     read_timeout_s: float = 15.0  # to receive a whole request; half-sent connections are closed after it
     keep_alive_s: float = 5.0  # an idle connection between two requests
@@ -253,6 +258,7 @@ def _index_html() -> str:
 def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     batchers: dict[str, MicroBatcher] = {}
+    jobs = JobStore()
     feedback = None
     if settings.feedback_db is not None:
         from emotune.serving.feedback import FeedbackStore
@@ -275,6 +281,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
         yield
         for b in batchers.values():
             await b.stop()
+        jobs.close()
 
     app = FastAPI(title="emotune", version=__version__, lifespan=lifespan,
                   docs_url="/docs" if settings.docs else None, redoc_url=None,
@@ -401,7 +408,81 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
                                          verdict=body.verdict, correct_label=body.correct_label or None)
         return {"id": row_id}
 
+    _add_job_routes(app, jobs, registry, settings, authorize, served)
     return app
+
+
+def _add_job_routes(app: FastAPI, jobs: JobStore, registry: ModelRegistry, settings: ServerSettings,
+                    authorize, served) -> None:
+    """POST /v1/jobs (an upload to label), GET /v1/jobs/{id} (progress), GET /v1/jobs/{id}/result."""
+    from fastapi.responses import FileResponse
+
+    from emotune.inference.predict import predict_file
+    from emotune.serving.jobs import JobsFull
+
+    @app.post("/v1/jobs", status_code=202, tags=["jobs"],
+              responses={413: {"description": "Upload over max_upload_bytes"},
+                         415: {"description": "Not a CSV or JSONL body"},
+                         422: {"description": "A bad row, column or field (named)"}})
+    async def create_job(request: Request, model: str | None = None, text_col: str = "text",
+                         filename: str | None = None):
+        """Label a CSV or JSONL file: send it as the raw body with ``Content-Type: text/csv`` or
+        ``application/x-ndjson``; poll ``GET /v1/jobs/{id}``, then download ``result``."""
+        authorize(request)
+        m = served(model)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        suffix = UPLOAD_TYPES.get(content_type)
+        if suffix is None:
+            # a CORS-safelisted type (text/plain, a form) is refused too: a page on another site could
+            # send those without a preflight
+            raise ApiError(415, "unsupported_media_type",
+                           f"Send the file as the body with Content-Type text/csv or application/x-ndjson "
+                           f"(got {content_type or 'none'})", "content-type")
+        data = await request.body()
+        if len(data) > settings.max_upload_bytes:
+            raise ApiError(413, "payload_too_large", f"The file has {len(data)} bytes; the upload limit is "
+                           f"{settings.max_upload_bytes}", "body")
+        if not data.strip():
+            raise ApiError(422, "empty_file", "The uploaded file is empty", "body")
+        try:
+            job = await run_in_threadpool(jobs.create, data, suffix=suffix, filename=filename, model=m.id,
+                                          text_col=text_col)
+        except JobsFull as exc:
+            raise ApiError(503, "busy", f"Server busy: {exc}; retry later",
+                           headers={"Retry-After": str(settings.retry_after_s)}) from None
+        except EmotuneError as exc:
+            field = "text_col" if "no column" in exc.message or "field; it has" in exc.message else "body"
+            raise ApiError(422, "invalid_file", exc.message, field) from None
+
+        def label(job, on_progress) -> dict:
+            clf = registry.get(job.model)
+            context = getattr(getattr(clf, "input_spec", None), "context", None)  # dialogue runs, as the CLI
+            return predict_file(clf, job.input, job.output, text_col=job.text_col, batch_size=settings.batch_size,
+                                chunk_size=64, context=context, on_progress=on_progress).to_dict()
+
+        jobs.start(job, label)
+        return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    def find(job_id: str):
+        job = jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, "unknown_job", f"No job '{job_id}' (finished jobs are kept for a while only)", "id")
+        return job
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"])
+    async def job_status(job_id: str, request: Request):
+        authorize(request)
+        return find(job_id).to_dict()
+
+    @app.get("/v1/jobs/{job_id}/result", tags=["jobs"])
+    async def job_result(job_id: str, request: Request):
+        authorize(request)
+        job = find(job_id)
+        if job.state != "done":
+            raise ApiError(409, "not_ready", f"Job '{job_id}' is {job.state}" +
+                           (f": {job.error}" if job.error else "; poll GET /v1/jobs/{id} until it is done"), "id")
+        media = "text/csv" if job.suffix == ".csv" else "application/x-ndjson"
+        return FileResponse(job.output, media_type=media, filename=job.download_name)
 
 
 # -- running it ---------------------------------------------------------------------------------
