@@ -350,7 +350,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
         return {"models": out, "default": registry.default_id, "feedback": feedback is not None,
                 "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
                            "max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
-                           "queue_size": settings.queue_size},
+                           "queue_size": settings.queue_size, "max_upload_bytes": settings.max_upload_bytes},
                 "memory": {"budget_bytes": registry.memory_budget, "loaded_bytes": registry.loaded_bytes,
                            "evictions": registry.evictions}}
 
