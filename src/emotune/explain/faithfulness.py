@@ -39,8 +39,6 @@ def deletion_curve(clf, explanations: Sequence, k_max: int = 5, *, order: str = 
     ``order``: ``"top"`` (the explanation's highest-scored words) or ``"random"`` (a seeded random
     permutation of the words, the same for every k, so the k words grow by one each step).
     """
-    from emotune.explain import base_model
-
     if order not in ("top", "random"):
         raise ValueError(f"order must be 'top' or 'random', not {order!r}")
     rng = np.random.default_rng(seed)
@@ -52,9 +50,7 @@ def deletion_curve(clf, explanations: Sequence, k_max: int = 5, *, order: str = 
         plan.append((len(variants), names.index(e.label)))
         variants.append(e.text)
         variants += [without_words(e.text, ws, ranked[:k]) for k in range(1, k_max + 1)]
-    probs = np.asarray(base_model(clf)[0].predict_proba(variants, batch_size=batch_size)
-                       if base_model(clf)[1] is None else clf.predict_proba(variants, batch_size=batch_size),
-                       dtype=float)
+    probs = np.asarray(clf.predict_proba(variants, batch_size=batch_size), dtype=float)
     drops = np.asarray([[probs[first, j] - probs[first + k, j] for k in range(1, k_max + 1)] for first, j in plan])
     return [float(x) for x in drops.mean(axis=0)] if len(plan) else [0.0] * k_max
 
