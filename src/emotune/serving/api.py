@@ -4,6 +4,7 @@ Endpoints::
 
     POST /v1/classify   {"texts": [...], "model": optional id, "top_k": optional}
     GET  /v1/models     served models, their labels, load state and batching statistics
+    POST /v1/explain    {"texts": [...], "model", "label", "method"}: per-word scores (emotune.explain)
     POST /v1/feedback   thumbs up/down and corrected labels from the web page (SQLite)
     POST /v1/jobs       a CSV or JSONL upload (raw body, Content-Type text/csv or application/x-ndjson,
                         ?model=&text_col=&filename=) labelled in the background (serving/jobs.py);
@@ -58,6 +59,7 @@ class ServerSettings:
     max_wait_ms: float = 0.0
     queue_size: int = 256  # waiting requests per model before 503
     max_texts: int = 256  # texts per request
+    max_explain_texts: int = 8  # texts per /v1/explain request: each costs a forward pass per word (or IG's path)
     max_chars: int = 20_000  # characters per text (longer texts are windowed, not cut, up to this)
     max_body_bytes: int = 32 * 1024 * 1024
     max_upload_bytes: int = 8 * 1024 * 1024  # a file to label (POST /v1/jobs)
@@ -221,6 +223,14 @@ class ClassifyResponse(BaseModel):
     results: list[TextResult]
 
 
+class ExplainRequest(_Strict):
+    texts: list[Text] = Field(..., description="Texts to explain", examples=[["I passed my exam!"]])
+    model: Text | None = Field(None, description="Model id from GET /v1/models (default: the first served)")
+    label: Text | None = Field(None, description="Label to explain (default: each text's predicted label)")
+    method: Literal["auto", "integrated-gradients", "occlusion", "linear"] | None = Field(
+        None, description="auto (default): the most faithful method the model supports")
+
+
 class FeedbackPrediction(BaseModel):
     model_config = ConfigDict(extra="allow")
     labels: list[Text] = []
@@ -349,6 +359,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
             out.append(info)
         return {"models": out, "default": registry.default_id, "feedback": feedback is not None,
                 "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
+                           "max_explain_texts": settings.max_explain_texts,
                            "max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
                            "queue_size": settings.queue_size, "max_upload_bytes": settings.max_upload_bytes},
                 "memory": {"budget_bytes": registry.memory_budget, "loaded_bytes": registry.loaded_bytes,
@@ -382,6 +393,42 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
         label_set = m.label_set
         results = [rank_scores(r, label_set.names, label_set.task, body.top_k).to_dict() for r in rows]
         return {"model": m.id, "task": label_set.task.value, "results": results}
+
+    @app.post("/v1/explain", tags=["explain"],
+              responses={404: {"description": "Unknown model"}, 413: {"description": "Too many or too long texts"},
+                         422: {"description": "Invalid request, unknown label, method the model lacks"},
+                         503: {"description": "Model unavailable"}})
+    async def explain(body: ExplainRequest, request: Request):
+        from emotune.explain import ExplainError, explain_texts, resolve_method
+
+        authorize(request)
+        m = served(body.model)
+        if not body.texts:
+            raise ApiError(422, "invalid_request", "texts: give at least one text", "texts")
+        if len(body.texts) > settings.max_explain_texts:
+            raise ApiError(413, "too_many_texts", f"texts: {len(body.texts)} texts in one explain request; the "
+                           f"limit is {settings.max_explain_texts}", "texts")
+        for i, text in enumerate(body.texts):
+            if not text.strip():
+                raise ApiError(422, "empty_text", f"texts[{i}] is empty", f"texts[{i}]")
+            if len(text) > settings.max_chars:
+                raise ApiError(413, "text_too_long",
+                               f"texts[{i}] has {len(text)} characters; the limit is {settings.max_chars}",
+                               f"texts[{i}]")
+        if body.label is not None and body.label not in m.label_set.names:
+            raise ApiError(422, "unknown_label", f"label '{body.label}' is not a label of '{m.id}': "
+                           f"{', '.join(m.label_set.names)}", "label")
+        try:
+            clf = await run_in_threadpool(registry.get, m.id)
+            method = resolve_method(clf, body.method or "auto")
+            found = await run_in_threadpool(explain_texts, clf, body.texts, method=method, label=body.label,
+                                            batch_size=settings.batch_size)
+        except ExplainError as exc:
+            raise ApiError(422, f"unsupported_{exc.field}" if exc.field == "method" else "invalid_request",
+                           f"{exc.message}. {exc.hint or ''}".strip(), exc.field) from None
+        except EmotuneError as exc:
+            raise ApiError(503, "model_unavailable", f"Model '{m.id}' is unavailable: {exc.message}", "model") from None
+        return {"model": m.id, "method": method, "explanations": [e.to_dict() for e in found]}
 
     @app.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, tags=["feedback"])
     async def post_feedback(body: FeedbackRequest, request: Request):
