@@ -120,6 +120,7 @@ def main(argv=None) -> int:
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     texts = isear_texts()
+    load_before = os.getloadavg()
     print("starting:", " ".join(cmd), file=sys.stderr)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rows = []
@@ -161,6 +162,7 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
 
+    load_after = os.getloadavg()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     from emotune.runs import Run
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
     backend = "ONNX int8" if args.int8 else "ONNX fp32" if args.onnx else Run.open(args.run).backend
     print(f"\n### `emotune serve` — {args.run} ({backend}), single-text requests\n")
     print(f"Machine: {platform.processor() or platform.machine()}, {cores} cores; Python {platform.python_version()}; "
-          f"{date}; load average {os.getloadavg()}. Server: --max-batch {args.max_batch} --max-wait-ms "
+          f"{date}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min). Server: --max-batch {args.max_batch} --max-wait-ms "
           f"{args.max_wait_ms}; at most {args.requests} requests or {args.seconds:g} s per level. "
           f"Server RSS: {idle_rss / 2**20:.0f} MiB ready, {peak / 2**20:.0f} MiB peak.\n")
     print("| clients | requests | req/s | p50 ms | p99 ms | mean batch | errors |")
@@ -178,9 +180,13 @@ def main(argv=None) -> int:
               f"{r['mean_batch']} | {r['errors']} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"run": str(args.run), "backend": backend, "rows": rows,
-                                        "rss_ready_bytes": idle_rss, "rss_peak_bytes": peak, "date": date,
-                                        "cores": cores}, indent=2) + "\n")
+        args.out.write_text(json.dumps({
+            "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+            "run": str(args.run), "backend": backend, "rows": rows,
+            "rss_ready_bytes": idle_rss, "rss_peak_bytes": peak, "date": date,
+            "machine": {"cpu": platform.processor() or platform.machine(), "cores": cores,
+                        "python": platform.python_version()},
+            "load_average_before": load_before, "load_average_after": load_after}, indent=2) + "\n")
     return 0
 
 

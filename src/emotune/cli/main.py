@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # One module per command group, spaCy-style. Order = order in --help.
-_COMMAND_MODULES = ["data", "eda", "models", "train", "evaluate", "predict", "serve", "export", "feedback",
+_COMMAND_MODULES = ["data", "eda", "models", "train", "evaluate", "predict", "explain", "serve", "export", "feedback",
                     "instruct", "annotate"]
 
 

@@ -19,6 +19,7 @@ def serve(
     max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0, help="How long a request waits for others to batch with (0: requests that arrive while the model is busy form the next batch; raise it on a GPU).")] = 0.0,
     queue_size: Annotated[int, typer.Option("--queue-size", min=1, help="Waiting requests per model before answering 503.")] = 256,
     max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts per request (413 above).")] = 256,
+    max_explain_texts: Annotated[int, typer.Option("--max-explain-texts", min=1, help="Texts per POST /v1/explain request (413 above): each costs a pass per word.")] = 8,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters per text (413 above); long texts are windowed.")] = 20_000,
     feedback_db: Annotated[Path | None, typer.Option("--feedback-db", help="SQLite file that stores feedback from the web page (off without it).")] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="Serve the ONNX exports (emotune export RUN --onnx).")] = False,
@@ -37,7 +38,7 @@ def serve(
     if int8 and not onnx:
         raise ConfigError("--int8 selects the quantised ONNX graphs: use it together with --onnx")
     settings = ServerSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, queue_size=queue_size,
-                              max_texts=max_texts, max_chars=max_chars, api_key=api_key_from_env(api_key_env),
+                              max_texts=max_texts, max_explain_texts=max_explain_texts, max_chars=max_chars, api_key=api_key_from_env(api_key_env),
                               feedback_db=feedback_db, docs=docs, read_timeout_s=read_timeout_s)
     if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         console_err.print(f"[yellow]Warning:[/] serving on {host} without an API key: anyone who can reach "

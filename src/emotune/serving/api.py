@@ -4,7 +4,11 @@ Endpoints::
 
     POST /v1/classify   {"texts": [...], "model": optional id, "top_k": optional}
     GET  /v1/models     served models, their labels, load state and batching statistics
+    POST /v1/explain    {"texts": [...], "model", "label", "method"}: per-word scores (emotune.explain)
     POST /v1/feedback   thumbs up/down and corrected labels from the web page (SQLite)
+    POST /v1/jobs       a CSV or JSONL upload (raw body, Content-Type text/csv or application/x-ndjson,
+                        ?model=&text_col=&filename=) labelled in the background (serving/jobs.py);
+    GET  /v1/jobs/{id}  its progress; GET /v1/jobs/{id}/result: the labelled file
     GET  /healthz       the process answers
     GET  /readyz        every run's metadata and weight files are valid and the default model loads
     GET  /              the web page (static/index.html: no CDN, no build step)
@@ -40,6 +44,7 @@ from emotune import __version__
 from emotune.errors import EmotuneError
 from emotune.serving.batching import MicroBatcher, QueueFull
 from emotune.inference.predict import rank_scores, score_texts
+from emotune.serving.jobs import UPLOAD_TYPES, JobStore
 from emotune.serving.registry import ModelRegistry
 
 log = logging.getLogger("emotune.serving")
@@ -54,8 +59,10 @@ class ServerSettings:
     max_wait_ms: float = 0.0
     queue_size: int = 256  # waiting requests per model before 503
     max_texts: int = 256  # texts per request
+    max_explain_texts: int = 8  # texts per /v1/explain request: each costs a forward pass per word (or IG's path)
     max_chars: int = 20_000  # characters per text (longer texts are windowed, not cut, up to this)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_upload_bytes: int = 8 * 1024 * 1024  # a file to label (POST /v1/jobs)
     max_predicted_bytes: int = 64 * 1024  # a feedback row's "predicted" object, as stored JSON
     read_timeout_s: float = 15.0  # to receive a whole request; half-sent connections are closed after it
     keep_alive_s: float = 5.0  # an idle connection between two requests
@@ -216,6 +223,14 @@ class ClassifyResponse(BaseModel):
     results: list[TextResult]
 
 
+class ExplainRequest(_Strict):
+    texts: list[Text] = Field(..., description="Texts to explain", examples=[["I passed my exam!"]])
+    model: Text | None = Field(None, description="Model id from GET /v1/models (default: the first served)")
+    label: Text | None = Field(None, description="Label to explain (default: each text's predicted label)")
+    method: Literal["auto", "integrated-gradients", "occlusion", "linear"] | None = Field(
+        None, description="auto (default): the most faithful method the model supports")
+
+
 class FeedbackPrediction(BaseModel):
     model_config = ConfigDict(extra="allow")
     labels: list[Text] = []
@@ -253,6 +268,7 @@ def _index_html() -> str:
 def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     batchers: dict[str, MicroBatcher] = {}
+    jobs = JobStore()
     feedback = None
     if settings.feedback_db is not None:
         from emotune.serving.feedback import FeedbackStore
@@ -275,6 +291,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
         yield
         for b in batchers.values():
             await b.stop()
+        jobs.close()
 
     app = FastAPI(title="emotune", version=__version__, lifespan=lifespan,
                   docs_url="/docs" if settings.docs else None, redoc_url=None,
@@ -342,8 +359,9 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
             out.append(info)
         return {"models": out, "default": registry.default_id, "feedback": feedback is not None,
                 "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
+                           "max_explain_texts": settings.max_explain_texts,
                            "max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
-                           "queue_size": settings.queue_size},
+                           "queue_size": settings.queue_size, "max_upload_bytes": settings.max_upload_bytes},
                 "memory": {"budget_bytes": registry.memory_budget, "loaded_bytes": registry.loaded_bytes,
                            "evictions": registry.evictions}}
 
@@ -376,6 +394,42 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
         results = [rank_scores(r, label_set.names, label_set.task, body.top_k).to_dict() for r in rows]
         return {"model": m.id, "task": label_set.task.value, "results": results}
 
+    @app.post("/v1/explain", tags=["explain"],
+              responses={404: {"description": "Unknown model"}, 413: {"description": "Too many or too long texts"},
+                         422: {"description": "Invalid request, unknown label, method the model lacks"},
+                         503: {"description": "Model unavailable"}})
+    async def explain(body: ExplainRequest, request: Request):
+        from emotune.explain import ExplainError, explain_texts, resolve_method
+
+        authorize(request)
+        m = served(body.model)
+        if not body.texts:
+            raise ApiError(422, "invalid_request", "texts: give at least one text", "texts")
+        if len(body.texts) > settings.max_explain_texts:
+            raise ApiError(413, "too_many_texts", f"texts: {len(body.texts)} texts in one explain request; the "
+                           f"limit is {settings.max_explain_texts}", "texts")
+        for i, text in enumerate(body.texts):
+            if not text.strip():
+                raise ApiError(422, "empty_text", f"texts[{i}] is empty", f"texts[{i}]")
+            if len(text) > settings.max_chars:
+                raise ApiError(413, "text_too_long",
+                               f"texts[{i}] has {len(text)} characters; the limit is {settings.max_chars}",
+                               f"texts[{i}]")
+        if body.label is not None and body.label not in m.label_set.names:
+            raise ApiError(422, "unknown_label", f"label '{body.label}' is not a label of '{m.id}': "
+                           f"{', '.join(m.label_set.names)}", "label")
+        try:
+            clf = await run_in_threadpool(registry.get, m.id)
+            method = resolve_method(clf, body.method or "auto")
+            found = await run_in_threadpool(explain_texts, clf, body.texts, method=method, label=body.label,
+                                            batch_size=settings.batch_size)
+        except ExplainError as exc:
+            raise ApiError(422, f"unsupported_{exc.field}" if exc.field == "method" else "invalid_request",
+                           f"{exc.message}. {exc.hint or ''}".strip(), exc.field) from None
+        except EmotuneError as exc:
+            raise ApiError(503, "model_unavailable", f"Model '{m.id}' is unavailable: {exc.message}", "model") from None
+        return {"model": m.id, "method": method, "explanations": [e.to_dict() for e in found]}
+
     @app.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, tags=["feedback"])
     async def post_feedback(body: FeedbackRequest, request: Request):
         authorize(request)
@@ -401,7 +455,81 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
                                          verdict=body.verdict, correct_label=body.correct_label or None)
         return {"id": row_id}
 
+    _add_job_routes(app, jobs, registry, settings, authorize, served)
     return app
+
+
+def _add_job_routes(app: FastAPI, jobs: JobStore, registry: ModelRegistry, settings: ServerSettings,
+                    authorize, served) -> None:
+    """POST /v1/jobs (an upload to label), GET /v1/jobs/{id} (progress), GET /v1/jobs/{id}/result."""
+    from fastapi.responses import FileResponse
+
+    from emotune.inference.predict import predict_file
+    from emotune.serving.jobs import JobsFull
+
+    @app.post("/v1/jobs", status_code=202, tags=["jobs"],
+              responses={413: {"description": "Upload over max_upload_bytes"},
+                         415: {"description": "Not a CSV or JSONL body"},
+                         422: {"description": "A bad row, column or field (named)"}})
+    async def create_job(request: Request, model: str | None = None, text_col: str = "text",
+                         filename: str | None = None):
+        """Label a CSV or JSONL file: send it as the raw body with ``Content-Type: text/csv`` or
+        ``application/x-ndjson``; poll ``GET /v1/jobs/{id}``, then download ``result``."""
+        authorize(request)
+        m = served(model)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        suffix = UPLOAD_TYPES.get(content_type)
+        if suffix is None:
+            # a CORS-safelisted type (text/plain, a form) is refused too: a page on another site could
+            # send those without a preflight
+            raise ApiError(415, "unsupported_media_type",
+                           f"Send the file as the body with Content-Type text/csv or application/x-ndjson "
+                           f"(got {content_type or 'none'})", "content-type")
+        data = await request.body()
+        if len(data) > settings.max_upload_bytes:
+            raise ApiError(413, "payload_too_large", f"The file has {len(data)} bytes; the upload limit is "
+                           f"{settings.max_upload_bytes}", "body")
+        if not data.strip():
+            raise ApiError(422, "empty_file", "The uploaded file is empty", "body")
+        try:
+            job = await run_in_threadpool(jobs.create, data, suffix=suffix, filename=filename, model=m.id,
+                                          text_col=text_col)
+        except JobsFull as exc:
+            raise ApiError(503, "busy", f"Server busy: {exc}; retry later",
+                           headers={"Retry-After": str(settings.retry_after_s)}) from None
+        except EmotuneError as exc:
+            field = "text_col" if "no column" in exc.message or "field; it has" in exc.message else "body"
+            raise ApiError(422, "invalid_file", exc.message, field) from None
+
+        def label(job, on_progress) -> dict:
+            clf = registry.get(job.model)
+            context = getattr(getattr(clf, "input_spec", None), "context", None)  # dialogue runs, as the CLI
+            return predict_file(clf, job.input, job.output, text_col=job.text_col, batch_size=settings.batch_size,
+                                chunk_size=64, context=context, on_progress=on_progress).to_dict()
+
+        jobs.start(job, label)
+        return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    def find(job_id: str):
+        job = jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, "unknown_job", f"No job '{job_id}' (finished jobs are kept for a while only)", "id")
+        return job
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"])
+    async def job_status(job_id: str, request: Request):
+        authorize(request)
+        return find(job_id).to_dict()
+
+    @app.get("/v1/jobs/{job_id}/result", tags=["jobs"])
+    async def job_result(job_id: str, request: Request):
+        authorize(request)
+        job = find(job_id)
+        if job.state != "done":
+            raise ApiError(409, "not_ready", f"Job '{job_id}' is {job.state}" +
+                           (f": {job.error}" if job.error else "; poll GET /v1/jobs/{id} until it is done"), "id")
+        media = "text/csv" if job.suffix == ".csv" else "application/x-ndjson"
+        return FileResponse(job.output, media_type=media, filename=job.download_name)
 
 
 # -- running it ---------------------------------------------------------------------------------
