@@ -230,6 +230,7 @@ class TrainingConfig(_Strict):
     thresholds: Literal["per_label", "global", "none"] = "per_label"
     threads: int | None = None
     logging_steps: int = 50
+    checkpoint_minutes: float = 20  # also checkpoint every N minutes mid-epoch (resume after a kill); 0: per epoch only
 
 
 class RunConfig(_Strict):

@@ -262,3 +262,35 @@ def test_bitsandbytes_optimizers_are_refused_with_a_message_without_cuda(monkeyp
         hf_args.build_training_args(training, tmp_path, label_set=SINGLE)
     assert "adamw_torch_fused" in err.value.hint
     hf_args.check_optimizer("adamw_torch_fused")  # the default is fine anywhere
+
+
+def test_timed_checkpoints_save_mid_epoch(tiny_bert, tmp_path):
+    """checkpoint_minutes: a checkpoint every N minutes inside an epoch, not only at its end."""
+    from transformers import TrainerCallback
+
+    clock = iter(range(0, 10_000, 61))  # each reading one minute and a second after the last
+    cb = hf_checkpoints.TimedCheckpointCallback(1, clock=lambda: next(clock))
+
+    class Control:
+        should_save = False
+
+    control = cb.on_step_end(None, None, Control())
+    assert control.should_save  # a minute passed
+    cb.on_save(None, None, control)
+    assert not hf_checkpoints.TimedCheckpointCallback(0).on_step_end(None, None, Control()).should_save  # 0: off
+
+    saves = []
+
+    class Spy(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            saves.append(state.global_step)
+
+    tok, model = tiny_bert
+    texts, _ = toy_texts(4, labels=SINGLE.names)  # 12 texts, 3 steps of 4
+    y = np.repeat(np.arange(3), 4)
+    train = hf_data.TokenizedDataset(tok, texts, y, max_length=16)
+    training = TrainingConfig(epochs=1, batch_size=4, checkpoint_minutes=1e-9, logging_steps=1,
+                              optimizer="adamw_torch", group_by_length=False)
+    hf_trainer.run_trainer(model, tok, train, None, label_set=SINGLE, training=training, output_dir=tmp_path / "ck",
+                           quiet=True, callbacks=[Spy()])
+    assert len(saves) >= 3 and saves == sorted(saves)  # 4 steps in the epoch: saved inside it, not only at its end

@@ -23,7 +23,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from emotune.data.labels import LabelSet, Task
 from emotune.models.hf.args import build_training_args, make_compute_metrics
-from emotune.models.hf.checkpoints import last_checkpoint
+from emotune.models.hf.checkpoints import TimedCheckpointCallback, last_checkpoint
 from emotune.models.hf.data import make_collator
 from emotune.models.hf.loss import loss_fn
 from emotune.models.hf.resources import quiet_hf
@@ -207,6 +207,8 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
     if has_eval and early_stopping and select_best and training.early_stopping_patience > 0:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=training.early_stopping_patience))
     cbs.append(rich_progress_callback(description, quiet=quiet))
+    if args.save_strategy != "no" and getattr(training, "checkpoint_minutes", 0) > 0:
+        cbs.append(TimedCheckpointCallback(training.checkpoint_minutes))
     trainer = EmotuneTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds if has_eval else None,
         processing_class=tokenizer, data_collator=data_collator or make_collator(tokenizer),
