@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotune import atomic
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.models.base import MODEL_META, EmotionClassifier, load_classifier
@@ -65,10 +66,7 @@ class Predictions:
 
 def write_json(path: str | Path, obj, indent: int | None = 2) -> None:
     """Write JSON atomically (a temporary file, then a rename): readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
 def is_run_dir(path: str | Path) -> bool:
