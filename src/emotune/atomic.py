@@ -14,10 +14,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
 
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -40,6 +42,16 @@ def temp_path(path: str | Path, tag: str = "tmp") -> Path:
     """A hidden, unique sibling of ``path`` (``.NAME.<random>.tmp``): never mistaken for a result."""
     path = Path(path)
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.{tag}")
+
+
+def remove_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that killed writers left under ``folder`` (for a folder with one writer)."""
+    gone = []
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_file() and _TEMP_NAME.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone
 
 
 def replace(src: str | Path, dst: str | Path) -> None:

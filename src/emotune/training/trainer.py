@@ -164,6 +164,7 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: 
     if overwrite or not resume:
         _clear(run_dir)
         return False, run_dir
+    atomic.remove_temps(run_dir)  # half-written files of the interrupted run: never read, now gone
     old = rd.load_config(run_dir)
     diffs = config_differences(old, config)
     if diffs:
