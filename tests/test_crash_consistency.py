@@ -334,7 +334,8 @@ def _post_until_killed(url: str, stop: threading.Event, acked: list, worker: int
             i += 1
 
 
-def _serve_and_kill(killer, run: Path, db: Path, root: Path, seconds: float) -> list[tuple[int, str]]:
+def _serve_and_kill(killer, run: Path, db: Path, root: Path, rows: int) -> list[tuple[int, str]]:
+    """A real server, three clients posting feedback, kill -9 once ``rows`` were acknowledged."""
     port = free_port()
     child = killer.run(["serve", run, "--port", port, "--feedback-db", db, "--log-level", "warning"], cwd=root,
                        wait=False)
@@ -354,7 +355,9 @@ def _serve_and_kill(killer, run: Path, db: Path, root: Path, seconds: float) -> 
     workers = [threading.Thread(target=_post_until_killed, args=(url, stop, acked, w)) for w in range(3)]
     for w in workers:
         w.start()
-    time.sleep(seconds)
+    deadline = time.monotonic() + 60
+    while len(acked) < rows and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert killer.kill(child["pid"])["signal"] == KILLED  # while the clients are posting
     stop.set()
     for w in workers:
@@ -376,10 +379,10 @@ def _check_db(db: Path, acked: list[tuple[int, str]]) -> None:
 def test_feedback_rows_acknowledged_before_a_kill_survive_and_export_is_atomic(killer, train_setup, tmp_path):
     _, _, refs = train_setup
     db = tmp_path / "feedback.db"
-    acked = _serve_and_kill(killer, refs["b"], db, tmp_path, 1.0)
-    assert len(acked) > 10
+    acked = _serve_and_kill(killer, refs["b"], db, tmp_path, 20)
+    assert len(acked) >= 20
     _check_db(db, acked)
-    acked += _serve_and_kill(killer, refs["b"], db, tmp_path, 0.7)  # the same file again, after a kill
+    acked += _serve_and_kill(killer, refs["b"], db, tmp_path, 10)  # the same file again, after a kill
     _check_db(db, acked)
 
     out = tmp_path / "feedback.csv"
