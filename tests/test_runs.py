@@ -256,3 +256,26 @@ def test_weights_get_the_same_mode_as_the_rest_of_the_run(toy_run):
     modes = {p.name: p.stat().st_mode & 0o777 for p in (toy_run / "model").iterdir()}
     assert len(set(modes.values())) == 1, modes
     assert modes["tfidf.safetensors"] == (toy_run / "config.yaml").stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("edit", ["reorder", "rename", "task"])
+def test_a_hand_edited_labels_json_that_disagrees_with_the_model_is_one_clear_error(toy_run, tmp_path, capsys, edit):
+    from emotune.cli.main import main
+
+    run_dir = tmp_path / "edited"
+    shutil.copytree(toy_run, run_dir)
+    labels = json.loads((run_dir / "labels.json").read_text())
+    if edit == "reorder":  # the same names in another order would silently swap the model's scores
+        labels["names"] = labels["names"][::-1]
+    elif edit == "rename":
+        labels["names"][0] = "happiness"
+    else:
+        labels["task"] = "multi_label"
+    (run_dir / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(ModelError, match=r"labels\.json does not match the model") as e:
+        Run.open(run_dir).load()
+    assert "emotune_model.json" in e.value.hint
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(run_dir), "I passed my exam"])
+    err = capsys.readouterr().err
+    assert exit_.value.code != 0 and "does not match the model" in err and "Traceback" not in err

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
+from emotune import atomic
 from emotune.errors import ConfigError, closest, did_you_mean
 
 # The presets ship inside the package so `emotune train isear-minilm` works after `pip install`;
@@ -246,7 +247,7 @@ class RunConfig(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+        atomic.write_text(path, self.to_yaml())
 
     @classmethod
     def from_dict(cls, raw: dict, *, source: str = "config") -> RunConfig:

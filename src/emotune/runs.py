@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotune import atomic
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.models.base import MODEL_META, EmotionClassifier, load_classifier
@@ -65,10 +66,7 @@ class Predictions:
 
 def write_json(path: str | Path, obj, indent: int | None = 2) -> None:
     """Write JSON atomically (a temporary file, then a rename): readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -281,7 +279,23 @@ class Run:
                              hint="Retrain the run or restore the file from a backup.") from None
         if backend not in BACKENDS:
             raise ModelError(f"{meta_path}: unknown backend '{backend}'", hint="Valid backends: " + ", ".join(BACKENDS))
+        self._check_labels_file(meta, meta_path)
         return meta
+
+    def _check_labels_file(self, meta: dict, meta_path: Path) -> None:
+        """The run's labels.json names the labels of the model's head, in its order: a hand-edited one
+        would silently put other names on the model's scores."""
+        labels_path = self.path / LABELS_FILE
+        if not labels_path.is_file():
+            return
+        run_labels, model_labels = LabelSet.load(labels_path), LabelSet.from_dict(meta["label_set"])
+        if (run_labels.names, run_labels.task) != (model_labels.names, model_labels.task):
+            raise ModelError(
+                f"{labels_path} does not match the model in {meta_path.parent}: labels.json has "
+                f"{list(run_labels.names)} ({run_labels.task.value}), the model was trained with "
+                f"{list(model_labels.names)} ({model_labels.task.value})",
+                hint="labels.json was edited by hand? Restore it from the 'label_set' of "
+                     f"{meta_path} or train the run again.")
 
     @cached_property
     def input_spec(self) -> InputSpec:

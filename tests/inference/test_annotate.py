@@ -221,4 +221,5 @@ def test_context_runs_get_each_turn_with_its_preceding_turns(runs, tmp_path):
     bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(DataError, match=r"bad\.jsonl, row 4: no 'speaker' value"):
         annotate_file(anns, bad, tmp_path / "bad_out.jsonl", chunk_size=2)
-    assert len(read_output(tmp_path / "bad_out.jsonl")) == 2
+    assert not (tmp_path / "bad_out.jsonl").exists()  # the rows before the bad one wait in the partial file
+    assert len(read_output(tmp_path / ".bad_out.jsonl.partial")) == 2

@@ -179,7 +179,8 @@ def test_dialogue_rows_without_a_turn_or_speaker_are_named(tmp_path, broken, mes
     out = tmp_path / "out.jsonl"
     with pytest.raises(DataError, match=message):
         predict_file(_Const(), src, out, context=ContextConfig(window=2), chunk_size=2)
-    assert len(read_output(out)) == 2  # the chunk written before the bad row is kept (a rerun resumes)
+    assert not out.exists()  # never a half output under the output's name
+    assert len(read_output(tmp_path / ".out.jsonl.partial")) == 2  # the chunk before the bad row is kept: a rerun resumes
 
 
 def test_dialogue_with_skipped_turn_numbers_is_labelled_and_reported(tmp_path):

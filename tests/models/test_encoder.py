@@ -154,6 +154,9 @@ def test_resume_after_interruption(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         clf.fit(data, data, output_dir=run)
     assert (run / "checkpoint-5").is_dir()  # 40 texts / batch 8 = 5 steps per epoch
+    mode = (run / "checkpoint-5" / "trainer_state.json").stat().st_mode & 0o777  # the umask's (0644 under 022)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (run / "checkpoint-5").iterdir() if p.is_file()}
+    assert "model.safetensors" in modes and set(modes.values()) == {mode}, modes  # safetensors writes 0600
 
     fresh, _ = make(model_dir, epochs=2, early_stopping_patience=0)
     fresh.callbacks = [CountSteps()]

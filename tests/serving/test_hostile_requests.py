@@ -108,3 +108,20 @@ def test_a_slow_answer_is_not_cut_by_the_read_timeout(tfidf_run):
     with live_server(None, ServerSettings(read_timeout_s=0.5), registry=registry) as srv:
         r = httpx.post(srv.url + "/v1/classify", json={"texts": ["I am happy"]}, timeout=10)
         assert r.status_code == 200, r.text
+
+
+def test_over_the_connection_limit_the_answer_is_the_json_error_shape(tfidf_run):
+    with live_server([tfidf_run], ServerSettings(max_connections=3, read_timeout_s=5)) as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]  # hold the connections
+        try:
+            time.sleep(0.2)
+            r = httpx.post(srv.url + "/v1/classify", json={"texts": ["I passed my exam"]}, timeout=5)
+            assert r.status_code == 503 and r.headers["content-type"] == "application/json"
+            err = r.json()["error"]
+            assert err["code"] == "overloaded" and "3 open connections" in err["message"]
+            assert r.headers["retry-after"] == "1"
+        finally:
+            for s in idle:
+                s.close()
+        time.sleep(0.2)
+        assert httpx.post(srv.url + "/v1/classify", json={"texts": ["I passed my exam"]}, timeout=5).status_code == 200

@@ -13,7 +13,7 @@ from emotune.cli._common import RowProgress, console, console_err, warn_blank_ro
 def annotate(
     runs: Annotated[list[str], typer.Argument(help="Run directories; an instruct run takes #task (RUN#v-reg, RUN#ei-reg:anger).")],
     input: Annotated[Path, typer.Option("--input", "-i", help="CSV/TSV, JSONL or plain-text file (one text a line).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Annotated rows (.csv/.tsv or .jsonl). Resumes if it exists.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Annotated rows (.csv/.tsv or .jsonl), written whole at the end; rows wait in a hidden .NAME.partial, which a rerun resumes.")],
     text_col: Annotated[str, typer.Option("--text-col", help="Column / JSON field holding the text.")] = "text",
     review: Annotated[Path | None, typer.Option("--review", help="Write the rows a run was unsure of here (.csv/.tsv/.jsonl).")] = None,
     threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0, help="Unsure: top probability below this (single-label).")] = 0.5,

@@ -15,7 +15,7 @@ def predict(
     texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to classify.", show_default=False)] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Show the K best labels (default: all for a text, every probability column for a file).")] = None,
     input: Annotated[Path | None, typer.Option("--input", "-i", help="CSV/TSV, JSONL or plain-text file (one text a line) to label.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the labelled rows (.csv/.tsv or .jsonl). Resumes if it exists.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the labelled rows (.csv/.tsv or .jsonl), whole at the end; rows wait in a hidden .NAME.partial, which a rerun resumes.")] = None,
     text_col: Annotated[str, typer.Option("--text-col", help="Column / JSON field holding the text.")] = "text",
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Texts per forward pass (default: the run's eval batch size).")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows written and flushed at a time.")] = 512,

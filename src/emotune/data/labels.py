@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotune import atomic
 from emotune.errors import DataError, did_you_mean
 
 
@@ -96,7 +97,7 @@ class LabelSet:
                    description=d.get("description", {}) or {})
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        atomic.write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> LabelSet:

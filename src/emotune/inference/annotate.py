@@ -12,8 +12,9 @@ regression run     one column per target (``intensity``, ``V`` ...); instruct ru
 =================  ===========================================================================
 
 The input is read and the output written with :mod:`emotune.inference.predict`'s streaming
-reader/writer (CSV/TSV/JSONL/plain text; chunks appended and fsynced), so an interrupted run
-resumes after the rows already written. Texts get the same cleaning and long-text windows as
+reader/writer (CSV/TSV/JSONL/plain text; chunks appended and fsynced to a hidden partial file that
+replaces the output once complete), so an interrupted run resumes after the rows already written
+and the output file is never half written. Texts get the same cleaning and long-text windows as
 ``emotune predict``, and a run trained with dialogue context gets each turn with its preceding
 turns when the input has ``dialogue_id``/``turn``/``speaker`` fields (MELD-style files), as there.
 
@@ -213,9 +214,7 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
     first = next(inp.records(), None)
     in_cols = inp.columns if inp.fmt == "csv" else (list(first) if first is not None else [text_col])
     fieldnames = [c for c in in_cols if c not in ann_cols] + ann_cols if csv_out else None
-    if overwrite and output_path.exists():
-        output_path.unlink()
-    out = OutputFile(output_path, fieldnames)
+    out = OutputFile(output_path, fieldnames, overwrite=overwrite)
     skip, last = out.existing_rows()
     if skip > total:
         raise DataError(f"{output_path} already has {skip} rows but {inp.path} has only {total}",
@@ -235,7 +234,6 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
                 for a in annotators if a.context is not None and dialogue}
     result.context = list(contexts)
     result.no_context = [a.id for a in annotators if a.context is not None and not dialogue]
-    out.open()
 
     def follow(rec: dict, index: int, chunk: list[dict] | None = None) -> None:
         for ctx in contexts.values():
@@ -277,6 +275,7 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
             flush(chunk)
     finally:
         out.close()
+    out.commit()
     result.gaps = next((c.gaps for c in contexts.values()), [])
     return result
 

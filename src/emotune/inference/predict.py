@@ -4,9 +4,10 @@
 :mod:`emotune.inference.windows`) and returns one :class:`Prediction` per text.
 
 :func:`predict_file` labels a CSV, TSV, JSONL or plain-text file in chunks, appending and
-flushing every chunk to the output, so an interrupted run loses at most the chunk in flight:
-rerunning the same command counts the complete rows already written (repairing a torn last line)
-and continues after them. Dialogue JSONL (``dialogue_id``, ``turn``, ``speaker``, ``text`` per
+fsyncing every chunk to a hidden ``.NAME.partial`` beside the output, which is renamed over the
+output once complete (:class:`OutputFile`): the output is never half written, and an interrupted
+run loses at most the chunk in flight: rerunning the same command counts the complete rows of the
+partial file (repairing a torn last line) and continues after them. Dialogue JSONL (``dialogue_id``, ``turn``, ``speaker``, ``text`` per
 line) gets the same preceding-turn context the model was trained with.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotune import atomic
 from emotune.data.cleaning import clean_text
 from emotune.data.files import iter_delimited, iter_jsonl, text_lines
 from emotune.data.labels import Task
@@ -173,9 +175,16 @@ def text_of(rec: dict, text_col: str) -> str:
 
 # -- files: writing and resuming ----------------------------------------------------------------
 class OutputFile:
-    """Appends prediction rows; on open, counts the complete rows already there and repairs a torn tail."""
+    """Prediction rows for ``path``, written so that a crash never leaves a half file under that name.
 
-    def __init__(self, path: Path, fieldnames: list[str] | None):
+    Rows are appended (and fsynced, chunk by chunk) to a hidden ``.NAME.partial`` beside the output;
+    :meth:`commit` renames it over ``path`` once every row is there. So ``path`` holds either what it
+    held before or the whole new output, and an interrupted run resumes from the partial file: on
+    open, the complete rows already there are counted and a torn last row is cut off. ``overwrite``
+    starts a new partial file and leaves ``path`` alone until the commit.
+    """
+
+    def __init__(self, path: Path, fieldnames: list[str] | None, *, overwrite: bool = False):
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in CSV_SUFFIXES and suffix not in JSONL_SUFFIXES:
@@ -183,50 +192,67 @@ class OutputFile:
         self.fmt = "csv" if suffix in CSV_SUFFIXES else "jsonl"
         self.delimiter = CSV_SUFFIXES.get(self.path.suffix.lower(), ",")
         self.fieldnames = fieldnames
+        self.partial = self.path.with_name(f".{self.path.name}.partial")
+        self.overwrite = overwrite
+        self._writing = False  # open() was called: this run's rows are in the partial file
         self._fh = None
         self._writer = None
 
+    @property
+    def source(self) -> Path | None:
+        """Where the rows written so far are: the finished output, the partial file, or nowhere."""
+        if self._writing:
+            return self.partial
+        if self.overwrite:
+            return None
+        if self.path.exists():  # finished (or, from an earlier release, interrupted in place)
+            return self.path
+        return self.partial if self.partial.exists() else None
+
     def existing_rows(self) -> tuple[int, dict | None]:
         """(complete data rows already written, the last of them); truncates a torn last row."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
+        source = self.source
+        if source is None or source.stat().st_size == 0:
             return 0, None
-        rows, last, good_end = (self._scan_csv() if self.fmt == "csv" else self._scan_jsonl())
-        if good_end < self.path.stat().st_size:
-            with open(self.path, "r+b") as fh:  # the interrupted write: drop the partial row
+        rows, last, good_end = (self._scan_csv(source) if self.fmt == "csv" else self._scan_jsonl(source))
+        if good_end < source.stat().st_size:
+            with open(source, "r+b") as fh:  # the interrupted write: drop the partial row
                 fh.truncate(good_end)
         return rows, last
 
-    def _lines(self) -> Iterator[tuple[bytes, int]]:
+    @staticmethod
+    def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
         pos = 0
-        with open(self.path, "rb") as fh:
+        with open(path, "rb") as fh:
             for line in fh:
                 pos += len(line)
                 yield line, pos
 
-    def _scan_jsonl(self) -> tuple[int, dict | None, int]:
+    def _scan_jsonl(self, path: Path) -> tuple[int, dict | None, int]:
         rows, last, good_end = 0, None, 0
-        for line, end in self._lines():
+        size = path.stat().st_size
+        for line, end in self._lines(path):
             try:
                 rec = json.loads(line) if line.endswith(b"\n") else None
             except (json.JSONDecodeError, UnicodeDecodeError):
                 rec = None
             if rec is None:
-                if end == self.path.stat().st_size:
+                if end == size:
                     break  # torn last line
-                raise DataError(f"{self.path}: line {rows + 1} is not a complete JSON record",
+                raise DataError(f"{path}: line {rows + 1} is not a complete JSON record",
                                 hint="The output file was changed by hand; move it away or pass --overwrite.")
             rows, last, good_end = rows + 1, rec, end
         return rows, last, good_end
 
-    def _scan_csv(self) -> tuple[int, dict | None, int]:
-        size = self.path.stat().st_size
-        with open(self.path, "rb") as fh:
+    def _scan_csv(self, path: Path) -> tuple[int, dict | None, int]:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
             fh.seek(-1, os.SEEK_END)
             ends_with_newline = fh.read(1) == b"\n"
         consumed = [0]
 
         def lines():
-            for line, end in self._lines():
+            for line, end in self._lines(path):
                 consumed[0] = end
                 yield line.decode("utf-8")
 
@@ -240,7 +266,7 @@ class OutputFile:
                     header = rec
                     if self.fieldnames is not None and header != self.fieldnames:
                         raise DataError(
-                            f"{self.path} was written with other columns ({', '.join(header)})",
+                            f"{path} was written with other columns ({', '.join(header)})",
                             hint="Use the same options as the first run, or pass --overwrite to start again.")
                 else:
                     rows, last = rows + 1, dict(zip(header, rec))
@@ -250,20 +276,29 @@ class OutputFile:
         return rows, last, good_end
 
     def open(self) -> None:
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        with writing(self.path):
+        """Open the partial file for appending (called by the first :meth:`write`)."""
+        with writing(self.path):  # the name the user gave, though the rows go to the partial file beside it
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            source = self.source
+            if source is None:
+                self.partial.unlink(missing_ok=True)  # a stale one from an interrupted --overwrite
+            elif source == self.path:
+                os.replace(self.path, self.partial)  # an unfinished output of an earlier release: resumed aside
+            new = not self.partial.exists() or self.partial.stat().st_size == 0
+            self._writing = True
             if self.fmt == "csv":
-                self._fh = open(self.path, "a", encoding="utf-8", newline="")
+                self._fh = open(self.partial, "a", encoding="utf-8", newline="")
                 self._writer = csv.DictWriter(self._fh, fieldnames=self.fieldnames, delimiter=self.delimiter,
                                               lineterminator="\n", extrasaction="ignore")
                 if new:
                     self._writer.writeheader()
                     self._sync()
             else:
-                self._fh = open(self.path, "a", encoding="utf-8")
+                self._fh = open(self.partial, "a", encoding="utf-8")
 
     def write(self, rows: list[dict]) -> None:
+        if self._fh is None:
+            self.open()
         with writing(self.path):  # disk full: the rows flushed before stay, a rerun resumes after them
             if self.fmt == "csv":
                 self._writer.writerows(rows)
@@ -279,6 +314,16 @@ class OutputFile:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def commit(self) -> None:
+        """Every row is written: the partial file becomes the output (one rename, fsynced)."""
+        self.close()
+        if self.source == self.partial:
+            with writing(self.path):
+                atomic.replace(self.partial, self.path)
+        elif self.source == self.path:  # already complete: a partial file left by an interrupted --overwrite
+            self.partial.unlink(missing_ok=True)
+        self._writing = False
 
 
 # -- files: predicting --------------------------------------------------------------------------
@@ -441,9 +486,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
     dialogue = context is not None and context.window > 0 and first is not None and "dialogue_id" in first
     ctx = DialogueContext(context, text_col, inp.path) if dialogue else None
 
-    out = OutputFile(output_path, fieldnames)
-    if overwrite and output_path.exists():
-        output_path.unlink()
+    out = OutputFile(output_path, fieldnames, overwrite=overwrite)
     skip, last_written = out.existing_rows()
     if skip > total:
         raise DataError(f"{output_path} already has {skip} rows but {inp.path} has only {total}",
@@ -451,7 +494,6 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
     if on_total:
         on_total(total, skip)
     result = FileResult(inp.path, output_path, total, skip, 0, context=ctx is not None, blank_rows=inp.blank_rows)
-    out.open()
     try:
         chunk: list[dict] = []
         index = 0
@@ -483,6 +525,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
                 on_progress(len(chunk))
     finally:
         out.close()
+    out.commit()
     if ctx is not None:
         result.gaps = ctx.gaps
     return result

@@ -13,6 +13,7 @@ thumbs-down without a correction says what the label is *not* and is left out.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from emotune import atomic
 from emotune.errors import DataError
 
 SCHEMA = """
@@ -138,15 +140,13 @@ def export_feedback(db: str | Path, out: str | Path, *, model_id: str | None = N
     if model_id:
         rows = [r for r in rows if r["model_id"] == model_id]
     pairs = training_rows(rows)
-    tmp = out.with_name(out.name + ".tmp")
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(["text", "label"])
+    writer.writerows(pairs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["text", "label"])
-            writer.writerows(pairs)
-        tmp.replace(out)
+        atomic.write_text(out, buf.getvalue())  # a kill mid-export leaves the previous file, never half a CSV
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"Cannot write {out}: {exc.strerror or exc}") from None
     return len(pairs)

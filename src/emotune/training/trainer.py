@@ -26,6 +26,7 @@ from rich.console import Console
 from emotune.data.dataset import EmotionDataset, PreparedData
 from emotune.data.labels import Task
 from emotune.errors import ConfigError, DataError, EmotuneError, ModelError
+from emotune import atomic
 from emotune import runs as rd
 from emotune import runtime
 from emotune.config import RunConfig
@@ -122,21 +123,13 @@ def _sibling(run_dir: Path, what: str) -> Path:
 
 def _recover_swap(run_dir: Path) -> None:
     """Finish or undo a swap that a crash interrupted (see :func:`_swap_in`)."""
-    old = _sibling(run_dir, "replaced")
-    if not old.exists():
-        return
-    if run_dir.exists():
-        shutil.rmtree(old)  # the new run was in place: only the old one's removal was left
-    else:
-        old.rename(run_dir)  # killed between the two renames: the previous finished run comes back
+    atomic.recover_swap(run_dir, _sibling(run_dir, "replaced"))
 
 
 def _swap_in(new: Path, run_dir: Path) -> None:
-    """Replace the finished run in ``run_dir`` with the finished run in ``new``: two renames."""
-    old = _sibling(run_dir, "replaced")
-    run_dir.rename(old)
-    new.rename(run_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    """Replace the finished run in ``run_dir`` with the finished run in ``new`` in one step (a rename
+    exchange where the system has one), so that ``run_dir`` always holds one whole finished run."""
+    atomic.swap_dir(new, run_dir, _sibling(run_dir, "replaced"))
 
 
 def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: bool) -> tuple[bool, Path]:
@@ -171,6 +164,7 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: 
     if overwrite or not resume:
         _clear(run_dir)
         return False, run_dir
+    atomic.remove_temps(run_dir)  # half-written files of the interrupted run: never read, now gone
     old = rd.load_config(run_dir)
     diffs = config_differences(old, config)
     if diffs:
@@ -192,9 +186,7 @@ def _plain(obj):
 
 
 def _write_json(path: Path, obj, indent: int | None = 2) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False, default=_plain) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False, default=_plain) + "\n")
 
 
 def _save_model(clf, run_dir: Path) -> Path:
@@ -313,11 +305,12 @@ def _fit(clf, config: RunConfig, data: PreparedData, run_dir: Path, resuming: bo
         history = clf.fit(data.train, data.dev, output_dir=run_dir / rd.CHECKPOINT_DIR, resume=resuming) or []
     fit_seconds = time.time() - t0
     # appended: a resumed backend may return the epochs it restored from its checkpoint again
-    seen = {json.dumps(r, sort_keys=True) for r in rd.load_history(run_dir)}
-    with open(run_dir / rd.HISTORY_FILE, "a", encoding="utf-8") as fh:
-        for row in history:
-            if json.dumps(row, sort_keys=True, default=_plain) not in seen:
-                fh.write(json.dumps(row, ensure_ascii=False, default=_plain) + "\n")
+    rows = rd.load_history(run_dir)
+    seen = {json.dumps(r, sort_keys=True) for r in rows}
+    rows += [row for row in history if json.dumps(row, sort_keys=True, default=_plain) not in seen]
+    # rewritten whole, atomically: a kill mid-write never leaves a torn line for the resumed run to trip on
+    atomic.write_text(run_dir / rd.HISTORY_FILE,
+                      "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in rows))
     say(f"  fitted in {fit_seconds:.1f} s")
     return history, fit_seconds
 
@@ -407,7 +400,7 @@ def _write_card_and_metrics(run_dir: Path, config: RunConfig, summary: dict, met
 
     card = render_model_card(config, summary, metrics, history, config_file=rd.CONFIG_FILE,
                              history_file=rd.HISTORY_FILE)
-    (run_dir / rd.CARD_FILE).write_text(card, encoding="utf-8")
+    atomic.write_text(run_dir / rd.CARD_FILE, card)
     _write_json(run_dir / rd.METRICS_FILE, metrics)  # last: marks the run finished
 
 

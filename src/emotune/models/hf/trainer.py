@@ -27,6 +27,7 @@ from emotune.models.hf.checkpoints import TimedCheckpointCallback, last_checkpoi
 from emotune.models.hf.data import make_collator
 from emotune.models.hf.loss import loss_fn
 from emotune.models.hf.resources import quiet_hf
+from emotune.models.weights import match_umask
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class EmotuneTrainer(Trainer):
 
     def __init__(self, *args, task: Task, loss_kind: str = "auto", loss_weights: torch.Tensor | None = None,
                  loss: LossFunction | None = None, dev_scorer: Callable[[Any], dict] | None = None, **kwargs):
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), EpochLossCallback(self)]
+        # the modes first: a backend's own on_save callbacks (and a kill right after) see the final files
+        kwargs["callbacks"] = [CheckpointModeCallback(), *(kwargs.get("callbacks") or []), EpochLossCallback(self)]
         super().__init__(*args, **kwargs)
         self.task = task
         self.loss_kind = loss_kind
@@ -111,6 +113,17 @@ class EpochLossCallback(TrainerCallback):
         value = self.trainer.pop_epoch_loss()
         if value is not None:
             self.trainer.log({"epoch_train_loss": value})
+
+
+class CheckpointModeCallback(TrainerCallback):
+    """Checkpoint files get the mode of the rest of the run: safetensors writes its weights 0600
+    (a temporary file renamed), every other file gets the umask's mode (0644)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        reference = folder / "trainer_state.json"  # written by Python's open(): the umask's mode
+        if reference.is_file():
+            match_umask(folder, reference)
 
 
 class RichProgressCallback(TrainerCallback):
