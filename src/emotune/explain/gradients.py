@@ -15,7 +15,10 @@ import numpy as np
 from emotune.data.labels import Task
 from emotune.explain.words import Word, overlapping
 
-N_STEPS = 32  # points on the path; the completeness error was < 1% of the output change on ISEAR MiniLM
+# Points on the path. Completeness error |sum of attributions - output change| / |output change| on 10
+# ISEAR test texts with the fine-tuned MiniLM: 16 steps median 3.5% (max 45%), 32 steps median 0.1%
+# (max 1.4%), 64 steps < 0.1% at twice the cost.
+N_STEPS = 32
 TORCH_BACKENDS = ("encoder", "causal-lm")
 
 

@@ -22,6 +22,7 @@ from emotune._version import __version__
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.reports import plots
+from emotune.reports.words import driving_words_section
 from emotune.evaluation.calibration import calibration_summary
 from emotune.metrics import (
     PRIMARY,
@@ -487,11 +488,12 @@ def _json_ready(comparison: dict) -> dict:
 def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite: bool = False, *,
                  groups: Mapping[str, str] | None = None, title: str | None = None,
                  n_resamples: int = DEFAULT_RESAMPLES, f1_threshold: float = F1_THRESHOLD,
-                 measurements: Mapping[str, Mapping] | None = None) -> Path:
+                 measurements: Mapping[str, Mapping] | None = None, explain_texts: int = 100) -> Path:
     """Write the HTML comparison report of finished runs into ``out_dir``; return ``index.html``.
 
     ``groups`` names models explicitly (run dir -> model name) instead of grouping by config;
-    ``measurements`` adds numbers a benchmark measured per run dir (``{"texts_per_s": ...}``).
+    ``measurements`` adds numbers a benchmark measured per run dir (``{"texts_per_s": ...}``);
+    ``explain_texts``: test texts explained per model for "words that drive each emotion" (0: none).
     """
     from emotune.runs import Run
 
@@ -510,6 +512,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite:
             records.append(r)
     comparison = build_comparison(records, groups=groups, n_resamples=n_resamples, f1_threshold=f1_threshold)
     comparison["title"] = title or f"emotune comparison: {comparison['dataset']}"
+    comparison["driving_words"] = driving_words_section(comparison, records, n_texts=explain_texts)
     if measurements:
         for m in comparison["models"]:
             speeds = [measurements.get(str(Path(r).resolve()), {}).get("texts_per_s") for r in m["runs"]]
