@@ -80,11 +80,15 @@ def compare_cmd(
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
     threshold: Annotated[float, typer.Option("--threshold", help="F1 under which a label counts as a weakness.")] = 0.5,
+    explain_texts: Annotated[int, typer.Option(
+        "--explain-texts", min=0, help="Test texts explained per model for \"words that drive each emotion\" "
+                                       "(0: skip that section; each text costs a model call per word).")] = 100,
 ) -> None:
     """Compare runs from their stored predictions: HTML report with figures and significance tests."""
     from emotune.reports.compare import compare_runs
 
-    index = compare_runs(runs, out, overwrite=overwrite, title=title, n_resamples=resamples, f1_threshold=threshold)
+    index = compare_runs(runs, out, overwrite=overwrite, title=title, n_resamples=resamples, f1_threshold=threshold,
+                         explain_texts=explain_texts)
     console.print(f"Report written to {index}", highlight=False)
 
 

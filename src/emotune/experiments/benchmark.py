@@ -44,6 +44,7 @@ SLOW_BACKENDS = ("prompt", "instruct")  # LLM scoring/generation: throughput tim
 MEASURE_FILE = "measurements.json"
 QUICK_FOLDS = 3
 QUICK_ENSEMBLE = 2  # members
+QUICK_EXPLAIN = 10  # test texts explained per model for the report's "words that drive each emotion" (--quick)
 QUICK_CV_BACKENDS = ("tfidf",)  # --quick cross-validates the TF-IDF model only (seconds, not minutes)
 
 # the suites that compare backends on one dataset and add an ensemble (and cross-validation)
@@ -243,7 +244,7 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
             title = f"emotune benchmark: {name}{' (quick)' if quick else ''}" + (
                 f", {dataset}" if len(by_dataset) > 1 else "")
             path = compare_runs([s.run_dir for s in specs], folder, overwrite=True, groups=groups, title=title,
-                                n_resamples=n_resamples, measurements=meas)
+                                n_resamples=n_resamples, measurements=meas, explain_texts=QUICK_EXPLAIN if quick else 100)
             reports[dataset] = str(path.relative_to(out))
             report_path = report_path or path
         results["report"] = ", ".join(reports.values())
