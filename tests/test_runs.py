@@ -252,6 +252,45 @@ def test_a_truncated_onnx_file_is_named(toy_run, tmp_path):
         Run.open(run).load(onnx=True)
 
 
+def test_onnx_external_data_must_be_inside_the_folder_and_whole(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from emotune.models.weights import verify_onnx
+
+    def save(folder, location="model.onnx.data"):
+        folder.mkdir()
+        graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4096])],
+                                  [helper.make_tensor("w", TensorProto.FLOAT, [4096], bytes(4 * 4096), raw=True)])
+        model = helper.make_model(graph)
+        onnx.save(model, str(folder / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=location, size_threshold=0)
+        return folder / "model.onnx"
+
+    good = save(tmp_path / "good")
+    verify_onnx(good)  # graph + whole external file: passes
+    cut = save(tmp_path / "cut")
+    data = cut.parent / "model.onnx.data"
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(ModelError, match="Truncated ONNX external data .*model.onnx.data"):
+        verify_onnx(cut)
+    data.unlink()
+    with pytest.raises(ModelError, match="'model.onnx.data' of tensor 'w' is missing"):
+        verify_onnx(cut)
+    # a hand-edited location that leaves the folder is refused before anything reads it
+    model = onnx.load(str(good), load_external_data=False)
+    for entry in model.graph.initializer[0].external_data:
+        if entry.key == "location":
+            entry.value = "../../etc/passwd"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with open(outside / "model.onnx", "wb") as f:
+        f.write(model.SerializeToString())
+    with pytest.raises(ModelError, match="points outside its folder"):
+        verify_onnx(outside / "model.onnx")
+
+
 def test_weights_get_the_same_mode_as_the_rest_of_the_run(toy_run):
     modes = {p.name: p.stat().st_mode & 0o777 for p in (toy_run / "model").iterdir()}
     assert len(set(modes.values())) == 1, modes

@@ -86,6 +86,48 @@ def verify_onnx(path: Path) -> None:
         raise ModelError(f"Truncated or corrupt ONNX file {path}: {size} bytes"
                          + ("" if seen_graph else ", no graph"),
                          hint="Export it again with `emotune export RUN --onnx`.")
+    verify_onnx_external_data(path)
+
+
+#: a graph file under this size may keep its weights in external files (``model.onnx.data``): they are checked
+EXTERNAL_DATA_GRAPH_MAX = 16 * 2**20
+
+
+def verify_onnx_external_data(path: Path) -> None:
+    """Every tensor stored outside ``path`` points at a file inside its folder that is long enough.
+
+    onnxruntime would otherwise fail late (or read a file outside the run) on a moved, cut or
+    hand-edited ``*.onnx.data``. Only small graph files are parsed: one with external weights is
+    small, one with its weights inside is not (and its own walk above covers it).
+    """
+    if path.stat().st_size > EXTERNAL_DATA_GRAPH_MAX:
+        return
+    try:
+        import onnx
+        from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+    except ImportError:  # without the onnx package onnxruntime's own load error is the message
+        return
+    hint = "Export it again with `emotune export RUN --onnx`."
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises its own DecodeError types
+        raise ModelError(f"Corrupt ONNX file {path}: {exc}", hint=hint) from None
+    base = path.parent.resolve()
+    for tensor in _get_all_tensors(model):  # onnx's own walk over initializers and subgraph attributes
+        if not uses_external_data(tensor):
+            continue
+        info = ExternalDataInfo(tensor)
+        target = (base / info.location).resolve()
+        if not target.is_relative_to(base):
+            raise ModelError(f"ONNX file {path}: tensor '{tensor.name}' points outside its folder "
+                             f"({info.location!r})", hint="emotune only reads weights inside the run. " + hint)
+        if not target.is_file():
+            raise ModelError(f"ONNX file {path}: external data file {info.location!r} of tensor '{tensor.name}' "
+                             "is missing", hint="Copy the whole onnx folder, or " + hint[0].lower() + hint[1:])
+        need = (info.offset or 0) + (info.length or 0)
+        if target.stat().st_size < need:
+            raise ModelError(f"Truncated ONNX external data {target}: {target.stat().st_size} bytes, tensor "
+                             f"'{tensor.name}' needs {need}", hint=hint)
 
 
 def refuse_pickles(model_dir: Path) -> None:
