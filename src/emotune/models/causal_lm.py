@@ -64,6 +64,7 @@ def estimate_parameters(source: str) -> int:
 
 class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
     backend = "causal-lm"
+    trains_distributed = True
     what = "decoder model"
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
@@ -131,7 +132,9 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
                                    bnb_4bit_use_double_quant=self.model_config.double_quant,
                                    bnb_4bit_compute_dtype=compute)
                 if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-            kwargs["device_map"] = {"": torch.cuda.current_device()}
+            # one GPU per process under torchrun (QLoRA + DDP), the current one otherwise
+            kwargs["device_map"] = {"": runtime.local_rank() if runtime.world_size() > 1
+                                    else torch.cuda.current_device()}
         try:
             with quiet_hf():
                 tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)

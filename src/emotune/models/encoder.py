@@ -128,6 +128,7 @@ def _load_state_dict_files(path: Path) -> dict:
 # -- the backend ------------------------------------------------------------------------------
 class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
     backend = "encoder"
+    trains_distributed = True
     what = "encoder model"
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):

@@ -73,6 +73,7 @@ DEFAULT_MODEL = "smollm2"
 # -- the backend --------------------------------------------------------------------------------
 class InstructClassifier(EmotionClassifier):
     backend = "instruct"
+    trains_distributed = True
     reads_text_prefix = True  # "anger: <tweet>" tells an EI view its emotion
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None, *, task: str | None = None,

@@ -112,6 +112,7 @@ def _sequence_loss(model, inputs: dict, weights):
 
 class Seq2SeqClassifier(EmotionClassifier):
     backend = "seq2seq"
+    trains_distributed = True
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
         super().__init__(label_set, model_config, training_config)

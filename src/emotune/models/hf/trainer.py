@@ -67,9 +67,15 @@ class EmotuneTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def pop_epoch_loss(self) -> float | None:
-        if not self._epoch_loss_n:
+        if self.accelerator.num_processes > 1:  # under torchrun: the mean over every process's batches
+            both = torch.stack([self._epoch_loss_sum.float().reshape(()),
+                                torch.tensor(float(self._epoch_loss_n), device=self._epoch_loss_sum.device)])
+            total, n = (float(x) for x in self.accelerator.reduce(both.to(self.args.device), reduction="sum"))
+        else:
+            total, n = float(self._epoch_loss_sum.item()), self._epoch_loss_n
+        if not n:
             return None
-        value = float(self._epoch_loss_sum.item()) / self._epoch_loss_n
+        value = total / n
         self._epoch_loss_sum = torch.zeros(())
         self._epoch_loss_n = 0
         return value
@@ -221,6 +227,9 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
     start = time.perf_counter()
     with quiet_hf():  # checkpoint "Writing model shards" bars, checkpoint-sorting notices
         trainer.train(resume_from_checkpoint=ckpt)
+    # under torchrun: no process leaves (and rank 0 removes the checkpoints) while another is still
+    # loading the best one
+    trainer.accelerator.wait_for_everyone()
     seconds = time.perf_counter() - start
     history = history_from_log(trainer.state.log_history, epoch_offset=epoch_offset, stage=stage)
     return TrainResult(history=history, trainer=trainer, best_metric=trainer.state.best_metric, seconds=seconds)
