@@ -118,6 +118,25 @@ def test_torchrun_two_processes_tiny_encoder(setup, tmp_path):
     _assert_close_to_one_process(two, _one_process(paths["encoder"], tmp_path / "one"))
 
 
+@pytest.mark.slow
+def test_accelerate_launch_two_processes_real_minilm(setup, tmp_path):
+    """``accelerate launch`` (its torchrun launcher; ``--multi_gpu`` is its name for it, on CPU too)
+    with the packaged MiniLM, one epoch on the toy rows."""
+    root, _ = setup
+    config = {"name": "ddp-minilm", "model": {"backend": "encoder", "name": "minilm"},
+              "training": {**TRAINING, "epochs": 1}, "data": {"dataset": str(root / "toy.csv"), "text_col": "text",
+                                                              "label_col": "label", "max_train": 48}}
+    path = tmp_path / "minilm.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2",
+           "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no", "-m", "emotune", "train", str(path),
+           "--run-dir", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = _assert_valid_two_process_run(tmp_path / "run", epochs=1)
+    assert metrics["sizes"]["train"] == 48 and metrics["model"] == "minilm"
+
+
 def _completed_checkpoints(run_dir: Path) -> list[Path]:
     return [p for p in (run_dir / rd.CHECKPOINT_DIR).glob("checkpoint-*") if (p / "trainer_state.json").exists()]
 

@@ -228,7 +228,7 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
     # -- training -----------------------------------------------------------------------------
     def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
             resume: bool = False, quiet: bool = False) -> list[dict]:
-        from emotune.models.hf.trainer import run_trainer
+        from emotune.models.hf.trainer import run_trainer, trained_model
 
         t = self.training_config
         runtime.setup_threads(t)
@@ -241,7 +241,7 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
                                     output_dir=root, resume=resume, description=self.describe(),
                                     loss_weights=weights, quiet=quiet, callbacks=self.callbacks,
                                     save_checkpoints=output_dir is not None)
-            self.model = result.trainer.model
+            self.model = trained_model(result, self)
             history = result.history
             del result
         self.model.eval()

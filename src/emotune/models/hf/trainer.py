@@ -21,6 +21,7 @@ import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+from emotune import runtime
 from emotune.data.labels import LabelSet, Task
 from emotune.models.hf.args import build_training_args, make_compute_metrics
 from emotune.models.hf.checkpoints import last_checkpoint
@@ -186,6 +187,34 @@ class TrainResult:
     trainer: Any
     best_metric: float | None
     seconds: float
+    #: after FSDP or DeepSpeed ZeRO-3 (weights sharded over the processes): the gathered weights, on rank 0
+    full_state_dict: dict | None = None
+
+
+def _weights_are_sharded(trainer) -> bool:
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    return bool(getattr(trainer, "is_deepspeed_enabled", False) and plugin is not None and plugin.zero_stage == 3)
+
+
+def trained_model(result: TrainResult, clf):
+    """The model ``clf`` (a backend with ``build()``) keeps after :func:`run_trainer`.
+
+    DDP and ZeRO-2 leave every process the whole model: ``result.trainer.model``. FSDP and ZeRO-3
+    leave each a shard, which one process cannot run; rank 0, which alone predicts and saves
+    afterwards, rebuilds the model unsharded and loads the gathered weights into it. (Written for the
+    GPU presets; not run by the emotune developers, who have no GPU: README "Scaling out".)
+    """
+    if result.full_state_dict is None or not runtime.is_main_process():
+        return result.trainer.model
+    clf.model = None
+    clf.build()
+    missing, unexpected = clf.model.load_state_dict(result.full_state_dict, strict=False)
+    if unexpected or [k for k in missing if "lora_" in k]:
+        raise RuntimeError(f"the gathered weights do not fit the rebuilt model (missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]})")
+    return clf.model
 
 
 def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, training, output_dir: str | Path,
@@ -230,9 +259,12 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
     # under torchrun: no process leaves (and rank 0 removes the checkpoints) while another is still
     # loading the best one
     trainer.accelerator.wait_for_everyone()
+    # FSDP / ZeRO-3: every process takes part in gathering the weights (rank 0 receives them)
+    full = trainer.accelerator.get_state_dict(trainer.model_wrapped) if _weights_are_sharded(trainer) else None
     seconds = time.perf_counter() - start
     history = history_from_log(trainer.state.log_history, epoch_offset=epoch_offset, stage=stage)
-    return TrainResult(history=history, trainer=trainer, best_metric=trainer.state.best_metric, seconds=seconds)
+    return TrainResult(history=history, trainer=trainer, best_metric=trainer.state.best_metric, seconds=seconds,
+                       full_state_dict=full)
 
 
 def history_from_log(log_history: list[dict], *, epoch_offset: float = 0.0, stage: str | None = None) -> list[dict]:
