@@ -4,9 +4,9 @@ a rank killed with -9 and the run resumed, and the DeepSpeed / FSDP presets' set
 
 The 2-process runs are real ``torchrun --standalone`` launches of ``python -m emotune train`` on
 tiny models (tests/tiny_models.py) and 120 rows; their scores are compared with a one-process run
-of the same effective batch (8 = 2 processes x 4 here): same optimizer steps, same batches, so
-losses and scores agree closely (not exactly: class-weighted losses are averaged per process, and
-dropout draws differ).
+of the same effective batch (8 = 2 processes x 4 here). Without dropout (whose random draws differ
+per process) and with an unweighted loss (DDP averages the processes' batch means), the two runs
+take the same optimizer steps on the same batches: they agree to float rounding.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tests.tiny_models import build_tiny
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 TRAINING = {"epochs": 3, "batch_size": 8, "max_length": 32, "learning_rate": 3e-3, "seed": 3,
-            "early_stopping_patience": 0, "group_by_length": False, "threads": 1}
+            "early_stopping_patience": 0, "group_by_length": False, "threads": 1, "class_weights": False}
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,13 @@ def setup(tmp_path_factory):
     rng = np.random.default_rng(0)
     rows = [f"{t} ({i} {rng.integers(1_000_000)})" for i, t in enumerate(texts)]
     pd.DataFrame({"text": rows, "label": labels}).to_csv(root / "toy.csv", index=False)
-    models = {"encoder": {"backend": "encoder", "name": str(build_tiny("bert", root / "tiny-bert"))},
+    bert = build_tiny("bert", root / "tiny-bert")
+    hf_config = json.loads((bert / "config.json").read_text())
+    hf_config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # (the tiny Llama has none)
+    (bert / "config.json").write_text(json.dumps(hf_config))
+    models = {"encoder": {"backend": "encoder", "name": str(bert)},
               "lora": {"backend": "causal-lm", "name": str(build_tiny("llama", root / "tiny-llama")),
-                       "lora": {"r": 4, "alpha": 8}}}
+                       "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}}
     paths = {}
     for key, model in models.items():
         # the decoder: 2 epochs, killed in the second
@@ -84,16 +88,19 @@ def _assert_valid_two_process_run(run_dir: Path, epochs: int) -> dict:
 
 
 def _assert_close_to_one_process(two: Path, one: Path) -> None:
-    """Same effective batch, same steps: losses and scores within a small tolerance."""
+    """Same effective batch, same steps: the same training losses, scores and metrics (float rounding)."""
     h2, h1 = rd.load_history(two), rd.load_history(one)
+    assert len(h2) == len(h1)
     for a, b in zip(h2, h1):
-        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=0.03)
-        assert a["dev_loss"] == pytest.approx(b["dev_loss"], abs=0.03)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-4)
+        # the dev loss during training comes from the Trainer's evaluation split over the 2 processes
+        assert a["dev_loss"] == pytest.approx(b["dev_loss"], abs=5e-3)
     s2, s1 = rd.load_predictions(two, "test").scores, rd.load_predictions(one, "test").scores
-    assert np.abs(s2 - s1).max() < 0.08
+    np.testing.assert_allclose(s2, s1, atol=1e-4)
     m2, m1 = (json.loads((d / rd.METRICS_FILE).read_text()) for d in (two, one))
-    for split in ("dev", "test"):  # 12 rows each: a row or two may fall on the other side of a near tie
-        assert m2[split]["accuracy"] == pytest.approx(m1[split]["accuracy"], abs=2 / 12 + 1e-9), split
+    for split in ("dev", "test"):  # rank 0 scores in one process, as the one-process run does
+        for key in ("accuracy", "f1_macro"):
+            assert m2[split][key] == pytest.approx(m1[split][key], abs=1e-6), (split, key)
 
 
 def _one_process(config: Path, run_dir: Path) -> Path:

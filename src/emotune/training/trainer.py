@@ -424,9 +424,8 @@ def _join_processes(config: RunConfig, final_dir: Path, resume: bool, overwrite:
         try:
             resuming, folder = _prepare_run_dir(config, final_dir, resume, overwrite)
             decision = {"resuming": resuming, "folder": str(folder)}
-        except EmotuneError as exc:
-            decision = {"error": str(exc)}
-            distributed.share(decision)
+        except Exception as exc:  # the other ranks wait for a decision: tell them, then stop
+            distributed.share({"error": str(exc)})
             raise
     decision = distributed.share(decision)
     if "error" in decision:
