@@ -56,3 +56,35 @@ def test_set_seed_seeds_python_numpy_and_torch():
 
 def test_available_memory():
     assert runtime.available_memory_bytes("cpu") > 0
+
+
+def test_processes_from_the_launchers_environment(monkeypatch):
+    for key in runtime.DISTRIBUTED_ENV:
+        monkeypatch.delenv(key, raising=False)
+    assert (runtime.world_size(), runtime.rank(), runtime.is_main_process()) == (1, 0, True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert (runtime.world_size(), runtime.rank(), runtime.local_rank(), runtime.is_main_process()) == (2, 1, 1, False)
+    runtime.leave_distributed()
+    assert (runtime.world_size(), runtime.rank(), runtime.is_main_process()) == (1, 0, True)
+
+
+def test_threads_are_shared_among_the_processes_of_one_machine(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(runtime.available_cpus() + 1))  # more processes than CPUs
+    try:
+        assert runtime.setup_threads(TrainingConfig()) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_batch_layout_keeps_the_effective_batch():
+    assert runtime.batch_layout(16, 1, 1) == (16, 1)
+    assert runtime.batch_layout(16, 1, 2) == (8, 1)  # the batch is split first
+    assert runtime.batch_layout(1, 8, 2) == (1, 4)  # else the accumulation
+    assert runtime.batch_layout(6, 4, 4) == (6, 1)
+    assert runtime.batch_layout(12, 2, 8) == (3, 1)  # 24 = 3 x 1 x 8
+    b, a = runtime.batch_layout(16, 1, 3)  # 16 does not split in 3: the nearest layout
+    assert b * a * 3 == 15
+    assert runtime.batch_layout(16, 2, 4, keep_effective=False) == (16, 2)  # "grow": both per process

@@ -206,6 +206,27 @@ def parse_model_config(raw: dict) -> BackendConfig:
     return _MODEL_ADAPTER.validate_python(raw)
 
 
+class DistributedConfig(_Strict):
+    """Training in several processes: ``torchrun --nproc_per_node N -m emotune train``, ``accelerate launch
+    -m emotune train`` or ``emotune train --nproc N`` (README "Scaling out"). The torch backends train with
+    the Trainer's DDP; the others train in rank 0 alone. DeepSpeed and FSDP apply whenever they are set
+    (one process too) and need a CUDA GPU."""
+
+    # keep: batch_size x grad_accum stays the effective batch, split over the processes (the preset's
+    # recipe holds); grow: both are per process, so the effective batch grows with the process count
+    effective_batch: Literal["keep", "grow"] = "keep"
+    backend: Literal["auto", "gloo", "nccl"] = "auto"  # torch.distributed backend; auto: NCCL on GPUs, gloo on CPU
+    timeout_s: int = Field(1800, gt=0)  # how long a process waits for the others (data preparation, checkpoints)
+    find_unused_parameters: bool | None = None  # DDP's; None: the Trainer decides
+    # DeepSpeed (ZeRO-2/3): a JSON file or the config itself; "auto" values are filled in by transformers
+    # from this training config (batch, accumulation, learning rate, precision). Needs `pip install deepspeed`.
+    deepspeed: str | dict[str, Any] | None = None
+    # FSDP on, with transformers' fsdp_config (version, reshard_after_forward, cpu_offload,
+    # auto_wrap_policy, transformer_layer_cls_to_wrap, state_dict_type...); {} is FSDP2 with its defaults.
+    # (A dict, not the "full_shard auto_wrap" string: transformers 5 deprecates the string form.)
+    fsdp: dict[str, Any] | None = None
+
+
 class TrainingConfig(_Strict):
     epochs: float = 3
     batch_size: int = 16
@@ -231,7 +252,9 @@ class TrainingConfig(_Strict):
     thresholds: Literal["per_label", "global", "none"] = "per_label"
     threads: int | None = None
     logging_steps: int = 50
-    checkpoint_minutes: float = 20  # also checkpoint every N minutes mid-epoch (resume after a kill); 0: per epoch only
+    # also checkpoint every N minutes mid-epoch (resume after a kill); 0: per epoch only; one process only
+    checkpoint_minutes: float = 20
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
 
 class RunConfig(_Strict):

@@ -24,7 +24,8 @@ def available_cpus() -> int:
 
 
 def setup_threads(training=None, *, only_explicit: bool = False) -> int:
-    """Use ``training.threads`` torch threads (default: every CPU this process may use).
+    """Use ``training.threads`` torch threads (default: every CPU this process may use, shared
+    among the processes torchrun started on this machine).
 
     ``only_explicit=True`` (inference, the start of a run) leaves the current setting alone unless
     the config names a number, so that a server that chose its own thread count keeps it; it then
@@ -36,7 +37,8 @@ def setup_threads(training=None, *, only_explicit: bool = False) -> int:
         return torch.get_num_threads() if torch is not None else available_cpus()
     import torch
 
-    n = explicit or available_cpus()
+    local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    n = explicit or max(1, available_cpus() // local_processes)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -103,3 +105,59 @@ def available_memory_bytes(device=None) -> int:
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+# -- processes (torchrun / accelerate launch) ---------------------------------------------------
+# What torchrun and accelerate launch set in every worker's environment.
+DISTRIBUTED_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                   "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+
+
+def world_size() -> int:
+    """Processes training together (``WORLD_SIZE`` of torchrun / accelerate launch); 1 otherwise."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
+
+
+def is_main_process() -> bool:
+    """Rank 0, the only process that writes a run directory (True outside torchrun)."""
+    return rank() == 0
+
+
+def leave_distributed() -> None:
+    """Forget the launcher's environment: this process then trains alone (rank 0 of a backend that
+    does not train through the Trainer, e.g. TF-IDF, while the other ranks have exited)."""
+    for key in DISTRIBUTED_ENV:
+        os.environ.pop(key, None)
+
+
+def batch_layout(batch_size: int, grad_accum: int, processes: int, keep_effective: bool = True) -> tuple[int, int]:
+    """(per-process batch, gradient accumulation) for ``processes`` processes.
+
+    ``keep_effective``: the effective batch of one process (``batch_size * grad_accum``) is kept,
+    so a preset's recipe (and its learning rate) holds under torchrun: 16 x 1 on 2 processes is
+    8 x 1 each, 1 x 8 is 1 x 4 each. Where it cannot be split evenly the nearest layout is used
+    (and logged); ``keep_effective=False`` keeps both numbers per process (the batch grows).
+    """
+    if processes <= 1 or not keep_effective:
+        return batch_size, grad_accum
+    effective = batch_size * grad_accum
+    if batch_size % processes == 0:
+        return batch_size // processes, grad_accum
+    if grad_accum % processes == 0:
+        return batch_size, grad_accum // processes
+    per_process = max(1, round(effective / processes))
+    # the largest per-process batch not above the configured one that divides the per-process share
+    batch = max(b for b in range(1, min(batch_size, per_process) + 1) if per_process % b == 0)
+    accum = per_process // batch
+    if batch * accum * processes != effective:
+        log.warning("effective batch %d cannot be split over %d processes; using %d x %d per process "
+                    "(effective batch %d)", effective, processes, batch, accum, batch * accum * processes)
+    return batch, accum

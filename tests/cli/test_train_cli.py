@@ -100,3 +100,38 @@ def test_the_readme_own_file_command_trains_any_csv(capsys, tmp_path, monkeypatc
                          "--set", f"output_dir={tmp_path / 'runs'}"], capsys)
     assert code != 0 and "split.group_by column 'writer' not in dataset" in err
     assert "--set data.split.group_by=null" in err
+
+
+def test_nproc_checks_the_config_before_handing_over_to_torchrun(capsys, monkeypatch):
+    import os
+
+    handed_over = []
+    monkeypatch.setattr(os, "execv", lambda *a: handed_over.append(a))
+    code, _, err = _run(["train", str(CONFIGS / "isear-tfidf.yaml"), "--set", "training.epoch=2", "--nproc", "2"],
+                        capsys)
+    assert code == 2 and "Did you mean 'training.epochs'?" in err and not handed_over
+
+
+def test_nproc_inside_a_launcher_with_another_process_count_is_refused(capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    code, _, err = _run(["train", str(CONFIGS / "isear-tfidf.yaml"), "--nproc", "2"], capsys)
+    assert code == 2 and "--nproc 2 inside a launcher that started 4 processes" in err
+
+
+def test_nproc_hands_the_same_arguments_over_to_torchrun(capsys, monkeypatch, tmp_path):
+    import os
+
+    handed_over = []
+
+    def fake_execv(path, argv):
+        handed_over.append(argv)
+        raise SystemExit(0)  # (the real one does not return)
+
+    monkeypatch.setattr(os, "execv", fake_execv)
+    code, out, _ = _run(["train", "isear-tfidf", "--set", "training.seed=3", "--run-dir", str(tmp_path / "r"),
+                         "--overwrite", "--nproc", "3"], capsys)
+    assert code == 0 and "Handing over to torchrun" in out
+    (argv,) = handed_over
+    assert argv[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=3"]
+    assert argv[5:] == ["-m", "emotune", "train", "isear-tfidf", "--set", "training.seed=3", "--run-dir",
+                        str(tmp_path / "r"), "--overwrite"]

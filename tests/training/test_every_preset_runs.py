@@ -6,7 +6,8 @@ test of every preset, so each transformer is replaced by a tiny randomly initial
 same architecture (``tests/tiny_models.py``); the recipe (backend, head, LoRA targets, two-stage
 schedule, context window, task, thresholds...) is the preset's own. Data are a small fixed sample
 of the preset's real dataset; QLoRA presets run their LoRA recipe unquantised (no CUDA here: the
-QLoRA path itself is refused with a message, tested in tests/models/test_causal_lm.py).
+QLoRA path itself is refused with a message, tested in tests/models/test_causal_lm.py), and the
+DeepSpeed / FSDP presets in one plain process (refused likewise: tests/training/test_distributed.py).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def _small_config(path: Path, tiny_dirs) -> RunConfig:
         overrides.append(f"model.name={tiny_dirs(ARCH[preset.name])}")
     if cfg.model.model_dump().get("quantization", "none") != "none":  # what the QLoRA refusal tells a CPU user to do
         overrides += ["model.quantization=none", "training.optimizer=adamw_torch_fused"]
+    dist = cfg.training.distributed
+    if dist.deepspeed is not None or dist.fsdp is not None:  # what the refusal without CUDA tells a CPU user to do
+        overrides += ["training.distributed.deepspeed=null", "training.distributed.fsdp=null"]
     if cfg.model.backend == "instruct":  # keeps its own max_length: the instructions alone take ~100 tokens
         overrides = [o for o in overrides if not o.startswith("training.max_length")]
         overrides.append("model.instruct.max_per_task=24")

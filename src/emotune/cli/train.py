@@ -57,13 +57,47 @@ def train_command(
     dataset: str = typer.Option(None, "--dataset", help="Quick start without a config: data.dataset."),
     backend: str = typer.Option(None, "--backend", help="Quick start without a config: model.backend."),
     model: str = typer.Option(None, "--model", help="Quick start without a config: model.name."),
+    nproc: int = typer.Option(None, "--nproc", min=1,
+                              help="Train in N processes on this machine: hands over to torchrun "
+                                   "(DDP: gloo on CPU, NCCL on GPUs; README 'Scaling out')."),
 ) -> None:
     """Train a classifier from a config into a run directory (resumes an unfinished run)."""
     from emotune.training.trainer import train
 
-    cfg = _load_config(config, set_, dataset, backend, model)
+    cfg = _load_config(config, set_, dataset, backend, model)  # a bad config fails here, before torchrun
+    if nproc is not None and nproc > 1:
+        _hand_over_to_torchrun(nproc, config, set_, run_dir, overwrite, no_resume, dataset, backend, model)
     result = train(cfg, run_dir, resume=not no_resume, overwrite=overwrite)
-    _print_scores(result.metrics, result.run_dir)
+    if result.main_process:
+        _print_scores(result.metrics, result.run_dir)
+
+
+def _hand_over_to_torchrun(nproc: int, config, set_, run_dir, overwrite, no_resume, dataset, backend, model) -> None:
+    """``--nproc N``: this process becomes ``torchrun --standalone --nproc-per-node N -m emotune train ...``."""
+    import os
+    import sys
+
+    from emotune import runtime
+    from emotune.errors import ConfigError
+    from emotune.training.distributed import torchrun_command
+
+    if runtime.world_size() > 1:  # already one of torchrun's workers
+        if runtime.world_size() != nproc:
+            raise ConfigError(f"--nproc {nproc} inside a launcher that started {runtime.world_size()} processes",
+                              hint="Drop --nproc under torchrun / accelerate launch: the launcher decides.")
+        return
+    args = [str(config)] if config is not None else []
+    for item in set_:
+        args += ["--set", item]
+    for flag, value in (("--run-dir", run_dir), ("--dataset", dataset), ("--backend", backend), ("--model", model)):
+        if value is not None:
+            args += [flag, str(value)]
+    args += ["--overwrite"] * overwrite + ["--no-resume"] * no_resume
+    command = torchrun_command(nproc, args)
+    console.print(f"Handing over to torchrun: {' '.join(command[1:])}", highlight=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
 
 
 def cv_command(

@@ -38,6 +38,9 @@ class EmotionClassifier(ABC):
     backend: ClassVar[str] = ""
     #: whether ``fit`` learns anything (the lexicon and zero-shot prompting do not)
     trainable: ClassVar[bool] = True
+    #: ``fit`` trains through the Trainer, so under torchrun every rank trains (DDP / FSDP / DeepSpeed);
+    #: the other backends train in rank 0 alone while the other ranks exit
+    trains_distributed: ClassVar[bool] = False
     #: the model reads "<value>: <text>" prefixes itself (instruct), so its input spec has none
     reads_text_prefix: ClassVar[bool] = False
     #: tokens a transformer backend reads per text, and its tokenizer; None for backends without a

@@ -64,6 +64,7 @@ def estimate_parameters(source: str) -> int:
 
 class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
     backend = "causal-lm"
+    trains_distributed = True
     what = "decoder model"
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
@@ -131,7 +132,9 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
                                    bnb_4bit_use_double_quant=self.model_config.double_quant,
                                    bnb_4bit_compute_dtype=compute)
                 if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-            kwargs["device_map"] = {"": torch.cuda.current_device()}
+            # one GPU per process under torchrun (QLoRA + DDP), the current one otherwise
+            kwargs["device_map"] = {"": runtime.local_rank() if runtime.world_size() > 1
+                                    else torch.cuda.current_device()}
         try:
             with quiet_hf():
                 tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
@@ -225,7 +228,7 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
     # -- training -----------------------------------------------------------------------------
     def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
             resume: bool = False, quiet: bool = False) -> list[dict]:
-        from emotune.models.hf.trainer import run_trainer
+        from emotune.models.hf.trainer import run_trainer, trained_model
 
         t = self.training_config
         runtime.setup_threads(t)
@@ -238,7 +241,7 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
                                     output_dir=root, resume=resume, description=self.describe(),
                                     loss_weights=weights, quiet=quiet, callbacks=self.callbacks,
                                     save_checkpoints=output_dir is not None)
-            self.model = result.trainer.model
+            self.model = trained_model(result, self)
             history = result.history
             del result
         self.model.eval()

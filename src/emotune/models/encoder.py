@@ -128,6 +128,7 @@ def _load_state_dict_files(path: Path) -> dict:
 # -- the backend ------------------------------------------------------------------------------
 class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
     backend = "encoder"
+    trains_distributed = True
     what = "encoder model"
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
@@ -181,7 +182,7 @@ class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
     # -- training -----------------------------------------------------------------------------
     def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
             resume: bool = False, quiet: bool = False) -> list[dict]:
-        from emotune.models.hf.trainer import run_trainer
+        from emotune.models.hf.trainer import run_trainer, trained_model
 
         t = self.training_config
         runtime.setup_threads(t)
@@ -203,7 +204,7 @@ class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
                                     description=f"{self.model_name}", epoch_offset=float(t.head_epochs),
                                     stage="full" if t.head_epochs > 0 else None, **common)
             history += result.history
-            self.model = result.trainer.model
+            self.model = trained_model(result, self)
             del result
         self.model.eval()
         return history

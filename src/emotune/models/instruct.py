@@ -73,6 +73,7 @@ DEFAULT_MODEL = "smollm2"
 # -- the backend --------------------------------------------------------------------------------
 class InstructClassifier(EmotionClassifier):
     backend = "instruct"
+    trains_distributed = True
     reads_text_prefix = True  # "anger: <tweet>" tells an EI view its emotion
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None, *, task: str | None = None,
@@ -335,7 +336,7 @@ class InstructClassifier(EmotionClassifier):
         """The shared Trainer on ``instruction + text -> answer`` rows, loss on the answer tokens only;
         dev is scored by label scoring / generation (:meth:`_dev_metrics`), not by the LM loss."""
         from emotune.models.hf.checkpoints import checkpoint_dir, work_dir
-        from emotune.models.hf.trainer import run_trainer
+        from emotune.models.hf.trainer import run_trainer, trained_model
 
         has_dev = dev is not None and len(dev) > 0
         # kept after a finished run (adapter-sized): a later run may continue it with more epochs
@@ -348,7 +349,7 @@ class InstructClassifier(EmotionClassifier):
                 # the last checkpoint (not only the best one) stays, to continue from
                 args_overrides={"remove_unused_columns": False, "save_total_limit": 2},
                 save_checkpoints=output_dir is not None)
-        self.model = result.trainer.model
+        self.model = trained_model(result, self)
         self.model.eval()
         return result.history
 

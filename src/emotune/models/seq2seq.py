@@ -112,6 +112,7 @@ def _sequence_loss(model, inputs: dict, weights):
 
 class Seq2SeqClassifier(EmotionClassifier):
     backend = "seq2seq"
+    trains_distributed = True
 
     def __init__(self, label_set: LabelSet, model_config=None, training_config=None):
         super().__init__(label_set, model_config, training_config)
@@ -235,7 +236,7 @@ class Seq2SeqClassifier(EmotionClassifier):
 
             weights = torch.tensor(balanced_weights(class_ids, len(self.targets), present_only=True),
                                    dtype=torch.float32)
-        from emotune.models.hf.trainer import run_trainer
+        from emotune.models.hf.trainer import run_trainer, trained_model
 
         with work_dir(checkpoint_dir(output_dir)) as root:
             result = run_trainer(
@@ -244,7 +245,7 @@ class Seq2SeqClassifier(EmotionClassifier):
                 data_collator=_Collator(self.tokenizer), loss=_sequence_loss, dev_scorer=scorer,
                 args_overrides={"remove_unused_columns": False})
             history = result.history
-            self.model = result.trainer.model
+            self.model = trained_model(result, self)
             del result
         self.model.eval()
         return history

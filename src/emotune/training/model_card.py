@@ -118,6 +118,12 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
         parts.append(f"- Training: class_weights={config.training.class_weights}, seed={config.training.seed}")
     else:
         parts.append("- Not trained on this data (no weights were fitted).")
+    layout = metrics.get("distributed")
+    if layout:  # how the torch backends' batches were spread over processes (torchrun, README "Scaling out")
+        how = f" ({layout['strategy']}, {layout['backend']})" if layout.get("backend") else ""
+        parts.append(f"- Processes: {layout['world_size']}{how}; per-device batch {layout['per_device_batch_size']} "
+                     f"x gradient accumulation {layout['grad_accum']} x {layout['world_size']} process(es) "
+                     f"= effective batch {layout['effective_batch']}")
     if metrics.get("thresholds") is not None:
         parts.append(f"- Decision thresholds tuned on dev ({config.training.thresholds}): {_fmt(metrics['thresholds'])}")
     parts.append(f"- The full configuration is in `{config_file}`.")

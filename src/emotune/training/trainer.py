@@ -41,7 +41,8 @@ _RESUME_IGNORED = {"output_dir", "description"}
 @dataclass
 class TrainResult:
     run_dir: Path
-    metrics: dict  # the content of metrics.json
+    metrics: dict  # the content of metrics.json ({} on the ranks other than 0 under torchrun)
+    main_process: bool = True  # False on the ranks other than 0 (rank 0 scores and writes the run)
 
     @property
     def primary(self) -> str:
@@ -284,16 +285,17 @@ def _sizes(data: PreparedData) -> dict[str, int]:
     return {s: len(getattr(data, s)) for s in ("train", "dev", "test")}
 
 
-def _build_model(config: RunConfig, data: PreparedData, run_dir: Path):
-    """The backend's classifier; config, labels and data summary written first: they make ``run_dir`` a
-    (resumable) run."""
+def _build_model(config: RunConfig, data: PreparedData, run_dir: Path, write: bool = True):
+    """The backend's classifier; config, labels and data summary written first (by rank 0 alone under
+    torchrun): they make ``run_dir`` a (resumable) run."""
     from emotune.models.registry import backend_class
 
     clf = backend_class(config.model.backend)(data.label_set, config.model, config.training)
-    config.save(run_dir / rd.CONFIG_FILE)
-    data.label_set.save(run_dir / rd.LABELS_FILE)
     summary = data_summary(data, config)
-    _write_json(run_dir / rd.DATA_FILE, summary)
+    if write:
+        config.save(run_dir / rd.CONFIG_FILE)
+        data.label_set.save(run_dir / rd.LABELS_FILE)
+        _write_json(run_dir / rd.DATA_FILE, summary)
     return clf, summary
 
 
@@ -304,6 +306,8 @@ def _fit(clf, config: RunConfig, data: PreparedData, run_dir: Path, resuming: bo
     with _oom_as_user_error(config, "training"):
         history = clf.fit(data.train, data.dev, output_dir=run_dir / rd.CHECKPOINT_DIR, resume=resuming) or []
     fit_seconds = time.time() - t0
+    if not runtime.is_main_process():
+        return history, fit_seconds
     # appended: a resumed backend may return the epochs it restored from its checkpoint again
     rows = rd.load_history(run_dir)
     seen = {json.dumps(r, sort_keys=True) for r in rows}
@@ -395,6 +399,33 @@ def _timings(metrics: dict, fit_seconds: float, scored: _Scored, started: float)
     metrics["machine"] = machine_info()
 
 
+def _join_processes(config: RunConfig, final_dir: Path, resume: bool, overwrite: bool, clf_class):
+    """Under torchrun: (processes, backend, resuming, folder) agreed by every rank; None when this rank has
+    nothing to do (a backend that trains in one process, on a rank other than 0)."""
+    from emotune.training import distributed
+
+    if not clf_class.trains_distributed:
+        if not runtime.is_main_process():
+            console.print(f"rank {runtime.rank()}: the {config.model.backend} backend trains in one process; "
+                          "rank 0 does the work", highlight=False)
+            return None
+        runtime.leave_distributed()  # rank 0 trains alone, as without torchrun
+        return (1, None, *_prepare_run_dir(config, final_dir, resume, overwrite))
+    backend = distributed.join(config.training.distributed)
+    decision = None
+    if runtime.is_main_process():  # rank 0 alone looks at and prepares the run directory
+        try:
+            resuming, folder = _prepare_run_dir(config, final_dir, resume, overwrite)
+            decision = {"resuming": resuming, "folder": str(folder)}
+        except Exception as exc:  # the other ranks wait for a decision: tell them, then stop
+            distributed.share({"error": str(exc)})
+            raise
+    decision = distributed.share(decision)
+    if "error" in decision:
+        raise ConfigError(f"rank 0 stopped: {decision['error']}")
+    return runtime.world_size(), backend, decision["resuming"], Path(decision["folder"])
+
+
 def _write_card_and_metrics(run_dir: Path, config: RunConfig, summary: dict, metrics: dict, history: list) -> None:
     from emotune.training.model_card import render_model_card
 
@@ -415,22 +446,44 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     started = time.time()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.name
     final_dir = run_dir
-    resuming, run_dir = _prepare_run_dir(config, final_dir, resume, overwrite)
+    processes, pg_backend = 1, None
+    if runtime.world_size() > 1:  # torchrun / accelerate launch: see emotune.training.distributed
+        from emotune.models.registry import backend_class
+
+        joined = _join_processes(config, final_dir, resume, overwrite, backend_class(config.model.backend))
+        if joined is None:
+            return TrainResult(final_dir, {}, main_process=False)
+        processes, pg_backend, resuming, run_dir = joined
+    else:
+        resuming, run_dir = _prepare_run_dir(config, final_dir, resume, overwrite)
+    main = runtime.is_main_process()
+    progress = progress and main
     say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
-    say(f"[bold]{'Resuming' if resuming else 'Training'}[/] {config.name} -> {final_dir}")
+    say(f"[bold]{'Resuming' if resuming else 'Training'}[/] {config.name} -> {final_dir}"
+        + (f" ({processes} processes)" if processes > 1 else ""))
 
     runtime.set_seed(config.training.seed)
     runtime.setup_threads(config.training, only_explicit=True)
 
     data = _prepare_data(config, data, say)
-    clf, summary = _build_model(config, data, run_dir)
+    clf, summary = _build_model(config, data, run_dir, write=main)
+    if processes > 1:
+        from emotune.training.distributed import check_same_data
+
+        check_same_data(summary)
     history, fit_seconds = _fit(clf, config, data, run_dir, resuming, say)
+    if not main:  # rank 0 alone scores and writes, in one process: the metrics of a one-process run
+        return TrainResult(final_dir, {}, main_process=False)
     scored = _score_splits(clf, config, data, ["dev", "test"] if report_test else ["dev"], progress)
     _tune_thresholds(clf, config, data, scored)
     metrics = _score_metrics(clf, config, data, scored, run_dir)
     _set_input_spec(clf, config, summary)
     _save_model(clf, run_dir)
     _timings(metrics, fit_seconds, scored, started)
+    if clf.trains_distributed:
+        from emotune.training.distributed import layout
+
+        metrics["distributed"] = layout(config.training, processes, pg_backend)
     _write_card_and_metrics(run_dir, config, summary, metrics, history)
     if run_dir != final_dir:
         _swap_in(run_dir, final_dir)

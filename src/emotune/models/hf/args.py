@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -79,28 +80,54 @@ def check_optimizer(name: str) -> None:
                           hint="Use --set training.optimizer=adamw_torch_fused on this machine.")
 
 
-def build_training_args(training, output_dir: str | Path, *, label_set: LabelSet, has_eval: bool = True,
-                        epochs: float | None = None, learning_rate: float | None = None,
-                        select_best: bool = True, args_class=None, **overrides):
-    """Map a :class:`TrainingConfig` to ``TrainingArguments`` (transformers 5 names).
+def check_distributed(training) -> None:
+    """DeepSpeed and FSDP need CUDA (and DeepSpeed its package): say so before the Trainer starts."""
+    dist = training.distributed
+    if dist.deepspeed is not None and dist.fsdp is not None:
+        raise ConfigError("training.distributed sets both deepspeed and fsdp: choose one",
+                          hint="Set training.distributed.fsdp=null or training.distributed.deepspeed=null.")
+    if isinstance(dist.deepspeed, str) and not Path(dist.deepspeed).expanduser().is_file():
+        raise ConfigError(f"training.distributed.deepspeed: DeepSpeed config file not found: {dist.deepspeed}",
+                          hint="Give a JSON file (see the ZeRO presets, e.g. configs/isear-mistral7b-lora-deepspeed-zero2.yaml) "
+                               "or the config itself as a mapping.")
+    for what, given, package in (("deepspeed", dist.deepspeed is not None, "deepspeed"),
+                                 ("fsdp", dist.fsdp is not None, None)):
+        if not given:
+            continue
+        missing = [m for m, ok in (("a CUDA GPU", runtime.cuda_available()),
+                                   (f"the {package} package (pip install {package})",
+                                    package is None or importlib.util.find_spec(package) is not None)) if not ok]
+        if missing:
+            raise ConfigError(f"training.distributed.{what} ({'DeepSpeed ZeRO' if package else 'FSDP'}) needs "
+                              f"{' and '.join(missing)}",
+                              hint=f"Use --set training.distributed.{what}=null on this machine: plain DDP "
+                                   "(torchrun / --nproc) or one process, same recipe otherwise.")
+
+
+def training_args_kwargs(training, output_dir: str | Path, *, label_set: LabelSet, has_eval: bool = True,
+                         epochs: float | None = None, learning_rate: float | None = None,
+                         select_best: bool = True, processes: int | None = None) -> dict[str, Any]:
+    """The ``TrainingArguments`` keywords for a :class:`TrainingConfig` (transformers 5 names).
 
     Evaluation and checkpoints happen once per epoch; with a dev set the best epoch by
-    ``training.metric`` is restored at the end. ``overrides`` win over everything.
+    ``training.metric`` is restored at the end. Under torchrun (``processes`` > 1, default: the
+    launcher's ``WORLD_SIZE``) the per-device batch and accumulation keep the effective batch of
+    ``training`` (:func:`emotune.runtime.batch_layout`).
     """
-    from transformers import TrainingArguments
-
-    args_class = args_class or TrainingArguments
-    check_optimizer(training.optimizer)
     precision = runtime.select_precision(training)
     metric = resolve_metric(label_set, training.metric)
     evaluate = has_eval
+    dist = training.distributed
+    processes = runtime.world_size() if processes is None else processes
+    batch, accum = runtime.batch_layout(training.batch_size, training.grad_accum, processes,
+                                        keep_effective=dist.effective_batch == "keep")
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=float(training.epochs if epochs is None else epochs),
         max_steps=int(training.max_steps),
-        per_device_train_batch_size=training.batch_size,
+        per_device_train_batch_size=batch,
         per_device_eval_batch_size=training.eval_batch_size,
-        gradient_accumulation_steps=training.grad_accum,
+        gradient_accumulation_steps=accum,
         learning_rate=float(training.learning_rate if learning_rate is None else learning_rate),
         weight_decay=training.weight_decay,
         # transformers 5 folded warmup_ratio into warmup_steps: a float in [0, 1) is a ratio
@@ -128,7 +155,30 @@ def build_training_args(training, output_dir: str | Path, *, label_set: LabelSet
         remove_unused_columns=True,
         train_sampling_strategy="group_by_length" if training.group_by_length else "random",
         save_safetensors=True,
+        ddp_backend=None if dist.backend == "auto" else dist.backend,
+        ddp_timeout=dist.timeout_s,
+        ddp_find_unused_parameters=dist.find_unused_parameters,
     )
+    if dist.deepspeed is not None:
+        kwargs["deepspeed"] = (str(Path(dist.deepspeed).expanduser()) if isinstance(dist.deepspeed, str)
+                               else dict(dist.deepspeed))
+    if dist.fsdp is not None:
+        kwargs["fsdp"] = True
+        kwargs["fsdp_config"] = dict(dist.fsdp)
+    return kwargs
+
+
+def build_training_args(training, output_dir: str | Path, *, label_set: LabelSet, has_eval: bool = True,
+                        epochs: float | None = None, learning_rate: float | None = None,
+                        select_best: bool = True, args_class=None, **overrides):
+    """``TrainingArguments`` from :func:`training_args_kwargs`; ``overrides`` win over everything."""
+    from transformers import TrainingArguments
+
+    args_class = args_class or TrainingArguments
+    check_optimizer(training.optimizer)
+    check_distributed(training)
+    kwargs = training_args_kwargs(training, output_dir, label_set=label_set, has_eval=has_eval, epochs=epochs,
+                                  learning_rate=learning_rate, select_best=select_best)
     kwargs.update(overrides)
     kwargs = {k: v for k, v in kwargs.items() if k in _arg_fields(args_class)}
     try:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from emotune import runtime
+
 
 def checkpoint_dir(output_dir: str | Path | None, name: str | None = None) -> Path | None:
     """The folder the Trainer writes ``checkpoint-N`` into: ``output_dir`` itself (the protocol's
@@ -56,7 +58,8 @@ def remove_checkpoints(folder: str | Path) -> None:
 
 @contextmanager
 def work_dir(folder: str | Path | None, *, keep: bool = False):
-    """Where the Trainer writes checkpoints: ``folder`` (kept for resume) or a temporary directory.
+    """Where the Trainer writes checkpoints: ``folder`` (kept for resume) or a temporary directory
+    (one process only: under torchrun every rank must see the same folder, so give one).
 
     ``keep=False`` removes the checkpoints after a successful run (the best weights live in the
     saved model, and optimizer states are twice the model size); an exception leaves them for
@@ -72,7 +75,7 @@ def work_dir(folder: str | Path | None, *, keep: bool = False):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     yield folder
-    if not keep:
+    if not keep and runtime.is_main_process():  # under torchrun rank 0 alone writes (and removes) them
         remove_checkpoints(folder)
 
 

@@ -21,6 +21,7 @@ import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+from emotune import runtime
 from emotune.data.labels import LabelSet, Task
 from emotune.models.hf.args import build_training_args, make_compute_metrics
 from emotune.models.hf.checkpoints import TimedCheckpointCallback, last_checkpoint
@@ -69,9 +70,15 @@ class EmotuneTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def pop_epoch_loss(self) -> float | None:
-        if not self._epoch_loss_n:
+        if self.accelerator.num_processes > 1:  # under torchrun: the mean over every process's batches
+            both = torch.stack([self._epoch_loss_sum.float().reshape(()),
+                                torch.tensor(float(self._epoch_loss_n), device=self._epoch_loss_sum.device)])
+            total, n = (float(x) for x in self.accelerator.reduce(both.to(self.args.device), reduction="sum"))
+        else:
+            total, n = float(self._epoch_loss_sum.item()), self._epoch_loss_n
+        if not n:
             return None
-        value = float(self._epoch_loss_sum.item()) / self._epoch_loss_n
+        value = total / n
         self._epoch_loss_sum = torch.zeros(())
         self._epoch_loss_n = 0
         return value
@@ -193,6 +200,34 @@ class TrainResult:
     trainer: Any
     best_metric: float | None
     seconds: float
+    #: after FSDP or DeepSpeed ZeRO-3 (weights sharded over the processes): the gathered weights, on rank 0
+    full_state_dict: dict | None = None
+
+
+def _weights_are_sharded(trainer) -> bool:
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    return bool(getattr(trainer, "is_deepspeed_enabled", False) and plugin is not None and plugin.zero_stage == 3)
+
+
+def trained_model(result: TrainResult, clf):
+    """The model ``clf`` (a backend with ``build()``) keeps after :func:`run_trainer`.
+
+    DDP and ZeRO-2 leave every process the whole model: ``result.trainer.model``. FSDP and ZeRO-3
+    leave each a shard, which one process cannot run; rank 0, which alone predicts and saves
+    afterwards, rebuilds the model unsharded and loads the gathered weights into it. (Written for the
+    GPU presets; not run by the emotune developers, who have no GPU: README "Scaling out".)
+    """
+    if result.full_state_dict is None or not runtime.is_main_process():
+        return result.trainer.model
+    clf.model = None
+    clf.build()
+    missing, unexpected = clf.model.load_state_dict(result.full_state_dict, strict=False)
+    if unexpected or [k for k in missing if "lora_" in k]:
+        raise RuntimeError(f"the gathered weights do not fit the rebuilt model (missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]})")
+    return clf.model
 
 
 def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, training, output_dir: str | Path,
@@ -220,7 +255,8 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
     if has_eval and early_stopping and select_best and training.early_stopping_patience > 0:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=training.early_stopping_patience))
     cbs.append(rich_progress_callback(description, quiet=quiet))
-    if args.save_strategy != "no" and getattr(training, "checkpoint_minutes", 0) > 0:
+    # timed saves: one process only (ranks with their own clocks could disagree on the step to save at)
+    if args.save_strategy != "no" and getattr(training, "checkpoint_minutes", 0) > 0 and runtime.world_size() == 1:
         cbs.append(TimedCheckpointCallback(training.checkpoint_minutes))
     trainer = EmotuneTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds if has_eval else None,
@@ -236,9 +272,15 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
     start = time.perf_counter()
     with quiet_hf():  # checkpoint "Writing model shards" bars, checkpoint-sorting notices
         trainer.train(resume_from_checkpoint=ckpt)
+    # under torchrun: no process leaves (and rank 0 removes the checkpoints) while another is still
+    # loading the best one
+    trainer.accelerator.wait_for_everyone()
+    # FSDP / ZeRO-3: every process takes part in gathering the weights (rank 0 receives them)
+    full = trainer.accelerator.get_state_dict(trainer.model_wrapped) if _weights_are_sharded(trainer) else None
     seconds = time.perf_counter() - start
     history = history_from_log(trainer.state.log_history, epoch_offset=epoch_offset, stage=stage)
-    return TrainResult(history=history, trainer=trainer, best_metric=trainer.state.best_metric, seconds=seconds)
+    return TrainResult(history=history, trainer=trainer, best_metric=trainer.state.best_metric, seconds=seconds,
+                       full_state_dict=full)
 
 
 def history_from_log(log_history: list[dict], *, epoch_offset: float = 0.0, stage: str | None = None) -> list[dict]:
