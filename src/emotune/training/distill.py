@@ -1,0 +1,261 @@
+"""Knowledge distillation: out-of-fold teacher probabilities, and a student trained on them.
+
+1. **Teacher file** (:func:`build_teacher_file`, ``emotune distill teacher``): each teacher recipe
+   (a config, a preset or a finished run; an ensemble run stands for its members) is
+   cross-validated on the **train split only** (:func:`emotune.training.cv.cross_validate` with the
+   held-out fold as each fold's test split and no dev set, folds grouped by
+   ``data.split.group_by``), so every train row is predicted by teachers that never saw it and
+   nothing is chosen on the rows a fold predicts. The teachers' probabilities are averaged per row
+   and written as JSONL: a header line (labels, provenance: teachers with their seeds, folds,
+   data) then one line per train row, keyed by the hash of its normalised text. Dev and test rows
+   are not in it and fit no teacher.
+2. **Student** (``training.distill: {teacher: FILE, alpha: 0.5, temperature: 2.0}``):
+   :func:`attach_teacher` gives every train row its teacher probabilities (a row without one is a
+   :class:`ConfigError` that counts them; a dev/test text in the file is refused: it was built on
+   another split), and the one training loop adds the teacher's term to the loss
+   (:func:`emotune.models.hf.loss.distillation_loss`). Encoder and causal-LM backends.
+
+The benchmark builds the teacher file as a step of a suite (``minilm-distilled``: the best dev
+ensemble's members, after the ensemble is chosen); by hand::
+
+    emotune distill teacher bench_out/isear/runs/isear-ensemble --folds 5 --out teachers/isear.jsonl
+    emotune train isear-minilm --set training.distill.teacher=teachers/isear.jsonl --set name=isear-minilm-distilled
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from emotune import runs as rd
+from emotune.config import DataConfig, RunConfig
+from emotune.data.dataset import PreparedData
+from emotune.data.labels import Task
+from emotune.errors import ConfigError, DataError
+
+FORMAT = "emotune-teacher/1"
+DISTILL_BACKENDS = ("encoder", "causal-lm")  # the backends whose fit reads soft labels (SequenceClassifierMixin)
+
+
+def row_key(text: str) -> str:
+    """A train row's identity in a teacher file: the hash of its normalised text (as dedup sees it)."""
+    from emotune.data.splits import normalize_for_dedup
+
+    return hashlib.sha256(normalize_for_dedup(str(text)).encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass
+class TeacherFile:
+    path: Path
+    labels: list[str]
+    task: Task
+    provenance: dict
+    probs: dict[str, np.ndarray]  # row key -> probabilities in label order
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+    def summary(self) -> dict:
+        """What a student's metrics.json and model card record about its teacher."""
+        return {"teacher": str(self.path), "sha256": _file_sha256(self.path), "rows": len(self), **self.provenance}
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- the teachers --------------------------------------------------------------------------------
+def teacher_configs(sources: Sequence[str | Path | RunConfig]) -> list[RunConfig]:
+    """Recipes from configs, preset names or run directories; an ensemble run gives its members'."""
+    out: list[RunConfig] = []
+    for src in sources:
+        if isinstance(src, RunConfig):
+            out.append(src)
+            continue
+        path = Path(src)
+        if path.is_dir():
+            if not rd.is_run_dir(path):
+                raise ConfigError(f"Teacher {path} is a folder but not an emotune run directory (no config.yaml)")
+            cfg = rd.load_config(path)
+            if cfg.model.backend == "ensemble":
+                if not cfg.model.members:
+                    raise ConfigError(f"Teacher {path} is an ensemble without members")
+                out += teacher_configs(cfg.model.members)
+            else:
+                out.append(cfg)
+        else:
+            out.append(RunConfig.load(path))
+    if not out:
+        raise ConfigError("No teacher given", hint="Name one or more configs, presets or run directories.")
+    return out
+
+
+def _plain_teacher(cfg: RunConfig, data_config: DataConfig, name: str) -> RunConfig:
+    """The recipe as a teacher: the student's data, no distillation of its own."""
+    training = cfg.training.model_copy(update={"distill": None}, deep=True)
+    return cfg.model_copy(update={"name": name, "data": data_config.model_copy(deep=True), "training": training,
+                                  "description": f"teacher {name} (out-of-fold)"}, deep=True)
+
+
+def build_teacher_file(teachers: Sequence[str | Path | RunConfig], out: str | Path, *, folds: int = 5,
+                       data_config: DataConfig | None = None, work_dir: str | Path | None = None,
+                       overwrite: bool = False, progress: bool = True) -> TeacherFile:
+    """Out-of-fold probabilities of ``teachers`` on every train row of ``data_config`` (default: the
+    first teacher's data), averaged over the teachers, written to ``out`` (JSONL).
+
+    Each teacher is cross-validated into ``work_dir/teacher{i}-{name}`` (default: next to ``out``),
+    resumable like any cross-validation; dev and test are set aside unused.
+    """
+    from emotune.data.pipeline import prepare_data
+    from emotune.training.cv import cross_validate
+
+    configs = teacher_configs(teachers)
+    data_config = data_config or configs[0].data
+    out = Path(out)
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + ".teachers")
+    data = prepare_data(data_config)
+    if data.task == Task.REGRESSION:
+        raise ConfigError("Distillation needs a classification dataset (soft labels per class)",
+                          hint=f"{data_config.dataset} is a regression task.")
+    train_only = PreparedData(data.train, data.dev.subset(range(0)), data.test.subset(range(0)), data.notes)
+    labels = list(data.label_set.names)
+    keys = [row_key(t) for t in data.train.texts]
+    sums = np.zeros((len(keys), len(labels)), dtype=np.float64)
+    index = {k: i for i, k in enumerate(keys)}
+    seen = np.zeros(len(keys), dtype=int)
+    described = []
+    for i, cfg in enumerate(configs):
+        name = f"teacher{i}-{cfg.name}"
+        teacher = _plain_teacher(cfg, data_config, name)
+        summary = cross_validate(teacher, folds, work / name, overwrite=overwrite, progress=progress,
+                                 data=train_only, held_out_as="test")
+        covered = np.zeros(len(keys), dtype=bool)
+        for fold in summary.per_fold:
+            preds = rd.load_predictions(summary.run_dir / fold["run_dir"], "test")
+            probs = _as_probabilities(np.asarray(preds.scores, dtype=np.float64), data.task)
+            for text, p in zip(preds.texts or [], probs):
+                j = index.get(row_key(text))
+                if j is not None and not covered[j]:
+                    sums[j] += p
+                    covered[j] = True
+        seen += covered
+        described.append({"name": cfg.name, "backend": cfg.model.backend, "model": cfg.model.name,
+                          "seed": cfg.training.seed, "epochs": cfg.training.epochs, "work_dir": str(work / name),
+                          "fold_scores": {summary.primary_metric: [f["metrics"].get(summary.primary_metric)
+                                                                   for f in summary.per_fold]}})
+    n_teachers = len(configs)
+    complete = seen == n_teachers  # rows the fold splitter dropped (conflicting duplicates) are left out
+    provenance = {
+        "teachers": described, "folds": folds, "fold_seed": data_config.split.seed,
+        "group_by": data_config.split.group_by, "dataset": data_config.dataset,
+        "data": data_config.model_dump(mode="json"), "train_rows": len(keys), "rows": int(complete.sum()),
+        "combine": "mean of the teachers' probabilities",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "note": f"out-of-fold: each train row is predicted by teachers trained on the other {folds - 1} folds of "
+                "train, without a dev set; dev and test rows are not in this file and fitted no teacher",
+    }
+    header = {"format": FORMAT, "labels": labels, "task": data.task.value, "label_set": data.label_set.name,
+              "provenance": provenance}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(header, ensure_ascii=False) + "\n")
+        for j in np.flatnonzero(complete):
+            p = sums[j] / n_teachers
+            fh.write(json.dumps({"key": keys[j], "text": data.train.texts[j],
+                                 "probs": {lab: round(float(v), 6) for lab, v in zip(labels, p)}},
+                                ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    return read_teacher_file(out)
+
+
+def _as_probabilities(scores: np.ndarray, task: Task) -> np.ndarray:
+    """Scores as probabilities: single-label rows renormalised (a lexicon's counts, a vote), multi clipped."""
+    scores = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, None)
+    if task == Task.SINGLE:
+        total = scores.sum(axis=1, keepdims=True)
+        k = scores.shape[1]
+        return np.where(total > 0, scores / np.where(total > 0, total, 1.0), 1.0 / k)
+    return np.clip(scores, 0.0, 1.0)
+
+
+# -- reading and attaching ---------------------------------------------------------------------------
+def read_teacher_file(path: str | Path) -> TeacherFile:
+    """Parse a teacher file; every problem is a :class:`ConfigError` naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Teacher file not found: {path}",
+                          hint="Build it with `emotune distill teacher RUN_OR_CONFIG... --out FILE`.")
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}, line 1: not JSON ({exc.msg})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ConfigError(f"{path}, line 1: not an emotune teacher file (expected a header with format {FORMAT})",
+                          hint="Build it with `emotune distill teacher`.")
+    labels = list(header.get("labels") or [])
+    probs: dict[str, np.ndarray] = {}
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key, values = row["key"], row["probs"]
+            probs[str(key)] = np.asarray([float(values[lab]) for lab in labels], dtype=np.float32)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}, line {n}: not JSON ({exc.msg})") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}, line {n}: a row needs 'key' and 'probs' with a number for every label "
+                              f"({', '.join(labels)}); problem: {exc!r}") from None
+    return TeacherFile(path, labels, Task(header.get("task", "single_label")), header.get("provenance") or {}, probs)
+
+
+def attach_teacher(data: PreparedData, config: RunConfig) -> tuple[PreparedData, dict | None]:
+    """``data`` with the teacher probabilities of every train row (``training.distill``), and what the
+    run records about the teacher; ``(data, None)`` without distillation."""
+    from emotune.models.hf.data import TEACHER_COLUMN
+
+    distill = config.training.distill
+    if distill is None:
+        return data, None
+    if config.model.backend not in DISTILL_BACKENDS:
+        raise ConfigError(f"training.distill is available for the {' and '.join(DISTILL_BACKENDS)} backends, "
+                          f"not '{config.model.backend}'")
+    if data.task == Task.REGRESSION:
+        raise ConfigError("training.distill needs a classification task (soft labels per class), not regression")
+    teacher = read_teacher_file(distill.teacher)
+    names = list(data.label_set.names)
+    if teacher.labels != names or teacher.task != data.task:
+        raise ConfigError(f"Teacher file {teacher.path} has labels {teacher.labels} ({teacher.task.value}); this run "
+                          f"has {names} ({data.task.value})",
+                          hint="Build the teacher file on the student's data config (emotune distill teacher --data).")
+    held = {row_key(t) for split in (data.dev, data.test) for t in split.texts}
+    leaked = held & teacher.probs.keys()
+    if leaked:
+        raise DataError(f"Teacher file {teacher.path} holds {len(leaked)} dev/test text(s) of this run: it was built "
+                        "on another split, so the student would learn from its own evaluation rows",
+                        hint="Rebuild the teacher file with the student's data config (same split seed and dataset).")
+    keys = [row_key(t) for t in data.train.texts]
+    missing = [i for i, k in enumerate(keys) if k not in teacher.probs]
+    if missing:
+        raise ConfigError(f"{len(missing)} of {len(keys)} train rows have no row in the teacher file {teacher.path} "
+                          f"(e.g. {data.train.texts[missing[0]][:60]!r})",
+                          hint="Build the teacher file on the student's data config (same dataset, split, "
+                               "max_train), e.g. emotune distill teacher ... --data STUDENT_CONFIG.")
+    frame = data.train.frame.copy()
+    frame[TEACHER_COLUMN] = [teacher.probs[k] for k in keys]
+    train = data.train.with_frame(frame)
+    record = {**teacher.summary(), "alpha": distill.alpha, "temperature": distill.temperature}
+    return PreparedData(train, data.dev, data.test, data.notes, data.full), record
