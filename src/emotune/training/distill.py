@@ -164,15 +164,22 @@ def build_teacher_file(teachers: Sequence[str | Path | RunConfig], out: str | Pa
         "note": f"out-of-fold: each train row is predicted by teachers trained on the other {folds - 1} folds of "
                 "train, without a dev set; dev and test rows are not in this file and fitted no teacher",
     }
-    header = {"format": FORMAT, "labels": labels, "task": data.task.value, "label_set": data.label_set.name,
+    rows = [(data.train.texts[j], sums[j] / n_teachers) for j in np.flatnonzero(complete)]
+    return write_teacher_file(out, labels, data.task, rows, provenance, label_set=data.label_set.name)
+
+
+def write_teacher_file(out: str | Path, labels: Sequence[str], task: Task, rows, provenance: dict, *,
+                       label_set: str | None = None) -> TeacherFile:
+    """Write ``rows`` of (train text, probabilities in label order) as a teacher file (atomically)."""
+    out = Path(out)
+    header = {"format": FORMAT, "labels": list(labels), "task": task.value, "label_set": label_set,
               "provenance": provenance}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for j in np.flatnonzero(complete):
-            p = sums[j] / n_teachers
-            fh.write(json.dumps({"key": keys[j], "text": data.train.texts[j],
+        for text, p in rows:
+            fh.write(json.dumps({"key": row_key(text), "text": text,
                                  "probs": {lab: round(float(v), 6) for lab, v in zip(labels, p)}},
                                 ensure_ascii=False) + "\n")
     tmp.replace(out)

@@ -75,6 +75,11 @@ class EmotuneTrainer(Trainer):
             self._epoch_loss_n += 1
         return (loss, outputs) if return_outputs else loss
 
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if "soft_labels" not in self._signature_columns:  # not a forward() argument: keep it for compute_loss
+            self._signature_columns.append("soft_labels")
+
     def pop_epoch_loss(self) -> float | None:
         if not self._epoch_loss_n:
             return None
