@@ -2,7 +2,7 @@ import pytest
 
 from emotune.cli.main import main
 from emotune.config import RunConfig
-from emotune.training.distill import read_teacher_file
+from emotune.training.teacher import read_teacher_file
 
 
 def test_distill_teacher_writes_a_teacher_file(tmp_path, toy_data, capsys):

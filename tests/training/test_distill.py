@@ -12,7 +12,8 @@ from emotune.data.labels import Task
 from emotune.data.pipeline import prepare_data
 from emotune.errors import ConfigError, DataError
 from emotune.models.hf.loss import distillation_loss, loss_fn
-from emotune.training.distill import (attach_teacher, build_teacher_file, read_teacher_file, row_key,
+from emotune.training.distill import build_teacher_file
+from emotune.training.teacher import (attach_teacher, read_teacher_file, row_key,
                                       write_teacher_file)
 from emotune.training.trainer import train
 from tests.fixtures.toy import toy_texts
@@ -108,8 +109,11 @@ def test_a_distilled_student_moves_toward_its_teacher(tmp_path):
     texts, labels = toy_texts(30)
     path = tmp_path / "templated.jsonl"
     path.write_text("\n".join(json.dumps({"text": t, "label": y}) for t, y in zip(texts, labels)) + "\n")
-    cfg = _student(tmp_path, "plain", model_dir=build_tiny("bert", tmp_path / "tiny"), dataset=str(path), epochs=8)
+    # no dev set: both train a fixed number of epochs (an epoch chosen by dev would favour the plain student)
+    cfg = _student(tmp_path, "plain", model_dir=build_tiny("bert", tmp_path / "tiny"), dataset=str(path), epochs=10,
+                   split={"dev": 0.0, "test": 0.2})
     data = prepare_data(cfg.data)
+    assert len(data.dev) == 0
     names = list(data.label_set.names)
     shifted = {"joy": "sadness", "sadness": "anger", "anger": "fear", "fear": "joy"}
     rows = [(t, [0.7 if n == shifted[labs[0]] else 0.1 for n in names])

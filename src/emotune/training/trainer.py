@@ -276,7 +276,7 @@ def _attach_teacher(config: RunConfig, data: PreparedData, say) -> tuple[Prepare
     """``training.distill``: every train row gets its teacher's probabilities (:mod:`emotune.training.distill`)."""
     if config.training.distill is None:
         return data, None
-    from emotune.training.distill import attach_teacher
+    from emotune.training.teacher import attach_teacher
 
     data, record = attach_teacher(data, config)
     say(f"  distilling from {record['teacher']} ({len(record.get('teachers') or [])} teacher(s), "
