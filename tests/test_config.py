@@ -132,7 +132,8 @@ def test_a_config_saved_by_the_previous_release_still_loads(tmp_path, backend):
     cfg = RunConfig.load(path)
     assert type(cfg.model) is BACKEND_CONFIGS[backend] and parse_model_config(model) == cfg.model
     kept = cfg.model.model_dump()
-    assert all(model[k] == (list(v) if isinstance(v, tuple) else v) for k, v in kept.items())  # values kept as saved
+    assert all(model[k] == (list(v) if isinstance(v, tuple) else v) for k, v in kept.items() if k in model)  # as saved
+    assert all(v is None for k, v in kept.items() if k not in model)  # keys added since (init_from): their default
     with pytest.raises(ConfigError, match="unknown key"):  # one foreign key too few: a hand-written config, strict
         RunConfig.from_dict({"model": {k: v for k, v in model.items() if k != "combine"} | {"backend": "lexicon"}})
 

@@ -62,6 +62,9 @@ class DataConfig(_Strict):
     context: ContextConfig = Field(default_factory=ContextConfig)
     options: dict[str, Any] = Field(default_factory=dict)  # loader options (e.g. {"emotion": "anger"})
     text_prefix_col: str | None = None  # prepend this column to the text: "anger: <tweet>" (EI-reg with all emotions)
+    # drop rows whose normalised text occurs anywhere in these datasets (intermediate data of a transfer: CARER
+    # holds a few ISEAR texts)
+    exclude_texts_of: list[str] = Field(default_factory=list)
 
 
 class LoraConfig(_Strict):
@@ -128,6 +131,7 @@ class EmbedHeadModelConfig(_Head):
 
 class EncoderModelConfig(_Head):
     backend: Literal["encoder"] = "encoder"
+    init_from: str | None = None  # a finished encoder run: its fine-tuned body, a fresh head (transfer)
 
 
 class CausalLMModelConfig(_Decoder):
@@ -227,6 +231,14 @@ class DistributedConfig(_Strict):
     fsdp: dict[str, Any] | None = None
 
 
+class DistillConfig(_Strict):
+    """Knowledge distillation from a teacher file (``emotune distill teacher``, :mod:`emotune.training.distill`)."""
+
+    teacher: str  # JSONL of out-of-fold teacher probabilities for every train row
+    alpha: float = Field(0.5, ge=0.0, le=1.0)  # weight of the hard-label loss; 1 - alpha for the teacher's
+    temperature: float = Field(2.0, gt=0.0)  # softens student and teacher (single-label)
+
+
 class TrainingConfig(_Strict):
     epochs: float = 3
     batch_size: int = 16
@@ -255,6 +267,7 @@ class TrainingConfig(_Strict):
     # also checkpoint every N minutes mid-epoch (resume after a kill); 0: per epoch only; one process only
     checkpoint_minutes: float = 20
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    distill: DistillConfig | None = None  # train on a teacher's soft labels too
 
 
 class RunConfig(_Strict):
@@ -398,6 +411,7 @@ def _switch_backend(raw: dict, overrides: dict, source: str) -> None:
 
 # Keys that describe one dataset's columns and quirks (ISEAR's respondents, GoEmotions' taxonomy...).
 _DATASET_KEYS = ("text_col", "label_col", "label_cols", "target_cols", "split_col", "label_map", "cap", "options",
+                 "exclude_texts_of",
                  "text_prefix_col", "split.group_by")
 
 
@@ -434,9 +448,11 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         parts = key.strip().split(".")
         node = raw
         for p in parts[:-1]:
-            if not isinstance(node.get(p, {}), dict):
+            if node.get(p) is None:  # an optional section left unset (training.distill)
+                node[p] = {}
+            if not isinstance(node[p], dict):
                 raise ConfigError(f"Override '{item}': '{p}' is not a section")
-            node = node.setdefault(p, {})
+            node = node[p]
         try:
             node[parts[-1]] = yaml.safe_load(value)
         except yaml.YAMLError:

@@ -46,3 +46,16 @@ def test_stratified_sample_keeps_every_class():
     d = prepare_data(DataConfig())
     s = stratified_sample(d.train, 70, seed=1)
     assert len(s) == 70 and len(set(s.labels)) == 7
+
+
+def test_exclude_texts_of_drops_rows_another_dataset_holds(tmp_path, toy_data):
+    from emotune.config import DataConfig
+    from emotune.data.pipeline import prepare_data
+
+    plain = prepare_data(DataConfig(dataset="toy-single"))
+    path = tmp_path / "other.csv"
+    taken = plain.test.texts[:3] + plain.train.texts[:2]
+    path.write_text("text,label\n" + "".join(f'"{t.upper()}  ",joy\n' for t in taken))  # normalised: same texts
+    data = prepare_data(DataConfig(dataset="toy-single", exclude_texts_of=[str(path)]))
+    assert len(data.train) + len(data.dev) + len(data.test) == len(plain.train) + len(plain.dev) + len(plain.test) - 5
+    assert not set(data.test.texts) & set(taken) and any("Dropped 5 row(s)" in s for s in data.notes["steps"])

@@ -95,3 +95,25 @@ def test_ekman_alias_falls_back_to_six_emotions():
     ds = EmotionDataset.from_texts(["a", "b"], ["guilt", "joy"], TAXONOMIES["isear-7"], name="isear")
     out = map_dataset(ds, "ekman")
     assert out.label_set.name == "ekman-6" and out.labels == ["joy"]
+
+
+def test_labels_map_onto_a_target_by_synonym_where_no_curated_mapping_exists():
+    # DailyDialog -> ISEAR has no curated table: happiness is joy, the other shared names map to themselves
+    dd = TAXONOMIES["dailydialog-7"]
+    ds = EmotionDataset.from_texts([f"text {i}" for i in range(7)], list(dd.names), dd)
+    assert ("dailydialog-7", "isear-7") not in MAPPINGS
+    out = map_dataset(ds, "isear")
+    assert out.label_set.name == "isear-7" and out.task == Task.SINGLE
+    assert sorted(labs[0] for labs in out.frame["labels"]) == ["anger", "disgust", "fear", "joy", "sadness"]
+    assert out.info["label_map"]["rows_dropped"] == 2  # neutral and surprise have no ISEAR counterpart
+    assert out.info["label_map"]["unmapped_label_counts"] == {"neutral": 1, "surprise": 1}
+    with pytest.raises(DataError, match="no label shared"):
+        map_dataset(EmotionDataset.from_texts(["a", "b"], [["positive"], ["negative"]], TAXONOMIES["sentiment-4"]),
+                    "isear")
+
+
+def test_carer_maps_onto_the_four_isear_labels_it_shares():
+    carer = TAXONOMIES["dair-6"]
+    out = map_dataset(EmotionDataset.from_texts([f"t{i}" for i in range(6)], list(carer.names), carer), "isear")
+    assert sorted(labs[0] for labs in out.frame["labels"]) == ["anger", "fear", "joy", "sadness"]
+    assert out.label_set.names == TAXONOMIES["isear-7"].names and out.info["label_map"]["rows_dropped"] == 2

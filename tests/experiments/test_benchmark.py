@@ -13,6 +13,8 @@ def test_every_suite_builds_from_the_presets(suite, tmp_path):
     assert {"tfidf", "embed-head", "minilm", "mpnet", "smollm2-lora", "smollm2-prompt"} <= keys
     for r in plan.runs:
         assert r.run_dir.parent == tmp_path / "runs"
+        if r.kind == "stage":  # an intermediate run (transfer's stage 1) trains on its own data
+            continue
         # every run of a suite shares the split (only samples of train / eval may differ)
         split = r.config.data.split
         assert split == plan.runs[0].config.data.split and r.config.data.dataset == plan.runs[0].config.data.dataset
@@ -195,3 +197,35 @@ def test_every_suite_is_one_declarative_spec():
                            "emobank", "instruct"}
     assert all(isinstance(s, SuiteSpec) and s.models for s in SUITES.values())
     assert set(benchmark.suite_names()) == set(SUITES)
+
+
+def test_isear_distils_the_ensemble_and_transfers_from_carer(tmp_path):
+    plan = benchmark.build_suite("isear", out_dir=tmp_path)
+    by_key = {}
+    for r in plan.runs:
+        by_key.setdefault(r.key, []).append(r)
+    students = by_key["minilm-distilled"]
+    assert {r.kind for r in students} == {"student"} and len(students) == 3
+    teacher = students[0].config.training.distill.teacher
+    assert teacher == str(tmp_path / "teachers" / "isear-ensemble-oof.jsonl")
+    assert students[0].config.model.name == "minilm" and students[0].config.data == by_key["minilm"][0].config.data
+    (stage1,) = by_key["minilm-carer-stage1"]
+    assert stage1.kind == "stage" and stage1.config.data.dataset == "dair-emotion"
+    assert stage1.config.data.label_map == "isear" and stage1.config.data.exclude_texts_of == ["isear"]
+    transfer = by_key["minilm-transfer-carer"]
+    assert {r.config.model.init_from for r in transfer} == {str(stage1.run_dir)}
+    assert transfer[0].config.data == by_key["minilm"][0].config.data
+
+
+def test_results_markdown_compares_student_teacher_and_transfer():
+    from emotune.experiments.benchmark import _comparison_lines
+
+    def row(model, mean, speed):
+        return {"model": model, "primary_metric": "f1_macro", "primary": {"mean": mean, "std": 0.01, "n": 3},
+                "texts_per_s": speed}
+
+    results = {"models": [row("minilm", 0.60, 900), row("ensemble", 0.66, 40), row("minilm-distilled", 0.63, 900),
+                          row("minilm-transfer-carer", 0.61, 900)]}
+    text = "\n".join(_comparison_lines(results))
+    assert "**Distillation**" in text and "minilm-distilled 0.630 ± 0.010 at 900 texts/s; ensemble 0.660" in text
+    assert "**Transfer**" in text and "minilm-transfer-carer 0.610" in text

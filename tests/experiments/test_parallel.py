@@ -28,6 +28,8 @@ def test_a_run_that_loads_another_waits_for_it(tmp_path):
     assert dependencies(view, runs) == {"instruct-multi"}
     assert dependencies(ens, runs) == {"other", "instruct-multi"}
     assert dependencies(_cfg(backend="encoder", name="minilm"), runs) == set()
+    stage2 = _cfg(backend="encoder", name="minilm", init_from=str(runs["other"]))  # transfer: after its stage 1
+    assert dependencies(stage2, runs) == {"other"}
 
 
 def test_default_jobs_is_the_cpus_this_process_may_use():

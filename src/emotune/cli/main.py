@@ -24,8 +24,8 @@ app = typer.Typer(
 )
 
 # One module per command group, spaCy-style. Order = order in --help.
-_COMMAND_MODULES = ["data", "eda", "models", "train", "evaluate", "predict", "explain", "serve", "export", "feedback",
-                    "instruct", "annotate"]
+_COMMAND_MODULES = ["data", "eda", "models", "train", "distill", "evaluate", "predict", "explain", "serve",
+                    "export", "feedback", "instruct", "annotate"]
 
 
 @app.callback()

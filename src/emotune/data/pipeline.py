@@ -1,6 +1,6 @@
 """From a :class:`DataConfig` to train/dev/test, with every step written down for the model card.
 
-Order: load -> drop placeholders -> label map -> leak-free split -> cap (train only) ->
+Order: load -> drop placeholders -> label map -> drop texts of other datasets -> leak-free split -> cap (train only) ->
 conversation context (after splitting, previous turns of the same dialogue only) -> fixed-seed
 samples (``max_train`` / ``max_eval``). Before training, :func:`check_labels_covered` and
 :func:`check_no_leakage` check any :class:`PreparedData` (the pipeline's or a caller's folds).
@@ -81,6 +81,21 @@ def prefix_text(ds: EmotionDataset, column: str) -> EmotionDataset:
     return ds.with_frame(frame)
 
 
+def exclude_texts_of(ds: EmotionDataset, datasets: list[str]) -> tuple[EmotionDataset, str]:
+    """``ds`` without the rows whose normalised text occurs in any split of ``datasets`` (before splitting:
+    intermediate training data that must not hold a target's dev/test texts), and the note saying how many."""
+    from emotune.data.registry import load_dataset
+    from emotune.data.splits import text_keys
+
+    other: set[str] = set()
+    for name in datasets:
+        other |= set(text_keys(load_dataset(name)))
+    drop = text_keys(ds).isin(other).to_numpy()
+    note = (f"Dropped {int(drop.sum()):,} row(s) whose text also occurs in {', '.join(datasets)} "
+            "(data.exclude_texts_of).")
+    return (ds.subset(~drop) if drop.any() else ds), note
+
+
 def prepare_data(cfg: DataConfig | None = None) -> PreparedData:
     """Load, clean, map, split (leak-free), cap, add context and sample according to ``cfg``."""
     from emotune.data.context import add_context
@@ -119,6 +134,9 @@ def prepare_data(cfg: DataConfig | None = None) -> PreparedData:
         ds = map_dataset(ds, cfg.label_map)
         notes.append(ds.info["notes"][-1] if ds.info.get("notes") else
                      f"Labels mapped with '{cfg.label_map}': {before - len(ds)} rows dropped.")
+    if cfg.exclude_texts_of:
+        ds, note = exclude_texts_of(ds, cfg.exclude_texts_of)
+        notes.append(note)
     if len(ds) == 0:
         raise DataError(f"No rows left in '{ds.name}' after cleaning/label mapping")
 

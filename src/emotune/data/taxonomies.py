@@ -6,7 +6,10 @@ pride), ``sentiment-4`` and the label sets of the built-in datasets.
 
 :func:`map_dataset` maps a dataset onto another taxonomy (``data.label_map``): a mapping is chosen by
 the dataset's label set and the target name (``ekman``, ``shared10``, ``isear``, ``plutchik``,
-``sentiment``). Source labels without a counterpart map to nothing; rows whose labels all map to
+``sentiment``); where no curated mapping exists, labels map onto the target label of the same
+common name (:data:`SYNONYMS`: ``happiness`` -> ``joy``). This is how intermediate (transfer) data
+gets the target's labels: ``data.dataset: dair-emotion, data.label_map: isear`` is CARER relabelled
+to the four ISEAR emotions it shares. Source labels without a counterpart map to nothing; rows whose labels all map to
 nothing are dropped and counted. A single-label source stays single-label unless a label maps to
 several targets (e.g. Plutchik dyads), then the result is multi-label.
 """
@@ -225,11 +228,26 @@ def resolve_mapping(source: str, mapping_name: str) -> tuple[str, dict[str, list
     key = next(((source, t) for t in candidates if (source, t) in MAPPINGS), (source, candidates[0]))
     target = key[1]
     if key not in MAPPINGS:
+        shared = synonym_mapping(source, target)
+        if shared:
+            return target, shared
         have = available_mappings(source)
-        raise DataError(f"No label mapping '{mapping_name}' for label set '{source}'",
+        raise DataError(f"No label mapping '{mapping_name}' for label set '{source}'"
+                        + (" (and no label shared by name or synonym)" if target in TAXONOMIES else ""),
                         hint=("Available: " + ", ".join(have)) if have else
                         f"No mappings exist for '{source}'; choose another dataset or no label_map.")
     return target, _load_goemotions_files(key) or MAPPINGS[key]
+
+
+def synonym_mapping(source: str, target: str) -> dict[str, list[str]]:
+    """Labels of taxonomy ``source`` onto the labels of ``target`` that share their common name
+    (:func:`synonym`: DailyDialog's ``happiness`` is ISEAR's ``joy``); the fallback where no curated
+    mapping exists. Empty when either is not a known taxonomy or they share no label."""
+    if source not in TAXONOMIES or target not in TAXONOMIES:
+        return {}
+    by_name = {synonym(t): t for t in TAXONOMIES[target].names}
+    out = {s: [by_name[synonym(s)]] for s in TAXONOMIES[source].names if synonym(s) in by_name}
+    return {s: out.get(s, []) for s in TAXONOMIES[source].names} if out else {}
 
 
 def map_dataset(ds: EmotionDataset, mapping_name: str) -> EmotionDataset:

@@ -170,8 +170,11 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     data_cache: dict = {}
     status: dict[str, dict] = {}
     todo: list[RunSpec] = []
+    students = [s for s in plan.runs if s.kind == "student"]  # trained after the ensemble, on its teacher file
     for spec in plan.runs:
         _prepare_checked(spec.config, data_cache, say)  # leakage check of every data config, once, up front
+        if spec.kind == "student":
+            continue
         if _reusable(spec, say):
             status[str(spec.run_dir)] = {"status": "reused"}
         else:
@@ -185,7 +188,8 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
         status[str(spec.run_dir)] = _train_one(spec, _prepare_checked(spec.config, data_cache, say), say,
                                                progress=False)
 
-    finished = [s for s in plan.runs if rd.is_finished(s.run_dir) and status[str(s.run_dir)]["status"] != "failed"]
+    finished = [s for s in plan.runs if s.kind != "student" and rd.is_finished(s.run_dir)
+                and status[str(s.run_dir)]["status"] != "failed"]
     ref_rows = _reference_eval_rows(finished)
 
     # ensemble of the best models by DEV score (never test), from runs on the reference test set
@@ -200,6 +204,10 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
             plan.runs.append(ens)
             if rd.is_finished(ens.run_dir) and status[str(ens.run_dir)]["status"] != "failed":
                 finished.append(ens)
+    if students:
+        ens_dir = next((s.run_dir for s in finished if s.kind == "ensemble"), None)
+        status.update(_train_students(plan, students, ens_dir, jobs, say))
+        finished += [s for s in students if status[str(s.run_dir)]["status"] != "failed" and rd.is_finished(s.run_dir)]
 
     # throughput once per model (it does not depend on the seed), kept across resumed benchmarks
     for key in dict.fromkeys(s.key for s in finished):
@@ -228,7 +236,7 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     table = _table(results)
     (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     report_path = None
-    in_report = [s for s in finished if _eval_rows(s.run_dir) == ref_rows]
+    in_report = [s for s in finished if _eval_rows(s.run_dir) == ref_rows and s.kind != "stage"]
     if report and in_report:
         from emotune.reports.compare import compare_runs
 
@@ -288,6 +296,42 @@ def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | Non
     note = (f"mean of the probabilities of the best {len(members)} models by dev {primary}: "
             + ", ".join(m.key + (f" (seed {m.seed})" if m.seed is not None else "") for m in members))
     return RunSpec("ensemble", None, cfg, plan.out_dir / "runs" / name, note, kind="ensemble")
+
+
+def _train_students(plan: SuitePlan, students: list[RunSpec], ens_dir: Path | None, jobs: int, say) -> dict:
+    """The distilled models: the teacher file from the ensemble's members (out-of-fold on train; rebuilt when the
+    members change), then the students (retrained when the file changed)."""
+    from emotune.experiments.parallel import train_parallel
+    from emotune.training.distill import build_teacher_file, read_teacher_file, teacher_configs
+
+    path = Path(students[0].config.training.distill.teacher)
+    if ens_dir is not None:
+        members = [c.name for c in teacher_configs([ens_dir])]
+        folds = QUICK_FOLDS if plan.quick else plan.suite.distill_folds
+        old = read_teacher_file(path).provenance if path.is_file() else {}
+        if [t.get("name") for t in old.get("teachers", [])] != members or old.get("folds") != folds:
+            say(f"[bold]> teacher file[/] {path.name}: {folds}-fold out-of-fold probabilities of {', '.join(members)}")
+            try:
+                build_teacher_file([ens_dir], path, folds=folds, data_config=students[0].config.data,
+                                   work_dir=path.parent / "work", progress=False)
+            except EmotuneError as exc:
+                say(f"[red]x teacher file failed:[/] {exc.message}")
+                return {str(s.run_dir): {"status": "failed", "error": f"teacher file: {exc.message}"} for s in students}
+    sha = read_teacher_file(path).summary()["sha256"] if path.is_file() else None
+    status, todo = {}, []
+    for spec in students:
+        same_teacher = rd.is_finished(spec.run_dir) and (
+            rd.load_metrics(spec.run_dir).get("distillation") or {}).get("sha256") == sha
+        if same_teacher and _reusable(spec, say):
+            status[str(spec.run_dir)] = {"status": "reused"}
+        else:
+            todo.append(spec)
+    if jobs > 1 and len(todo) > 1:
+        return {**status, **train_parallel(todo, jobs, say)}
+    for spec in todo:
+        say(f"[bold]> {spec.run_dir.name}[/] (student of {path.name})")
+        status[str(spec.run_dir)] = _train_one(spec, None, say, progress=False)
+    return status
 
 
 def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, data_cache: dict, say) -> dict | None:
@@ -455,6 +499,28 @@ def _grouped_lines(results: dict) -> list[str]:
     return lines
 
 
+# (title, the rows compared, what they answer): rows of the table side by side when the suite has all of them
+COMPARISONS = (("Distillation", ("minilm-distilled", "ensemble", "minilm"),
+                "student vs its teacher (the ensemble) vs plain MiniLM: ensemble quality at MiniLM speed?"),
+               ("Transfer", ("minilm-transfer-carer", "minilm"),
+                "MiniLM first fine-tuned on CARER mapped to ISEAR's labels vs MiniLM from its pretrained weights"))
+
+
+def _comparison_lines(results: dict) -> list[str]:
+    from emotune.evaluation.stats import format_mean_std
+
+    rows = {r["model"]: r for r in results["models"] if r.get("primary")}
+    lines = []
+    for title, keys, question in COMPARISONS:
+        if not all(k in rows for k in keys):
+            continue
+        pm = rows[keys[0]]["primary_metric"]
+        parts = [f"{k} {format_mean_std(rows[k]['primary']['mean'], rows[k]['primary']['std'])}"
+                 + (f" at {rows[k]['texts_per_s']:,.0f} texts/s" if rows[k].get("texts_per_s") else "") for k in keys]
+        lines += [f"**{title}** ({question}) test {pm}: " + "; ".join(parts) + ".", ""]
+    return lines
+
+
 def _markdown(results: dict, table: str) -> str:
     from emotune.evaluation.stats import format_mean_std
 
@@ -485,6 +551,7 @@ def _markdown(results: dict, table: str) -> str:
                 lines.append(f"| {r['task']} | {r['metric']} | {r['value_a']:.3f} | {r['value_b']:.3f} | "
                              f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | {r['p_value']:.3f} |")
         lines.append("")
+    lines += _comparison_lines(results)
     grouped = _grouped_lines(results)
     if grouped:
         lines += grouped + [""]

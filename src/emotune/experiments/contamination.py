@@ -2,7 +2,9 @@
 
 SemEval-2018 and WASSA-2017 never meet across that line (SemEval EI train *is* the WASSA data),
 and no normalised test text occurs in any training source (the run's own train split, the extra
-instruction tasks, the training data of a run it starts from).
+instruction tasks, the training data of a run it starts from: ``model.name`` or ``model.init_from``).
+What a run inherits from a run it starts from (intermediate-task transfer) may not hold its dev
+texts either: stage 1 would have seen the rows that choose stage 2's epoch.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ def _parent_config(name: str, configs_by_dir: dict[str, RunConfig]) -> RunConfig
     return parent
 
 
+def parent_runs(cfg: RunConfig) -> list[str]:
+    """The run directories a run starts from: ``model.name`` (loads its model) and ``model.init_from``
+    (its body, a fresh head)."""
+    refs = [getattr(cfg.model, "name", None), getattr(cfg.model, "init_from", None)]
+    return [str(r) for r in dict.fromkeys(refs) if r]
+
+
 def training_sources(cfg: RunConfig, configs_by_dir: dict[str, RunConfig] | None = None,
                      _seen: frozenset = frozenset()) -> list[tuple[str, str]]:
     """(dataset, what) pairs a run learns from: its own train split, extra instruction tasks, and,
@@ -49,10 +58,10 @@ def training_sources(cfg: RunConfig, configs_by_dir: dict[str, RunConfig] | None
             out.append((TASKS[t].dataset, "train"))
         if cfg.model.instruct.file:
             out.append((f"file:{cfg.model.instruct.file}", "train"))
-    name = cfg.model.name
-    parent = _parent_config(name, configs_by_dir or {}) if name and name not in _seen else None
-    if parent is not None:
-        out += training_sources(parent, configs_by_dir, _seen | {name})
+    for name in parent_runs(cfg):
+        parent = _parent_config(name, configs_by_dir or {}) if name not in _seen else None
+        if parent is not None:
+            out += training_sources(parent, configs_by_dir, _seen | {name})
     return list(dict.fromkeys(out))
 
 
@@ -88,8 +97,9 @@ class _Texts:
 
 
 def _training_texts(cfg: RunConfig, by_dir: dict[str, RunConfig], texts: _Texts,
-                    seen: frozenset = frozenset()) -> list[tuple[str, set[str]]]:
-    """(where, normalised texts) of everything a run trains on, as the backends select it."""
+                    seen: frozenset = frozenset()) -> list[tuple[str, set[str], bool]]:
+    """(where, normalised texts, inherited from a run it starts from?) of everything a run trains on,
+    as the backends select it."""
     from emotune.data.cleaning import clean_text
     from emotune.data.instruct import DATASET_TO_TASK, TASKS, parse_tasks, read_instructions
     from emotune.data.splits import normalize_for_dedup
@@ -112,26 +122,32 @@ def _training_texts(cfg: RunConfig, by_dir: dict[str, RunConfig], texts: _Texts,
 
         held = InstructClassifier._held_out_keys(covered, None)
         out = [(where, keys - held) for where, keys in out]
-    name = cfg.model.name
-    parent = _parent_config(name, by_dir) if name and name not in seen else None
-    if parent is not None:
-        out += [(f"{where} of the run it starts from ({parent.name})", keys)
-                for where, keys in _training_texts(parent, by_dir, texts, seen | {name})]
+    out = [(where, keys, False) for where, keys in out]
+    for name in parent_runs(cfg):
+        parent = _parent_config(name, by_dir) if name not in seen else None
+        if parent is not None:
+            out += [(f"{where} of the run it starts from ({parent.name})", keys, True)
+                    for where, keys, _ in _training_texts(parent, by_dir, texts, seen | {name})]
     return out
 
 
-def assert_no_cross_contamination(configs: Sequence[RunConfig], *, check_texts: bool = True) -> dict:
+def assert_no_cross_contamination(configs: Sequence[RunConfig], *, check_texts: bool = True,
+                                  only: Sequence[str] | None = None) -> dict:
     """Raise unless every run's test split is disjoint from everything the run trains on.
 
     1. Family rule: a run tested on WASSA-2017 may not learn from SemEval-2018 and vice versa.
     2. Texts (``check_texts``): no normalised test text occurs in the prepared train split or in
-       any other training source (extra instruct tasks, an instruction file, the run it starts from).
+       any other training source (extra instruct tasks, an instruction file, the run it starts from),
+       and no dev text in what it inherits from a run it starts from.
+    ``only``: check the runs of these names (the other configs are the runs they may start from).
     Returns ``{run name: {"test": dataset, "sources": [...], "checked_texts": n}}``.
     """
     by_dir = {str(Path(c.output_dir) / c.name): c for c in configs}
     texts = _Texts()
     report = {}
     for cfg in configs:
+        if only is not None and cfg.name not in only:  # the others are still looked up as parents
+            continue
         test_ds = cfg.data.dataset
         sources = [s for s, _ in training_sources(cfg, by_dir)]
         fam = _family(test_ds)
@@ -143,13 +159,15 @@ def assert_no_cross_contamination(configs: Sequence[RunConfig], *, check_texts: 
                     hint="SemEval-2018 EI train is the whole WASSA-2017 set: train and test within one of them.")
         entry = {"test": test_ds, "sources": sources, "checked_texts": 0}
         if check_texts:
-            test_keys = _keys(texts.data(cfg).test)
-            for where, keys in _training_texts(cfg, by_dir, texts):
-                bad = test_keys & keys
-                if bad:
-                    example = sorted(bad)[0]
-                    raise DataError(f"Run '{cfg.name}': {len(bad)} test text(s) of {test_ds} also occur in {where} "
-                                    f"(e.g. {example[:60]!r})")
+            prepared = texts.data(cfg)
+            test_keys, dev_keys = _keys(prepared.test), _keys(prepared.dev)
+            for where, keys, inherited in _training_texts(cfg, by_dir, texts):
+                for split, held in (("test", test_keys), ("dev", dev_keys if inherited else set())):
+                    bad = held & keys
+                    if bad:
+                        example = sorted(bad)[0]
+                        raise DataError(f"Run '{cfg.name}': {len(bad)} {split} text(s) of {test_ds} also occur in "
+                                        f"{where} (e.g. {example[:60]!r})")
             entry["checked_texts"] = len(test_keys)
         report[cfg.name] = entry
     return report

@@ -7,9 +7,9 @@ thread each did 1.36-1.8x the work of the same runs one after the other with two
 to its own core (``os.sched_setaffinity``) with ``torch.set_num_threads(1)``.
 
 This is a process pool from the standard library (:class:`concurrent.futures.ProcessPoolExecutor`)
-plus the suite's one ordering rule - a run that loads another run of the suite (``model.name`` or an
-ensemble member pointing into the suite's run folder) starts after it - not a scheduler: one
-machine, a fixed list of runs, each resumable by itself.
+plus the suite's one ordering rule - a run that loads another run of the suite (``model.name``,
+``model.init_from`` or an ensemble member pointing into the suite's run folder) starts after it -
+not a scheduler: one machine, a fixed list of runs, each resumable by itself.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def run_cost(config) -> float:
 
 
 def dependencies(config, run_dirs: dict[str, Path]) -> set[str]:
-    """Names of the suite's runs that ``config`` loads (a model path or ensemble members)."""
-    refs = [str(getattr(config.model, "name", "") or "")] + [str(m) for m in getattr(config.model, "members", None) or []]
+    """Names of the suite's runs that ``config`` loads (a model path, ``init_from`` or ensemble members)."""
+    refs = [str(getattr(config.model, key, "") or "") for key in ("name", "init_from")]
+    refs += [str(m) for m in getattr(config.model, "members", None) or []]
     out = set()
     for name, path in run_dirs.items():
         for ref in refs:

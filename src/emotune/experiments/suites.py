@@ -8,7 +8,9 @@ version (small samples, cheap models, one epoch). Every run of a suite lands in
 
 =================  ==================================================================================
 ``isear`` ...      every backend on one dataset, several seeds, an ensemble of the best by dev and
-                   (isear) a cross-validation of the best (also goemotions, semeval-ec, dair-emotion)
+                   (isear) a cross-validation of the best (also goemotions, semeval-ec, dair-emotion);
+                   isear adds a MiniLM distilled from the ensemble (its out-of-fold teacher file is
+                   built after the ensemble) and MiniLM transferred from CARER (stage-1 run first)
 ``meld``           utterance alone vs 3 turns of context vs context + balancing (neutral cap, class
                    weights), TF-IDF baseline (MELD, official split); ``emorynlp`` the same on EmoryNLP
 ``ei-reg``         emotion-intensity regression (SemEval-2018 EI-reg, four emotions, emotion in the
@@ -49,6 +51,10 @@ class ModelSpec:
     max_seeds: int | None = None  # cap on seeds for models too slow for several on 2 CPU cores
     quick: tuple[str, ...] = ()  # more overrides with --quick
     quick_recipes: tuple[str, ...] = ()  # other recipes with --quick
+    # model: an entry of the table; stage: an intermediate run another model starts from (trained first, in the
+    # table with its note, never in the ensemble, the cross-validation or the report); student: trained after
+    # the ensemble is chosen, on the teacher file the benchmark builds from the ensemble's members
+    role: str = "model"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class SuiteSpec:
     cv_folds: int = 0  # k-fold CV of the best model (0: none)
     ensemble_size: int = 0  # members of the ensemble of the best models by dev (0: none)
     check_contamination: bool = False  # assert_no_cross_contamination before anything trains
+    distill_folds: int = 5  # folds of the out-of-fold teacher file of a "student" model (--quick: 3)
 
 
 @dataclass
@@ -76,7 +83,7 @@ class RunSpec:
     config: RunConfig
     run_dir: Path
     note: str = ""
-    kind: str = "model"  # model | ensemble
+    kind: str = "model"  # model | ensemble | stage | student (ModelSpec.role)
 
 
 @dataclass
@@ -113,6 +120,24 @@ _MPNET_FULL = ModelSpec("mpnet", ("isear-mpnet",), ("training.epochs=2", "traini
                         max_seeds=1)
 _SMOL_LORA_FULL = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
                             note="full train split, 1 epoch, 1 seed (about an hour on one CPU core)", max_seeds=1)
+# Distillation and transfer (issue #18): MiniLM taught by the best dev ensemble, and MiniLM first fine-tuned on
+# CARER relabelled to the four ISEAR emotions it shares (sadness, joy, anger, fear; love and surprise dropped)
+TEACHER_FILE = "{out}/teachers/{prefix}-ensemble-oof.jsonl"
+_MINILM_DISTILLED = ModelSpec(
+    "minilm-distilled", ("isear-minilm",), ("training.distill.teacher=" + TEACHER_FILE,), role="student",
+    note="MiniLM student: alpha 0.5 x cross-entropy + 0.5 x T^2 KL to the out-of-fold probabilities (T=2) of the "
+         "ensemble's members, each cross-validated on train only (emotune.training.distill)")
+_CARER_STAGE1 = ModelSpec(
+    "minilm-carer-stage1", ("isear-minilm",),
+    ("data.dataset=dair-emotion", "data.label_map=isear", "data.exclude_texts_of=[isear]", "data.split.group_by=null",
+     "training.epochs=1"),
+    seeded=False, role="stage",
+    note="stage 1 of minilm-transfer-carer: MiniLM on dair-emotion (CARER) train relabelled to the ISEAR labels it "
+         "shares (love, surprise rows dropped) minus every text that also occurs in ISEAR, 1 epoch; scored on CARER's "
+         "own test, not comparable")
+_MINILM_TRANSFER = ModelSpec(
+    "minilm-transfer-carer", ("isear-minilm",), ("model.init_from={runs}/{prefix}-minilm-carer-stage1",),
+    note="the isear-minilm recipe started from the body of minilm-carer-stage1 (fresh head)")
 # --quick: tiny samples, cheap models, a minute or two on 2 cores (part of the test suite)
 _QUICK_MODELS = (
     ModelSpec("tfidf", ("isear-tfidf",), ("model.max_features=20000",)),
@@ -130,7 +155,8 @@ def _backends(name: str, models: tuple[ModelSpec, ...], cv_folds: int = 0) -> Su
 
 
 _BACKEND_SUITES = (
-    _backends("isear", (_TFIDF, _LEXICON, _EMBED, _SMOL_FEATURES, _MINILM, _MPNET_FULL, _SMOL_LORA_FULL, _SMOL_PROMPT),
+    _backends("isear", (_TFIDF, _LEXICON, _EMBED, _SMOL_FEATURES, _MINILM, _MPNET_FULL, _SMOL_LORA_FULL, _SMOL_PROMPT,
+                        _MINILM_DISTILLED, _CARER_STAGE1, _MINILM_TRANSFER),
               cv_folds=5),
     _backends("goemotions", (
         _TFIDF,
@@ -287,7 +313,7 @@ def _model_runs(suite: SuiteSpec, m: ModelSpec, quick: bool, n_seeds: int, task:
     description = f"benchmark {suite.name}: " + suite.description.format(key=m.key, note=note)
     if suite.data_preset and stem != f"{prefix}-{m.key}":
         note = (note + "; " if note else "") + f"recipe from configs/{stem}.yaml"
-    overrides = [o.replace("{runs}", str(out / "runs"))
+    overrides = [o.replace("{runs}", str(out / "runs")).replace("{out}", str(out)).replace("{prefix}", prefix)
                  for o in (suite.quick_data if quick else ()) + m.overrides + (m.quick if quick else ())]
     n = min(n_seeds, m.max_seeds or n_seeds) if m.seeded else 1
     runs = []
@@ -296,7 +322,7 @@ def _model_runs(suite: SuiteSpec, m: ModelSpec, quick: bool, n_seeds: int, task:
         name = f"{prefix}-{m.key}" + (f"-s{seed}" if m.seeded and (suite.seed_suffix_alone or n > 1) else "")
         cfg = with_overrides(base, overrides + [f"training.seed={seed}", f"name={name}", f"output_dir={out / 'runs'}",
                                                 "description=" + json.dumps(description)])
-        runs.append(RunSpec(m.key, cfg.training.seed if m.seeded else None, cfg, out / "runs" / name, note))
+        runs.append(RunSpec(m.key, cfg.training.seed if m.seeded else None, cfg, out / "runs" / name, note, kind=m.role))
     return runs
 
 
@@ -322,6 +348,13 @@ def build_suite(name: str, *, quick: bool = False, models: Sequence[str] | None 
     runs = [r for m in specs if task is None or task in m.tasks for r in _model_runs(suite, m, quick, n_seeds, task, out)]
     if suite.check_contamination:  # the whole suite: a selected run may start from one that is not selected
         assert_no_cross_contamination([r.config for r in runs])
+    else:  # at least the runs that start from another run (transfer): their test and dev vs its training data
+        from emotune.experiments.contamination import parent_runs
+
+        dirs = {str(r.run_dir) for r in runs}
+        starting = [r.config for r in runs if set(parent_runs(r.config)) & dirs and (not models or r.key in models)]
+        if starting:
+            assert_no_cross_contamination([r.config for r in runs], only=[c.name for c in starting])
     if models:
         runs = [r for r in runs if r.key in models]
     most = max((sum(r.key == k for r in runs) for k in {r.key for r in runs}), default=1)

@@ -12,6 +12,9 @@ Options (``model.*`` / ``training.*``):
   (the SemEval-2024 EDiReF recipe); it is saved with the weights and rebuilt on load.
 - ``head_epochs > 0``: a two-stage schedule, first the head alone (base frozen) at
   ``head_learning_rate``, then everything at ``learning_rate`` for ``epochs``.
+- ``init_from: RUN_DIR`` (intermediate-task transfer): the body of a finished encoder run's model
+  (e.g. MiniLM fine-tuned on CARER mapped to the ISEAR labels) with a freshly initialised head for
+  this label set, instead of the pretrained ``name``; the card and metrics.json record the run.
 """
 
 from __future__ import annotations
@@ -103,6 +106,41 @@ def init_prior_bias(model, y) -> None:
         linear.bias.copy_(torch.as_tensor(bias, dtype=linear.bias.dtype, device=linear.bias.device))
 
 
+def transfer_source(run_dir: str) -> str:
+    """The model folder of a finished encoder run (``model.init_from``), checked."""
+    from emotune import runs as rd
+
+    path = Path(run_dir).expanduser()
+    if not rd.is_finished(path):
+        raise ModelError(f"model.init_from: {path} is not a finished run (no metrics.json)",
+                         hint="Train the intermediate run first; a benchmark suite orders it before this one.")
+    backend = rd.load_config(path).model.backend
+    if backend != "encoder":
+        raise ModelError(f"model.init_from: {path} is a '{backend}' run; only an encoder run's body can be reused "
+                         "by the encoder backend")
+    return str(rd.Run.open(path).model_dir)
+
+
+def describe_init_run(run_dir: str) -> dict:
+    from emotune import runs as rd
+
+    cfg = rd.load_config(run_dir)
+    return {"run": str(run_dir), "dataset": cfg.data.dataset, "label_map": cfg.data.label_map,
+            "labels": len(rd.load_labels(run_dir)), "base_model": cfg.model.name or DEFAULT_MODEL}
+
+
+def reset_head(model) -> None:
+    """Re-initialise every module outside the pretrained body (a fresh head, as for a new model)."""
+    base = getattr(model, model.base_model_prefix)
+    body = {id(m) for m in base.modules()}
+    with_params = [m for m in model.modules() if id(m) not in body and m is not model
+                   and any(True for _ in m.parameters(recurse=False))]
+    for module in with_params:
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+        model._init_weights(module)
+
+
 def set_base_trainable(model, trainable: bool) -> None:
     base = getattr(model, model.base_model_prefix)
     for p in base.parameters():
@@ -139,6 +177,7 @@ class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
         self.max_length = int(self.training_config.max_length)  # tokens per text (serving reads it too)
         self.source: str | None = None  # what from_pretrained loaded the body from
         self.head_path: str | None = None  # module path of the MLP head, when there is one
+        self.init_from: dict | None = None  # the run whose body this model started from (model.init_from)
 
     @property
     def model_name(self) -> str:
@@ -156,7 +195,8 @@ class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
         """Load the pretrained body + a fresh head for this label set."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        self.source = resolve_source(self.model_config.name)
+        init_run = getattr(self.model_config, "init_from", None)
+        self.source = transfer_source(init_run) if init_run else resolve_source(self.model_config.name)
         try:
             with quiet_hf():
                 self.tokenizer = AutoTokenizer.from_pretrained(self.source, trust_remote_code=False)
@@ -170,6 +210,9 @@ class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
             log.warning("training.max_length=%d exceeds what %s accepts; using %d", self.max_length,
                         self.model_name, limit)
             self.max_length = limit
+        if init_run:
+            reset_head(self.model)  # the body carries over; the previous task's head does not
+            self.init_from = describe_init_run(init_run)
         if self.tokenizer.pad_token is None:  # a few encoders ship without one
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.sep_token
             self.model.config.pad_token_id = self.tokenizer.pad_token_id

@@ -61,13 +61,17 @@ def summarise(per_fold: list[dict]) -> tuple[dict, dict]:
 
 
 def cross_validate(config: RunConfig, folds: int = 5, run_dir: str | Path | None = None, *, overwrite: bool = False,
-                   progress: bool = True, data=None) -> CVSummary:
+                   progress: bool = True, data=None, held_out_as: str = "dev") -> CVSummary:
     """Train ``folds`` runs of ``config`` on train+dev and summarise their held-out scores.
 
     Finished folds with the same config are reused (an interrupted CV continues where it
     stopped); ``overwrite`` retrains them. Raises :class:`DataError` when a class has fewer
-    examples than folds.
+    examples than folds. ``held_out_as="test"``: each fold's held-out part is its test split and
+    the fold has no dev set (no epoch or threshold is chosen on the rows it predicts; the
+    out-of-fold teacher predictions of :mod:`emotune.training.distill`).
     """
+    if held_out_as not in ("dev", "test"):
+        raise ConfigError(f"held_out_as must be 'dev' or 'test' (got {held_out_as!r})")
     from emotune.data.splits import kfold
     from emotune.metrics import PRIMARY
     from emotune.data.dataset import PreparedData
@@ -93,24 +97,29 @@ def cross_validate(config: RunConfig, folds: int = 5, run_dir: str | Path | None
                                   hint="Pass --overwrite to retrain the folds, or choose another --run-dir.")
             metrics = rd.load_metrics(fold_dir)
         else:
-            held_out.frame["split"] = "dev"
+            held_out.frame["split"] = held_out_as
             fold_train.frame["split"] = "train"
+            role = "both dev and the reported split" if held_out_as == "dev" else "the reported split; no dev set"
             notes = {**(data.notes or {}), "cross_validation": f"fold {i} of {folds}: trained on the other folds of "
-                     f"train+dev; the held-out fold is both dev and the reported split; test unused"}
-            fold_data = PreparedData(fold_train, held_out, held_out.subset(range(0)), notes)
+                     f"train+dev; the held-out fold is {role}; test unused"}
+            empty = held_out.subset(range(0))
+            fold_data = (PreparedData(fold_train, held_out, empty, notes) if held_out_as == "dev"
+                         else PreparedData(fold_train, empty, held_out, notes))
             metrics = train(fold_config, fold_dir, overwrite=overwrite, data=fold_data, progress=progress,
-                            report_test=False).metrics
+                            report_test=held_out_as == "test").metrics
         per_fold.append({"fold": i, "run_dir": fold_dir.name, "sizes": {"train": len(fold_train), "held_out": len(held_out)},
-                         "metrics": metrics["dev"]})
+                         "metrics": metrics[held_out_as]})
 
     task = data.label_set.task
     mean, std = summarise(per_fold)
     notes = [f"Folds drawn from train+dev ({len(merged):,} rows before dedup) with seed {config.data.split.seed}"
              + (f", grouped by {config.data.split.group_by}" if config.data.split.group_by else "")
              + f"; the test split ({len(data.test):,} rows) was not used.",
-             "Each fold's held-out part also served as its dev set: backends that pick an epoch"
-             + (" or decision thresholds" if task.value == "multi_label" else "")
-             + " on dev score slightly optimistically; compare folds with each other, not with a test score."]
+             ("Each fold's held-out part also served as its dev set: backends that pick an epoch"
+              + (" or decision thresholds" if task.value == "multi_label" else "")
+              + " on dev score slightly optimistically; compare folds with each other, not with a test score."
+              if held_out_as == "dev" else
+              "Each fold had no dev set (fixed epochs, no early stopping): nothing was chosen on the rows it predicts.")]
     summary = CVSummary(base, folds, PRIMARY[task], per_fold, mean, std, notes)
     (base / SUMMARY_JSON).write_text(json.dumps({"name": config.name, **summary.to_dict()}, indent=2) + "\n",
                                      encoding="utf-8")

@@ -126,6 +126,18 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
                      f"= effective batch {layout['effective_batch']}")
     if metrics.get("thresholds") is not None:
         parts.append(f"- Decision thresholds tuned on dev ({config.training.thresholds}): {_fmt(metrics['thresholds'])}")
+    init = metrics.get("init_from")
+    if init:
+        parts.append(f"- Initialised from run `{init.get('run')}` ({init.get('dataset')}, {init.get('labels')} labels): "
+                     "its fine-tuned body, a fresh classification head (intermediate-task transfer)")
+    dist = metrics.get("distillation")
+    if dist:
+        teachers = ", ".join(f"{t.get('name')} ({t.get('backend')}" + (f" {t['model']}" if t.get("model") else "")
+                             + f", seed {t.get('seed')})" for t in dist.get("teachers") or [])
+        parts.append(f"- Distilled from the teacher file `{dist.get('teacher')}` (sha256 {str(dist.get('sha256'))[:12]}, "
+                     f"{dist.get('rows')} rows): {dist.get('folds')}-fold out-of-fold probabilities of {teachers}; "
+                     f"alpha {dist.get('alpha')} x hard-label loss + (1 - alpha) x teacher loss, temperature "
+                     f"{dist.get('temperature')}")
     parts.append(f"- The full configuration is in `{config_file}`.")
     parts.append("")
 

@@ -265,6 +265,18 @@ def _prepare_data(config: RunConfig, data: PreparedData | None, say) -> Prepared
     return data
 
 
+def _attach_teacher(config: RunConfig, data: PreparedData, say) -> tuple[PreparedData, dict | None]:
+    """``training.distill``: every train row gets its teacher's probabilities (:mod:`emotune.training.distill`)."""
+    if config.training.distill is None:
+        return data, None
+    from emotune.training.teacher import attach_teacher
+
+    data, record = attach_teacher(data, config)
+    say(f"  distilling from {record['teacher']} ({len(record.get('teachers') or [])} teacher(s), "
+        f"{record.get('folds')} folds; alpha {record['alpha']}, temperature {record['temperature']})")
+    return data, record
+
+
 def _check_trainable(data: PreparedData, config: RunConfig, scored: tuple[str, ...]) -> None:
     """Enough rows to fit a model and to score it: a run must not be marked finished without scores."""
     sizes = _sizes(data)
@@ -466,6 +478,7 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     runtime.setup_threads(config.training, only_explicit=True)
 
     data = _prepare_data(config, data, say)
+    data, distilled = _attach_teacher(config, data, say)
     clf, summary = _build_model(config, data, run_dir, write=main)
     if processes > 1:
         from emotune.training.distributed import check_same_data
@@ -477,6 +490,10 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     scored = _score_splits(clf, config, data, ["dev", "test"] if report_test else ["dev"], progress)
     _tune_thresholds(clf, config, data, scored)
     metrics = _score_metrics(clf, config, data, scored, run_dir)
+    if distilled:
+        metrics["distillation"] = distilled
+    if getattr(clf, "init_from", None):
+        metrics["init_from"] = clf.init_from
     _set_input_spec(clf, config, summary)
     _save_model(clf, run_dir)
     _timings(metrics, fit_seconds, scored, started)

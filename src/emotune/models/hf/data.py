@@ -9,7 +9,11 @@ import torch
 
 from emotune import runtime
 from emotune.data.labels import LabelSet, Task
+from emotune.errors import ConfigError
 
+#: a train frame's column of teacher probabilities (one array per row), set by
+#: :func:`emotune.training.distill.attach_teacher` for ``training.distill``
+TEACHER_COLUMN = "teacher_probs"
 
 def encode_targets(label_set: LabelSet, y: np.ndarray) -> np.ndarray:
     """Model-ready targets: int64 class ids (single), float32 indicators / values otherwise."""
@@ -26,13 +30,18 @@ class TokenizedDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, tokenizer, texts: Sequence[str], targets: np.ndarray | None = None, *,
-                 max_length: int = 128, sort_by_length: bool = False, text_fn: Callable[[str], str] | None = None):
+                 max_length: int = 128, sort_by_length: bool = False, text_fn: Callable[[str], str] | None = None,
+                 soft_targets: np.ndarray | None = None):
         texts = [str(t) if text_fn is None else text_fn(str(t)) for t in texts]
         enc = tokenizer(texts, truncation=True, max_length=max_length)
         self.features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
         self.targets = None if targets is None else np.asarray(targets)
         if self.targets is not None and len(self.targets) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(self.targets)} targets")
+        # a teacher's probabilities per row (distillation): the batch's ``soft_labels`` tensor
+        self.soft_targets = None if soft_targets is None else np.asarray(soft_targets, dtype=np.float32)
+        if self.soft_targets is not None and len(self.soft_targets) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(self.soft_targets)} rows of soft targets")
         self.order = list(range(len(texts)))
         if sort_by_length:
             self.order.sort(key=lambda i: len(self.features[i]["input_ids"]))
@@ -45,11 +54,25 @@ class TokenizedDataset(torch.utils.data.Dataset):
         item = dict(self.features[i])
         if self.targets is not None:
             item["labels"] = self.targets[i].tolist() if self.targets.ndim > 1 else self.targets[i].item()
+        if self.soft_targets is not None:
+            item["soft_labels"] = self.soft_targets[i].tolist()
         return item
 
     @property
     def lengths(self) -> list[int]:
         return [len(self.features[i]["input_ids"]) for i in self.order]
+
+
+def teacher_targets(train, distill) -> np.ndarray | None:
+    """The (n, k) teacher probabilities of the train rows when ``training.distill`` is set, else None."""
+    if distill is None:
+        return None
+    if TEACHER_COLUMN not in train.frame.columns:
+        raise ConfigError(f"training.distill is set but the train rows carry no teacher probabilities "
+                          f"(teacher file {distill.teacher})",
+                          hint="Train through emotune.training.train / `emotune train`, which reads the teacher "
+                               "file, or call emotune.training.distill.attach_teacher(train, config) first.")
+    return np.stack([np.asarray(p, dtype=np.float32) for p in train.frame[TEACHER_COLUMN]])
 
 
 def make_collator(tokenizer):

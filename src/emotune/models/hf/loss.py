@@ -1,4 +1,5 @@
-"""The task's loss (weighted cross-entropy, BCE with ``pos_weight``, MSE) and class weights: the only copies."""
+"""The task's loss (weighted cross-entropy, BCE with ``pos_weight``, MSE), the distillation loss and class
+weights: the only copies."""
 
 from __future__ import annotations
 
@@ -67,3 +68,30 @@ def loss_fn(task: Task, logits: torch.Tensor, labels: torch.Tensor, *, kind: str
             labels = nn.functional.one_hot(labels.long().view(-1), logits.shape[-1])
         return nn.functional.binary_cross_entropy_with_logits(logits, labels.float().view_as(logits), pos_weight=weights)
     return nn.functional.mse_loss(logits.view(-1), labels.float().view(-1))
+
+
+def distillation_loss(task: Task, logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor, *,
+                      alpha: float, temperature: float, kind: str = "auto",
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``alpha`` x the task's loss + ``(1 - alpha)`` x the loss against the teacher's probabilities.
+
+    Single-label (Hinton et al., 2015): ``T^2 * KL(teacher_T || student_T)``, both softened by the
+    temperature ``T``; the teacher file holds probabilities, so the softened teacher is
+    ``softmax(log p / T)`` (the same as dividing the teacher's logits by ``T``). Multi-label: BCE
+    of the student's sigmoid against the teacher's per-label probabilities (no temperature).
+    """
+    hard = loss_fn(task, logits, labels, kind=kind, weights=weights)
+    if alpha >= 1.0:
+        return hard
+    logits = logits.float()
+    teacher = teacher.to(logits.device).float().view_as(logits)
+    if task == Task.SINGLE:
+        t = float(temperature)
+        soft_teacher = torch.softmax(torch.log(teacher.clamp_min(1e-8)) / t, dim=-1)
+        log_student = torch.log_softmax(logits / t, dim=-1)
+        soft = nn.functional.kl_div(log_student, soft_teacher, reduction="batchmean") * t * t
+    elif task == Task.MULTI:
+        soft = nn.functional.binary_cross_entropy_with_logits(logits, teacher.clamp(0.0, 1.0))
+    else:
+        raise ConfigError("training.distill applies to classification tasks, not regression")
+    return alpha * hard + (1.0 - alpha) * soft

@@ -11,7 +11,7 @@ import torch
 from emotune import runtime
 from emotune.errors import ModelError
 from emotune.metrics import scores_from_logits
-from emotune.models.hf.data import TokenizedDataset, encode_targets, prepare_for_context
+from emotune.models.hf.data import TokenizedDataset, encode_targets, prepare_for_context, teacher_targets
 from emotune.models.hf.loss import class_weights
 from emotune.models.hf.resources import model_device
 
@@ -63,7 +63,8 @@ class SequenceClassifierMixin:
         prepare_for_context(self.tokenizer, train)
         train_y = train.y()
         train_ds = TokenizedDataset(self.tokenizer, train.texts, encode_targets(self.label_set, train_y),
-                                    max_length=self.max_length)
+                                    max_length=self.max_length,
+                                    soft_targets=teacher_targets(train, self.training_config.distill))
         dev_ds = None
         if dev is not None and len(dev):
             dev_ds = TokenizedDataset(self.tokenizer, dev.texts, encode_targets(self.label_set, dev.y()),

@@ -26,7 +26,7 @@ from emotune.data.labels import LabelSet, Task
 from emotune.models.hf.args import build_training_args, make_compute_metrics
 from emotune.models.hf.checkpoints import TimedCheckpointCallback, last_checkpoint
 from emotune.models.hf.data import make_collator
-from emotune.models.hf.loss import loss_fn
+from emotune.models.hf.loss import distillation_loss, loss_fn
 from emotune.models.hf.resources import quiet_hf
 from emotune.models.weights import match_umask
 
@@ -39,12 +39,14 @@ LossFunction = Callable[[Any, dict, "torch.Tensor | None"], tuple]
 class EmotuneTrainer(Trainer):
     """``Trainer`` with the task's (class-weighted) loss, the mean training loss of each epoch in the
     log (the Trainer's own log only has running averages over logging windows), and optionally a
-    backend's own loss and dev scoring."""
+    backend's own loss and dev scoring. Train batches with ``soft_labels`` (a teacher's
+    probabilities, ``training.distill``) are trained with :func:`distillation_loss`."""
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
 
     def __init__(self, *args, task: Task, loss_kind: str = "auto", loss_weights: torch.Tensor | None = None,
-                 loss: LossFunction | None = None, dev_scorer: Callable[[Any], dict] | None = None, **kwargs):
+                 loss: LossFunction | None = None, dev_scorer: Callable[[Any], dict] | None = None,
+                 distill=None, **kwargs):
         # the modes first: a backend's own on_save callbacks (and a kill right after) see the final files
         kwargs["callbacks"] = [CheckpointModeCallback(), *(kwargs.get("callbacks") or []), EpochLossCallback(self)]
         super().__init__(*args, **kwargs)
@@ -53,6 +55,7 @@ class EmotuneTrainer(Trainer):
         self.loss_weights = loss_weights
         self.custom_loss = loss
         self.dev_scorer = dev_scorer
+        self.distill = distill  # training.distill (alpha, temperature) when the batches carry soft_labels
         self._epoch_loss_sum = torch.zeros(())
         self._epoch_loss_n = 0
 
@@ -61,13 +64,24 @@ class EmotuneTrainer(Trainer):
             loss, outputs = self.custom_loss(model, inputs, self.loss_weights)
         else:
             labels = inputs.pop("labels")
+            soft = inputs.pop("soft_labels", None)  # a teacher's probabilities (train rows of a distilled run)
             outputs = model(**inputs)
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-            loss = loss_fn(self.task, logits, labels, kind=self.loss_kind, weights=self.loss_weights)
+            if soft is not None and self.distill is not None:
+                loss = distillation_loss(self.task, logits, labels, soft, alpha=self.distill.alpha,
+                                         temperature=self.distill.temperature, kind=self.loss_kind,
+                                         weights=self.loss_weights)
+            else:
+                loss = loss_fn(self.task, logits, labels, kind=self.loss_kind, weights=self.loss_weights)
         if model.training:
             self._epoch_loss_sum = self._epoch_loss_sum.to(loss.device) + loss.detach().float()
             self._epoch_loss_n += 1
         return (loss, outputs) if return_outputs else loss
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if "soft_labels" not in self._signature_columns:  # not a forward() argument: keep it for compute_loss
+            self._signature_columns.append("soft_labels")
 
     def pop_epoch_loss(self) -> float | None:
         if self.accelerator.num_processes > 1:  # under torchrun: the mean over every process's batches
@@ -263,6 +277,7 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
         processing_class=tokenizer, data_collator=data_collator or make_collator(tokenizer),
         compute_metrics=make_compute_metrics(label_set) if has_eval and dev_scorer is None else None, callbacks=cbs,
         task=label_set.task, loss_kind=training.loss, loss_weights=loss_weights, loss=loss, dev_scorer=dev_scorer,
+        distill=getattr(training, "distill", None),
     )
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)

@@ -1,0 +1,43 @@
+"""`emotune distill teacher`: a thin wrapper over :func:`emotune.training.distill.build_teacher_file`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emotune.cli._common import console
+
+app = typer.Typer(help="Knowledge distillation: out-of-fold teacher files for training.distill.", no_args_is_help=True)
+
+
+@app.command("teacher")
+def teacher(
+    teachers: Annotated[list[str], typer.Argument(help="Teacher recipes: configs, presets or run directories "
+                                                       "(an ensemble run stands for its members).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Teacher file to write (JSONL).")],
+    folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="Folds of train (each row predicted once).")] = 5,
+    data: Annotated[Path | None, typer.Option("--data", help="The student's config (its data section); default: "
+                                                              "the first teacher's data.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="Override a key of --data's config, e.g. "
+                                                                "data.max_train=500 (repeatable).")] = [],  # noqa: B006
+    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the teachers' folds are trained "
+                                                                     "(default: OUT's name + .teachers).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Retrain finished teacher folds.")] = False,
+) -> None:
+    """Cross-validate each teacher on TRAIN only and write its out-of-fold probabilities, averaged (dev and test
+    unused); a student then trains with --set training.distill.teacher=OUT."""
+    from emotune.config import RunConfig
+    from emotune.training.distill import build_teacher_file
+
+    data_config = RunConfig.load(data, list(set_)).data if data is not None else None
+    result = build_teacher_file(teachers, out, folds=folds, data_config=data_config, work_dir=work_dir,
+                                overwrite=overwrite)
+    names = ", ".join(t["name"] for t in result.provenance["teachers"])
+    console.print(f"[green]✓[/] {len(result):,} of {result.provenance['train_rows']:,} train rows, {folds}-fold "
+                  f"out-of-fold probabilities of {names} -> {out}", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="distill")

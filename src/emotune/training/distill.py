@@ -1,0 +1,145 @@
+"""Knowledge distillation: out-of-fold teacher probabilities, and a student trained on them.
+
+1. **Teacher file** (:func:`build_teacher_file`, ``emotune distill teacher``): each teacher recipe
+   (a config, a preset or a finished run; an ensemble run stands for its members) is
+   cross-validated on the **train split only** (:func:`emotune.training.cv.cross_validate` with the
+   held-out fold as each fold's test split and no dev set, folds grouped by
+   ``data.split.group_by``), so every train row is predicted by teachers that never saw it and
+   nothing is chosen on the rows a fold predicts. The teachers' probabilities are averaged per row
+   and written as JSONL: a header line (labels, provenance: teachers with their seeds, folds,
+   data) then one line per train row, keyed by the hash of its normalised text. Dev and test rows
+   are not in it and fit no teacher.
+2. **Student** (``training.distill: {teacher: FILE, alpha: 0.5, temperature: 2.0}``):
+   :func:`attach_teacher` gives every train row its teacher probabilities (a row without one is a
+   :class:`ConfigError` that counts them; a dev/test text in the file is refused: it was built on
+   another split), and the one training loop adds the teacher's term to the loss
+   (:func:`emotune.models.hf.loss.distillation_loss`). Encoder and causal-LM backends. The file's
+   format, reading and attaching live in :mod:`emotune.training.teacher` (the trainer reads them
+   without importing the cross-validation this module builds on).
+
+The benchmark builds the teacher file as a step of a suite (``minilm-distilled``: the best dev
+ensemble's members, after the ensemble is chosen); by hand::
+
+    emotune distill teacher bench_out/isear/runs/isear-ensemble --folds 5 --out teachers/isear.jsonl
+    emotune train isear-minilm --set training.distill.teacher=teachers/isear.jsonl --set name=isear-minilm-distilled
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from emotune import runs as rd
+from emotune.config import DataConfig, RunConfig
+from emotune.data.dataset import PreparedData
+from emotune.data.labels import Task
+from emotune.errors import ConfigError
+from emotune.training.teacher import (TeacherFile, attach_teacher, read_teacher_file, row_key,  # noqa: F401
+                                      write_teacher_file)
+
+
+# -- the teachers --------------------------------------------------------------------------------
+def teacher_configs(sources: Sequence[str | Path | RunConfig]) -> list[RunConfig]:
+    """Recipes from configs, preset names or run directories; an ensemble run gives its members'."""
+    out: list[RunConfig] = []
+    for src in sources:
+        if isinstance(src, RunConfig):
+            out.append(src)
+            continue
+        path = Path(src)
+        if path.is_dir():
+            if not rd.is_run_dir(path):
+                raise ConfigError(f"Teacher {path} is a folder but not an emotune run directory (no config.yaml)")
+            cfg = rd.load_config(path)
+            if cfg.model.backend == "ensemble":
+                if not cfg.model.members:
+                    raise ConfigError(f"Teacher {path} is an ensemble without members")
+                out += teacher_configs(cfg.model.members)
+            else:
+                out.append(cfg)
+        else:
+            out.append(RunConfig.load(path))
+    if not out:
+        raise ConfigError("No teacher given", hint="Name one or more configs, presets or run directories.")
+    return out
+
+
+def _plain_teacher(cfg: RunConfig, data_config: DataConfig, name: str) -> RunConfig:
+    """The recipe as a teacher: the student's data, no distillation of its own."""
+    training = cfg.training.model_copy(update={"distill": None}, deep=True)
+    return cfg.model_copy(update={"name": name, "data": data_config.model_copy(deep=True), "training": training,
+                                  "description": f"teacher {name} (out-of-fold)"}, deep=True)
+
+
+def build_teacher_file(teachers: Sequence[str | Path | RunConfig], out: str | Path, *, folds: int = 5,
+                       data_config: DataConfig | None = None, work_dir: str | Path | None = None,
+                       overwrite: bool = False, progress: bool = True) -> TeacherFile:
+    """Out-of-fold probabilities of ``teachers`` on every train row of ``data_config`` (default: the
+    first teacher's data), averaged over the teachers, written to ``out`` (JSONL).
+
+    Each teacher is cross-validated into ``work_dir/teacher{i}-{name}`` (default: next to ``out``),
+    resumable like any cross-validation; dev and test are set aside unused.
+    """
+    from emotune.data.pipeline import prepare_data
+    from emotune.training.cv import cross_validate
+
+    configs = teacher_configs(teachers)
+    data_config = data_config or configs[0].data
+    out = Path(out)
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.stem + ".teachers")
+    data = prepare_data(data_config)
+    if data.task == Task.REGRESSION:
+        raise ConfigError("Distillation needs a classification dataset (soft labels per class)",
+                          hint=f"{data_config.dataset} is a regression task.")
+    train_only = PreparedData(data.train, data.dev.subset(range(0)), data.test.subset(range(0)), data.notes)
+    labels = list(data.label_set.names)
+    keys = [row_key(t) for t in data.train.texts]
+    sums = np.zeros((len(keys), len(labels)), dtype=np.float64)
+    index = {k: i for i, k in enumerate(keys)}
+    seen = np.zeros(len(keys), dtype=int)
+    described = []
+    for i, cfg in enumerate(configs):
+        name = f"teacher{i}-{cfg.name}"
+        teacher = _plain_teacher(cfg, data_config, name)
+        summary = cross_validate(teacher, folds, work / name, overwrite=overwrite, progress=progress,
+                                 data=train_only, held_out_as="test")
+        covered = np.zeros(len(keys), dtype=bool)
+        for fold in summary.per_fold:
+            preds = rd.load_predictions(summary.run_dir / fold["run_dir"], "test")
+            probs = _as_probabilities(np.asarray(preds.scores, dtype=np.float64), data.task)
+            for text, p in zip(preds.texts or [], probs):
+                j = index.get(row_key(text))
+                if j is not None and not covered[j]:
+                    sums[j] += p
+                    covered[j] = True
+        seen += covered
+        described.append({"name": cfg.name, "backend": cfg.model.backend, "model": cfg.model.name,
+                          "seed": cfg.training.seed, "epochs": cfg.training.epochs, "work_dir": str(work / name),
+                          "fold_scores": {summary.primary_metric: [f["metrics"].get(summary.primary_metric)
+                                                                   for f in summary.per_fold]}})
+    n_teachers = len(configs)
+    complete = seen == n_teachers  # rows the fold splitter dropped (conflicting duplicates) are left out
+    provenance = {
+        "teachers": described, "folds": folds, "fold_seed": data_config.split.seed,
+        "group_by": data_config.split.group_by, "dataset": data_config.dataset,
+        "data": data_config.model_dump(mode="json"), "train_rows": len(keys), "rows": int(complete.sum()),
+        "combine": "mean of the teachers' probabilities",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "note": f"out-of-fold: each train row is predicted by teachers trained on the other {folds - 1} folds of "
+                "train, without a dev set; dev and test rows are not in this file and fitted no teacher",
+    }
+    rows = [(data.train.texts[j], sums[j] / n_teachers) for j in np.flatnonzero(complete)]
+    return write_teacher_file(out, labels, data.task, rows, provenance, label_set=data.label_set.name)
+
+
+def _as_probabilities(scores: np.ndarray, task: Task) -> np.ndarray:
+    """Scores as probabilities: single-label rows renormalised (a lexicon's counts, a vote), multi clipped."""
+    scores = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, None)
+    if task == Task.SINGLE:
+        total = scores.sum(axis=1, keepdims=True)
+        k = scores.shape[1]
+        return np.where(total > 0, scores / np.where(total > 0, total, 1.0), 1.0 / k)
+    return np.clip(scores, 0.0, 1.0)
