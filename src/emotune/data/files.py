@@ -32,7 +32,8 @@ from emotune.data.dataset import SPLIT_ALIASES, SPLITS, EmotionDataset, canonica
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, did_you_mean
 
-__all__ = ["load_file", "read_table", "parse_label_list", "iter_delimited", "iter_jsonl", "text_lines"]
+__all__ = ["load_file", "read_table", "parse_label_list", "iter_delimited", "iter_jsonl", "iter_parquet",
+           "parquet_columns", "text_lines"]
 
 TEXT_CANDIDATES = ("text", "sentence", "utterance", "content", "tweet", "Text", "Utterance", "Tweet")
 LABEL_CANDIDATES = ("label", "labels", "emotion", "emotions", "Label", "Emotion")
@@ -65,9 +66,9 @@ def text_lines(path: Path) -> Iterator[str]:
             yield from io.StringIO(line, newline="")  # a lone \\r ends a line too, as csv expects
 
 
-def _no_nul(path: Path, line: int, column, value: str) -> None:
+def _no_nul(path: Path, line: int, column, value: str, kind: str = "line") -> None:
     if "\x00" in value:
-        raise DataError(f"{path}, line {line} contains a NUL byte (\\x00) in column '{column}'",
+        raise DataError(f"{path}, {kind} {line} contains a NUL byte (\\x00) in column '{column}'",
                         hint="NUL is not text: the file may be binary or UTF-16; save it as UTF-8 text.")
 
 
@@ -131,6 +132,41 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             if isinstance(value, str):
                 _no_nul(path, i, key, value)
         yield i, rec
+
+
+def _parquet_file(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except Exception as exc:  # pyarrow's ArrowInvalid / OSError for a file that is not Parquet
+        raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from None
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file, from its footer (no row is read)."""
+    return [str(n) for n in _parquet_file(Path(path)).schema_arrow.names]
+
+
+def iter_parquet(path: Path, columns: list[str] | None = None, batch_rows: int = 4096) -> Iterator[tuple[int, dict]]:
+    """(row, record) of a Parquet file, read one record batch at a time (never the whole file)."""
+    path = Path(path)
+    pf = _parquet_file(path)
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+            for rec in batch.to_pylist():
+                row += 1
+                for key, value in rec.items():
+                    if isinstance(value, str):
+                        _no_nul(path, row, key, value, "row")
+                yield row, rec
+    except DataError:
+        raise
+    except Exception as exc:  # a corrupt page half-way through
+        raise DataError(f"{path}, row {row + 1}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from None
 
 
 def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, list[int]]:

@@ -211,7 +211,7 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
     csv_out = output_path.suffix.lower() in CSV_SUFFIXES
     ann_cols = [c for a in annotators for c in a.columns()]
     first = next(inp.records(), None)
-    in_cols = inp.columns if inp.fmt == "csv" else (list(first) if first is not None else [text_col])
+    in_cols = inp.columns if inp.fmt in ("csv", "parquet") else (list(first) if first is not None else [text_col])
     fieldnames = [c for c in in_cols if c not in ann_cols] + ann_cols if csv_out else None
     if overwrite and output_path.exists():
         output_path.unlink()
