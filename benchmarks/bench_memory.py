@@ -48,6 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--out", default="benchmarks/results/memory.json")
+    ap.add_argument("--inputs", default="csv,parquet", help="which inputs to run (csv, parquet)")
     args = ap.parse_args()
 
     import pyarrow as pa
@@ -76,6 +77,8 @@ def main() -> None:
     base = [sys.executable, "-m", "emotune"]
     runs = {}
     for name, src in (("predict_csv", big_csv), ("predict_parquet", work / "big.parquet")):
+        if name.rpartition("_")[2] not in args.inputs.split(","):
+            continue
         cmd = [*base, "predict", str(work / "isear-tfidf"), "--input", str(src), "--output", str(work / f"{name}.csv")]
         mb, secs, rc = peak_rss(cmd, env)
         runs[name] = {"command": " ".join(cmd[1:]).replace(str(work), "$WORK"), "input_mb": round(src.stat().st_size / 2**20),

@@ -32,7 +32,7 @@ from emotune.data.dataset import SPLIT_ALIASES, SPLITS, EmotionDataset, canonica
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, did_you_mean
 
-__all__ = ["load_file", "read_table", "parse_label_list", "iter_delimited", "iter_jsonl", "iter_parquet",
+__all__ = ["load_file", "load_file_chunks", "read_table", "parse_label_list", "iter_delimited", "iter_jsonl", "iter_parquet",
            "parquet_columns", "text_lines"]
 
 TEXT_CANDIDATES = ("text", "sentence", "utterance", "content", "tweet", "Text", "Utterance", "Tweet")
@@ -368,6 +368,79 @@ def load_file(path: str | Path, *, text_col: str | None = None, label_col: str |
     raw, lines, kind = read_table(path, sep)
     if len(raw) == 0:
         raise DataError(f"{path}: no data rows (only a header?)")
+    return _dataset(raw, lines, kind, path, text_col=text_col, label_col=label_col, label_cols=label_cols,
+                    target_cols=target_cols, split_col=split_col, labels=labels, multi_label=multi_label,
+                    dialogue_col=dialogue_col, turn_col=turn_col, speaker_col=speaker_col, name=name)
+
+
+def load_file_chunks(path: str | Path, *, chunk_rows: int = 100_000, sep: str | None = None,
+                     **options) -> Iterator[EmotionDataset]:
+    """:func:`load_file` a chunk of rows at a time (``data show`` on a file of any size).
+
+    Each chunk is checked as :func:`load_file` checks a file (messages name the file's own line or
+    row numbers); label names and the task are inferred per chunk, unless ``labels`` is given. A
+    JSON document (not lines) is read whole.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        read_table(path, sep)  # the missing-file / folder messages
+    given = [k for k in ("label_col", "label_cols", "target_cols") if options.get(k)]
+    if len(given) > 1:
+        raise DataError(f"Give only one of label_col, label_cols, target_cols (got {', '.join(given)})")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        pf = _parquet_file(path)
+        start = 1
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas().astype(object)
+            yield _chunk(frame, list(range(start, start + len(frame))), "row", path, options)
+            start += len(frame)
+        return
+    if suffix == ".json":
+        yield load_file(path, sep=sep, **options)
+        return
+    if suffix in (".jsonl", ".ndjson"):
+        records: list[dict] = []
+        lines: list[int] = []
+        for i, rec in iter_jsonl(path):
+            records.append(rec)
+            lines.append(i)
+            if len(records) >= chunk_rows:
+                yield _chunk(pd.DataFrame.from_records(records).astype(object), lines, "line", path, options)
+                records, lines = [], []
+        if records:
+            yield _chunk(pd.DataFrame.from_records(records).astype(object), lines, "line", path, options)
+        return
+    sep = sep or {".tsv": "\t", ".csv": ","}.get(suffix) or sniff_sep(path)
+    header: list[str] = []
+    rows: list[list[str]] = []
+    lines = []
+    for line, row in iter_delimited(path, sep):
+        if not header:
+            header = row
+            continue
+        rows.append(row)
+        lines.append(line)
+        if len(rows) >= chunk_rows:
+            yield _chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, "line", path, options)
+            rows, lines = [], []
+    if rows:
+        yield _chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, "line", path, options)
+
+
+def _chunk(raw: pd.DataFrame, lines: list[int], kind: str, path: Path, options: dict) -> EmotionDataset:
+    options = dict(options)
+    for key in ("label_cols", "target_cols"):
+        if isinstance(options.get(key), str):
+            options[key] = [c.strip() for c in options[key].split(",") if c.strip()]
+    if isinstance(options.get("labels"), str):
+        options["labels"] = parse_label_list(options["labels"])
+    return _dataset(raw, lines, kind, path, **options)
+
+
+def _dataset(raw: pd.DataFrame, lines: list[int], kind: str, path: Path, *, text_col=None, label_col=None,
+             label_cols=None, target_cols=None, split_col=None, labels=None, multi_label=None, dialogue_col=None,
+             turn_col=None, speaker_col=None, name=None) -> EmotionDataset:
     raw.columns = [str(c) for c in raw.columns]
     cols = list(raw.columns)
     tcol = _pick(raw, path, text_col, TEXT_CANDIDATES, "text column")
