@@ -1,4 +1,4 @@
-"""Peak memory of `emotune predict --input BIG --output OUT` (the local, streamed path).
+"""Peak memory of `emotune predict --input BIG --output OUT` (the local, streamed path) and `data show BIG`.
 
     taskset -c 0 .venv/bin/python benchmarks/bench_memory.py [--rows 2000000] [--out benchmarks/results/memory.json]
 
@@ -48,7 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--out", default="benchmarks/results/memory.json")
-    ap.add_argument("--inputs", default="csv,parquet", help="which inputs to run (csv, parquet)")
+    ap.add_argument("--inputs", default="csv,parquet,show",
+                    help="which runs: csv / parquet (predict on that input), show (data show on the Parquet file)")
     args = ap.parse_args()
 
     import pyarrow as pa
@@ -68,24 +69,35 @@ def main() -> None:
         w = csv.writer(fh)
         w.writerow(["id", "text"])
         w.writerows([f"r{i:07d}", texts[i % len(texts)]] for i in range(args.rows))
-    with pq.ParquetWriter(work / "big.parquet", pa.schema([("id", pa.string()), ("text", pa.string())])) as pw:
+    labels = [ls[0] for ls in ds.frame["labels"]]
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("label", pa.string())])
+    with pq.ParquetWriter(work / "big.parquet", schema) as pw:
         for start in range(0, args.rows, 100_000):
             ids = range(start, min(args.rows, start + 100_000))
-            pw.write_table(pa.table({"id": [f"r{i:07d}" for i in ids], "text": [texts[i % len(texts)] for i in ids]}))
+            pw.write_table(pa.table({"id": [f"r{i:07d}" for i in ids], "text": [texts[i % len(texts)] for i in ids],
+                                     "label": [labels[i % len(texts)] for i in ids]}, schema=schema))
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "emotune"]
     runs = {}
-    for name, src in (("predict_csv", big_csv), ("predict_parquet", work / "big.parquet")):
-        if name.rpartition("_")[2] not in args.inputs.split(","):
+    jobs = {"predict_csv": ["predict", str(work / "isear-tfidf"), "--input", str(big_csv),
+                            "--output", str(work / "predict_csv.csv")],
+            "predict_parquet": ["predict", str(work / "isear-tfidf"), "--input", str(work / "big.parquet"),
+                                "--output", str(work / "predict_parquet.csv")],
+            "show_parquet": ["data", "show", str(work / "big.parquet")]}
+    wanted = {{"csv": "predict_csv", "parquet": "predict_parquet", "show": "show_parquet"}[k]
+              for k in args.inputs.split(",")}
+    for name, argv in jobs.items():
+        if name not in wanted:
             continue
-        cmd = [*base, "predict", str(work / "isear-tfidf"), "--input", str(src), "--output", str(work / f"{name}.csv")]
+        src = big_csv if name == "predict_csv" else work / "big.parquet"
+        cmd = [*base, *argv]
         mb, secs, rc = peak_rss(cmd, env)
-        runs[name] = {"command": " ".join(cmd[1:]).replace(str(work), "$WORK"), "input_mb": round(src.stat().st_size / 2**20),
+        runs[name] = {"command": " ".join(cmd[1:]).replace(str(work), "$WORK"), "rows": args.rows, "input_mb": round(src.stat().st_size / 2**20),
                       "peak_rss_mb": round(mb), "seconds": round(secs, 1), "exit_code": rc,
                       "under_goal": mb < GOAL_MB}
         print(name, runs[name], flush=True)
-    report = {"command": "taskset -c 0 " + " ".join([sys.executable, *sys.argv]), "rows": args.rows,
+    report = {"command": "taskset -c 0 " + " ".join([sys.executable, *sys.argv]),
               "goal_mb": GOAL_MB, "machine": {"cpu_affinity": sorted(os.sched_getaffinity(0)),
                                               "cores_visible": os.cpu_count(), "python": platform.python_version(),
                                               "ram_gb": round(psutil.virtual_memory().total / 2**30),
@@ -93,6 +105,8 @@ def main() -> None:
                                               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
               "model": "TF-IDF run trained on ISEAR", "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if Path(args.out).exists():  # runs made separately (another --inputs / --rows) are kept beside
+        report["runs"] = {**json.loads(Path(args.out).read_text()).get("runs", {}), **runs}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     for p in work.glob("*.csv"):
         p.unlink()

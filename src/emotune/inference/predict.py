@@ -526,8 +526,17 @@ def _predict_chunk(clf, records: list[dict], out: OutputFile, ctx, text_col: str
 
 def read_output(path: str | Path) -> list[dict]:
     """The rows of a prediction output file (tests, notebooks)."""
+    return list(iter_output(path))
+
+
+def iter_output(path: str | Path) -> Iterator[dict]:
+    """The rows of a prediction output file, one at a time."""
     path = Path(path)
     if path.suffix.lower() in CSV_SUFFIXES:
         with open(path, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh, delimiter=CSV_SUFFIXES[path.suffix.lower()]))
-    return [json.loads(line) for line in io.open(path, encoding="utf-8") if line.strip()]
+            yield from csv.DictReader(fh, delimiter=CSV_SUFFIXES[path.suffix.lower()])
+        return
+    with io.open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
