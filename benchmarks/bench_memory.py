@@ -65,10 +65,11 @@ def main() -> None:
     clf.save_pretrained(work / "isear-tfidf" / "model")
     texts = list(ds.texts)
     big_csv = work / "big.csv"
-    with open(big_csv, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "text"])
-        w.writerows([f"r{i:07d}", texts[i % len(texts)]] for i in range(args.rows))
+    if "csv" in args.inputs.split(","):
+        with open(big_csv, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "text"])
+            w.writerows([f"r{i:07d}", texts[i % len(texts)]] for i in range(args.rows))
     labels = [ls[0] for ls in ds.frame["labels"]]
     schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("label", pa.string())])
     with pq.ParquetWriter(work / "big.parquet", schema) as pw:
