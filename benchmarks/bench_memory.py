@@ -98,7 +98,8 @@ def main() -> None:
                       "peak_rss_mb": round(mb), "seconds": round(secs, 1), "exit_code": rc,
                       "under_goal": mb < GOAL_MB}
         print(name, runs[name], flush=True)
-    report = {"command": "taskset -c 0 " + " ".join([sys.executable, *sys.argv]),
+    pinned = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    report = {"command": f"taskset -c {pinned} " + " ".join([sys.executable, *sys.argv]),
               "goal_mb": GOAL_MB, "machine": {"cpu_affinity": sorted(os.sched_getaffinity(0)),
                                               "cores_visible": os.cpu_count(), "python": platform.python_version(),
                                               "ram_gb": round(psutil.virtual_memory().total / 2**30),
