@@ -187,3 +187,22 @@ def test_a_long_single_text_is_read(tmp_path):
     p = _write(tmp_path / "long.csv", f'text,label\n"{long}",joy\nshort one,sadness\n')
     ds = load_dataset(str(p))
     assert len(ds) == 2 and max(len(t) for t in ds.frame["text_original"]) > 1_900_000
+
+
+def test_iter_parquet_streams_batches_and_refuses_nul_and_non_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from emotune.data.files import iter_parquet, parquet_columns
+
+    texts = [f"text {i}" for i in range(25)]
+    pq.write_table(pa.table({"text": texts, "n": list(range(25))}), tmp_path / "a.parquet", row_group_size=10)
+    assert parquet_columns(tmp_path / "a.parquet") == ["text", "n"]
+    rows = list(iter_parquet(tmp_path / "a.parquet", batch_rows=4))
+    assert [r for r, _ in rows] == list(range(1, 26)) and rows[-1][1] == {"text": "text 24", "n": 24}
+    pq.write_table(pa.table({"text": ["ok", "bad \x00"]}), tmp_path / "nul.parquet")
+    with pytest.raises(DataError, match=r"nul\.parquet, row 2 contains a NUL byte"):
+        list(iter_parquet(tmp_path / "nul.parquet"))
+    (tmp_path / "fake.parquet").write_text("text\nhello\n")
+    with pytest.raises(DataError, match="cannot be read as Parquet"):
+        parquet_columns(tmp_path / "fake.parquet")

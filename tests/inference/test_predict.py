@@ -307,3 +307,19 @@ def test_a_bad_input_with_overwrite_keeps_the_previous_output(clf, tmp_path):
     with pytest.raises(DataError, match="bad.csv, line"):
         predict_file(clf, bad, out, overwrite=True)
     assert out.read_bytes() == before
+
+
+def test_parquet_input_is_streamed_like_a_csv(clf, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = _write_csv(tmp_path / "in.csv", 30)
+    rows = read_output(src)
+    # small row groups: the reader goes batch by batch
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet", row_group_size=7)
+    predict_file(clf, src, tmp_path / "from_csv.csv", chunk_size=4)
+    result = predict_file(clf, tmp_path / "in.parquet", tmp_path / "from_parquet.csv", chunk_size=4)
+    assert result.total == 30
+    assert (tmp_path / "from_parquet.csv").read_bytes() == (tmp_path / "from_csv.csv").read_bytes()
+    with pytest.raises(DataError, match="no column 'body'"):
+        predict_file(clf, tmp_path / "in.parquet", tmp_path / "x.csv", text_col="body")

@@ -22,17 +22,39 @@ def annotate(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows written and flushed at a time.")] = 256,
     show: Annotated[int, typer.Option("--show", min=0, help="Unsure rows printed after the summary.")] = 5,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the output file again instead of resuming it.")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local (one process, the default) or ray (a Ray Data pipeline over the input's shards; --output is then a folder of shards).")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="With --engine ray: join this Ray cluster (host:port) instead of starting a local one.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="With --engine ray: model actors (default: the cluster's CPUs).")] = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Use each run's ONNX export (emotune export RUN --onnx).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="With --onnx: the int8-quantised graphs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Annotate an unlabelled corpus: emotions and probabilities (classification runs), intensities
     (regression runs), then a label distribution and the low-confidence rows to review by hand."""
+    from emotune.cli._ray import check_engine
+    from emotune.errors import ConfigError
     from emotune.inference.annotate import annotate_file, load_annotators, summarize_output, write_review
     from emotune.inference.predict import InputFile
     from emotune.serving.registry import set_inference_threads
 
+    check_engine(engine, address, workers)
+    if int8 and not onnx:
+        raise ConfigError("--int8 selects the quantised ONNX graphs: use it together with --onnx")
+    if engine == "ray":
+        from emotune.cli._ray import run_on_ray
+        from emotune.inference.ray_engine import RayJob
+        from emotune.inference.shards import output_format
+
+        if review is not None:
+            raise ConfigError("--review reads one output file: use it with --engine local")
+        job = RayJob("annotate", list(runs), str(output), output_format(output), onnx=onnx, int8=int8,
+                     text_col=text_col, batch_size=batch_size, chunk_size=chunk_size)
+        run_on_ray(job, input, address=address, workers=workers, overwrite=overwrite, verb="annotating",
+                   as_json=as_json)
+        return
     InputFile(input, text_col)  # a missing file or column fails before any model loads
     with console_err.status(f"Loading {len(runs)} run(s) ..."):
-        annotators = load_annotators(runs)
+        annotators = load_annotators(runs, loader=(lambda r: r.load(onnx=True, int8=int8)) if onnx else None)
     set_inference_threads()
 
     progress = RowProgress("annotating", output)

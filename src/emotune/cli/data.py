@@ -80,45 +80,78 @@ def show_command(
     text_col: _TextCol = None, label_col: _LabelCol = None, label_cols: _LabelCols = None,
     target_cols: _TargetCols = None, split_col: _SplitCol = None, option: _Options = None,
 ) -> None:
-    """Counts per split and label, then a few sample rows."""
+    """Counts per split and label, then a few sample rows (a file is read in chunks, never whole)."""
+    from emotune.data.registry import get_spec_or_none, looks_like_path
+
+    if looks_like_path(name) and get_spec_or_none(name) is None:  # a user file: read in chunks, never whole
+        from emotune.data.describe import describe_chunks
+        from emotune.data.files import load_file_chunks
+
+        d = describe_chunks(load_file_chunks(name, text_col=text_col, label_col=label_col,
+                                             label_cols=_cols(label_cols), target_cols=_cols(target_cols),
+                                             split_col=split_col, **_parse_options(option)),
+                            split=split, n=n, seed=seed)
+        header = (d.name, d.task, d.label_set_name, len(d.labels), d.rows)
+        desc, notes, no_label, sample = d.describe(), d.notes, d.no_label, d.sample
+        labels = d.labels
+    else:
+        ds = _load(name, text_col, label_col, label_cols, target_cols, split_col, option)
+        if split:
+            ds = ds.split(split)
+        header = (ds.name, ds.task, ds.label_set.name, len(ds.label_set), len(ds))
+        desc, notes, labels = ds.describe(), ds.info.get("notes", []), list(ds.label_set.names)
+        no_label = {}
+        if ds.task.value == "multi_label":
+            for labs, sp in zip(ds.frame["labels"], ds.frame["split"]):
+                if not labs:
+                    no_label[sp or "all"] = no_label.get(sp or "all", 0) + 1
+        sample = []
+        if n > 0 and len(ds):
+            for _, r in ds.sample(min(n, len(ds)), seed=seed).frame.iterrows():
+                item = {"split": r["split"], "text": r["text"]}
+                if ds.label_set.is_classification:
+                    item["labels"] = list(r["labels"])
+                else:
+                    item["targets"] = dict(zip(ds.label_set.names, r["targets"]))
+                sample.append(item)
+    _print_show(header, desc, notes, labels, no_label, sample)
+
+
+def _print_show(header, desc, notes, labels, no_label, sample) -> None:
     from rich.table import Table
 
-    ds = _load(name, text_col, label_col, label_cols, target_cols, split_col, option)
-    if split:
-        ds = ds.split(split)
-    desc = ds.describe()
-    console.print(f"[bold]{ds.name}[/] - {ds.task.value}, label set {ds.label_set.name or '-'} "
-                  f"({len(ds.label_set)}), {len(ds):,} rows", highlight=False)
-    for note in ds.info.get("notes", []):
+    name, task, set_name, n_labels, rows = header
+    classification = task.value != "regression"
+    console.print(f"[bold]{name}[/] - {task.value}, label set {set_name or '-'} ({n_labels}), {rows:,} rows",
+                  highlight=False)
+    for note in notes:
         console.print(f"[dim]{note}[/]", highlight=False)
     splits = list(desc["splits"])
-    table = Table(title="rows per split and label" if ds.label_set.is_classification else "rows and target means",
+    table = Table(title="rows per split and label" if classification else "rows and target means",
                   title_justify="left")
-    table.add_column("label" if ds.label_set.is_classification else "target")
+    table.add_column("label" if classification else "target")
     for s in splits:
         table.add_column(s, justify="right")
     table.add_row("[bold]rows[/]", *(f"{desc['splits'][s]['rows']:,}" for s in splits))
-    for lab in ds.label_set.names:
-        if ds.label_set.is_classification:
+    for lab in labels:
+        if classification:
             table.add_row(lab, *(f"{desc['splits'][s]['label_counts'].get(lab, 0):,}" for s in splits))
         else:
             table.add_row(f"{lab} (mean)", *(f"{desc['splits'][s].get('mean', {}).get(lab, float('nan')):.3f}"
                                             for s in splits))
-    if ds.task.value == "multi_label":
-        table.add_row("(no label)", *(str(sum(1 for labs, sp in zip(ds.frame["labels"], ds.frame["split"])
-                                              if not labs and (sp or "all") == s)) for s in splits))
+    if task.value == "multi_label":
+        table.add_row("(no label)", *(str(no_label.get(s, 0)) for s in splits))
     console.print(table)
-    if n > 0 and len(ds):
-        sample = ds.sample(min(n, len(ds)), seed=seed)
-        rows = Table(title=f"{len(sample)} sample row(s)", title_justify="left", show_lines=True)
-        rows.add_column("split")
-        rows.add_column("text", overflow="fold")
-        rows.add_column("labels" if ds.label_set.is_classification else "targets", overflow="fold")
-        for _, r in sample.frame.iterrows():
-            lab = ", ".join(r["labels"]) if ds.label_set.is_classification else \
-                ", ".join(f"{k}={v:.3f}" for k, v in zip(ds.label_set.names, r["targets"]))
-            rows.add_row(r["split"] or "-", str(r["text"]), lab or "(none)")
-        console.print(rows)
+    if sample:
+        out = Table(title=f"{len(sample)} sample row(s)", title_justify="left", show_lines=True)
+        out.add_column("split")
+        out.add_column("text", overflow="fold")
+        out.add_column("labels" if classification else "targets", overflow="fold")
+        for r in sample:
+            lab = ", ".join(r["labels"]) if classification else \
+                ", ".join(f"{k}={v:.3f}" for k, v in r["targets"].items())
+            out.add_row(r["split"] or "-", str(r["text"]), lab or "(none)")
+        console.print(out)
 
 
 def _counts_table(title: str, per_split: dict, across: dict, within_label="within split", across_label="across splits"):

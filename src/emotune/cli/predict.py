@@ -1,4 +1,4 @@
-"""`emotune predict RUN "text"` and `emotune predict RUN --input FILE --output FILE`."""
+"""`emotune predict RUN "text"`, `emotune predict RUN --input FILE --output FILE [--engine ray]`."""
 
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ def predict(
     onnx: Annotated[bool, typer.Option("--onnx", help="Use the ONNX export (emotune export RUN --onnx).")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="With --onnx: the int8-quantised graph.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the output file again instead of resuming it.")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local (one process, the default) or ray (a Ray Data pipeline over the input's shards; --output is then a folder of shards).")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="With --engine ray: join this Ray cluster (host:port) instead of starting a local one.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="With --engine ray: model actors (default: the cluster's CPUs).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Classify texts with a trained run: a table for a few texts, a labelled file for many."""
+    from emotune.cli._ray import check_engine
     from emotune.errors import ConfigError
     from emotune.inference.predict import predict_file, predict_texts
     from emotune.runs import Run
@@ -43,6 +47,19 @@ def predict(
                           hint="Give non-empty texts (empty rows of an --input file are skipped, not classified).")
     if int8 and not onnx:
         raise ConfigError("--int8 selects the quantised ONNX graph: use it together with --onnx")
+    check_engine(engine, address, workers)
+    if engine == "ray":
+        if input is None:
+            raise ConfigError("--engine ray labels files: give --input FILE|FOLDER|GLOB --output FOLDER")
+        from emotune.cli._ray import run_on_ray
+        from emotune.inference.ray_engine import RayJob
+        from emotune.inference.shards import output_format
+
+        job = RayJob("predict", [str(run)], str(output), output_format(output), onnx=onnx, int8=int8,
+                     text_col=text_col, top_k=top_k, batch_size=batch_size, chunk_size=chunk_size)
+        run_on_ray(job, input, address=address, workers=workers, overwrite=overwrite, verb="labelling",
+                   as_json=as_json)
+        return
     source = Run.open(run)
     source.meta  # a clear error for a missing/corrupt run before anything heavy is imported
     with console_err.status(f"Loading {run} ..."):

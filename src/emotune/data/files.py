@@ -32,7 +32,8 @@ from emotune.data.dataset import SPLIT_ALIASES, SPLITS, EmotionDataset, canonica
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import DataError, did_you_mean
 
-__all__ = ["load_file", "read_table", "parse_label_list", "iter_delimited", "iter_jsonl", "text_lines"]
+__all__ = ["load_file", "load_file_chunks", "read_table", "parse_label_list", "iter_delimited", "iter_jsonl", "iter_parquet",
+           "parquet_columns", "text_lines"]
 
 TEXT_CANDIDATES = ("text", "sentence", "utterance", "content", "tweet", "Text", "Utterance", "Tweet")
 LABEL_CANDIDATES = ("label", "labels", "emotion", "emotions", "Label", "Emotion")
@@ -65,9 +66,9 @@ def text_lines(path: Path) -> Iterator[str]:
             yield from io.StringIO(line, newline="")  # a lone \\r ends a line too, as csv expects
 
 
-def _no_nul(path: Path, line: int, column, value: str) -> None:
+def _no_nul(path: Path, line: int, column, value: str, kind: str = "line") -> None:
     if "\x00" in value:
-        raise DataError(f"{path}, line {line} contains a NUL byte (\\x00) in column '{column}'",
+        raise DataError(f"{path}, {kind} {line} contains a NUL byte (\\x00) in column '{column}'",
                         hint="NUL is not text: the file may be binary or UTF-16; save it as UTF-8 text.")
 
 
@@ -131,6 +132,41 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             if isinstance(value, str):
                 _no_nul(path, i, key, value)
         yield i, rec
+
+
+def _parquet_file(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except Exception as exc:  # pyarrow's ArrowInvalid / OSError for a file that is not Parquet
+        raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from None
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file, from its footer (no row is read)."""
+    return [str(n) for n in _parquet_file(Path(path)).schema_arrow.names]
+
+
+def iter_parquet(path: Path, columns: list[str] | None = None, batch_rows: int = 4096) -> Iterator[tuple[int, dict]]:
+    """(row, record) of a Parquet file, read one record batch at a time (never the whole file)."""
+    path = Path(path)
+    pf = _parquet_file(path)
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+            for rec in batch.to_pylist():
+                row += 1
+                for key, value in rec.items():
+                    if isinstance(value, str):
+                        _no_nul(path, row, key, value, "row")
+                yield row, rec
+    except DataError:
+        raise
+    except Exception as exc:  # a corrupt page half-way through
+        raise DataError(f"{path}, row {row + 1}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from None
 
 
 def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, list[int]]:
@@ -332,6 +368,79 @@ def load_file(path: str | Path, *, text_col: str | None = None, label_col: str |
     raw, lines, kind = read_table(path, sep)
     if len(raw) == 0:
         raise DataError(f"{path}: no data rows (only a header?)")
+    return _dataset(raw, lines, kind, path, text_col=text_col, label_col=label_col, label_cols=label_cols,
+                    target_cols=target_cols, split_col=split_col, labels=labels, multi_label=multi_label,
+                    dialogue_col=dialogue_col, turn_col=turn_col, speaker_col=speaker_col, name=name)
+
+
+def load_file_chunks(path: str | Path, *, chunk_rows: int = 100_000, sep: str | None = None,
+                     **options) -> Iterator[EmotionDataset]:
+    """:func:`load_file` a chunk of rows at a time (``data show`` on a file of any size).
+
+    Each chunk is checked as :func:`load_file` checks a file (messages name the file's own line or
+    row numbers); label names and the task are inferred per chunk, unless ``labels`` is given. A
+    JSON document (not lines) is read whole.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        read_table(path, sep)  # the missing-file / folder messages
+    given = [k for k in ("label_col", "label_cols", "target_cols") if options.get(k)]
+    if len(given) > 1:
+        raise DataError(f"Give only one of label_col, label_cols, target_cols (got {', '.join(given)})")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        pf = _parquet_file(path)
+        start = 1
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas().astype(object)
+            yield _chunk(frame, list(range(start, start + len(frame))), "row", path, options)
+            start += len(frame)
+        return
+    if suffix == ".json":
+        yield load_file(path, sep=sep, **options)
+        return
+    if suffix in (".jsonl", ".ndjson"):
+        records: list[dict] = []
+        lines: list[int] = []
+        for i, rec in iter_jsonl(path):
+            records.append(rec)
+            lines.append(i)
+            if len(records) >= chunk_rows:
+                yield _chunk(pd.DataFrame.from_records(records).astype(object), lines, "line", path, options)
+                records, lines = [], []
+        if records:
+            yield _chunk(pd.DataFrame.from_records(records).astype(object), lines, "line", path, options)
+        return
+    sep = sep or {".tsv": "\t", ".csv": ","}.get(suffix) or sniff_sep(path)
+    header: list[str] = []
+    rows: list[list[str]] = []
+    lines = []
+    for line, row in iter_delimited(path, sep):
+        if not header:
+            header = row
+            continue
+        rows.append(row)
+        lines.append(line)
+        if len(rows) >= chunk_rows:
+            yield _chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, "line", path, options)
+            rows, lines = [], []
+    if rows:
+        yield _chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, "line", path, options)
+
+
+def _chunk(raw: pd.DataFrame, lines: list[int], kind: str, path: Path, options: dict) -> EmotionDataset:
+    options = dict(options)
+    for key in ("label_cols", "target_cols"):
+        if isinstance(options.get(key), str):
+            options[key] = [c.strip() for c in options[key].split(",") if c.strip()]
+    if isinstance(options.get("labels"), str):
+        options["labels"] = parse_label_list(options["labels"])
+    return _dataset(raw, lines, kind, path, **options)
+
+
+def _dataset(raw: pd.DataFrame, lines: list[int], kind: str, path: Path, *, text_col=None, label_col=None,
+             label_cols=None, target_cols=None, split_col=None, labels=None, multi_label=None, dialogue_col=None,
+             turn_col=None, speaker_col=None, name=None) -> EmotionDataset:
     raw.columns = [str(c) for c in raw.columns]
     cols = list(raw.columns)
     tcol = _pick(raw, path, text_col, TEXT_CANDIDATES, "text column")

@@ -44,7 +44,7 @@ import numpy as np
 
 from emotune.data.labels import LabelSet, Task
 from emotune.errors import ConfigError, DataError, writing
-from emotune.inference.predict import CSV_SUFFIXES, DialogueContext, InputFile, OutputFile, read_output, score_texts
+from emotune.inference.predict import CSV_SUFFIXES, DialogueContext, InputFile, OutputFile, iter_output, score_texts
 
 SEP = ":"
 
@@ -212,7 +212,7 @@ def annotate_file(annotators: Sequence[Annotator], input_path: str | Path, outpu
     csv_out = output_path.suffix.lower() in CSV_SUFFIXES
     ann_cols = [c for a in annotators for c in a.columns()]
     first = next(inp.records(), None)
-    in_cols = inp.columns if inp.fmt == "csv" else (list(first) if first is not None else [text_col])
+    in_cols = inp.columns if inp.fmt in ("csv", "parquet") else (list(first) if first is not None else [text_col])
     fieldnames = [c for c in in_cols if c not in ann_cols] + ann_cols if csv_out else None
     out = OutputFile(output_path, fieldnames, overwrite=overwrite)
     skip, last = out.existing_rows()
@@ -316,46 +316,63 @@ def unsure_reasons(row: dict, annotators: Sequence[Annotator], threshold: float,
 
 def summarize_output(annotators: Sequence[Annotator], output_path: str | Path, *, text_col: str = "text",
                      threshold: float = 0.5, margin: float = 0.1) -> dict:
-    """Label distribution / value statistics per run and the unsure rows, over the whole output file."""
-    rows = read_output(output_path)
-    runs: dict[str, dict] = {}
-    for a in annotators:
-        p = a.id + SEP
-        entry: dict = {"task": a.task.value, "labels": list(a.label_set.names)}
-        if a.task == Task.SINGLE:
-            counts = Counter(r.get(p + "label") for r in rows if r.get(p + "label") not in (None, ""))
-            entry["counts"] = {n: counts.get(n, 0) for n in a.label_set.names}
-        elif a.task == Task.MULTI:
-            counts: Counter = Counter()
-            none = 0
-            for r in rows:
+    """Label distribution / value statistics per run and the unsure rows, over the whole output file.
+
+    One streamed pass: memory holds the counts and the unsure rows, not the file.
+    """
+    counts = {a.id: Counter() for a in annotators}
+    none = Counter()
+    invalid = Counter()
+    moments = {(a.id, n): [0, 0.0, 0.0, math.inf, -math.inf] for a in annotators
+               if a.task == Task.REGRESSION for n in a.label_set.names}  # n, mean, M2 (Welford), min, max
+    review = []
+    total = 0
+    for i, r in enumerate(iter_output(output_path), 1):
+        total = i
+        for a in annotators:
+            p = a.id + SEP
+            if a.task == Task.SINGLE:
+                if r.get(p + "label") not in (None, ""):
+                    counts[a.id][r[p + "label"]] += 1
+            elif a.task == Task.MULTI:
                 labs = r.get(p + "labels")
                 if labs is None or (isinstance(labs, str) and r.get(p + "confidence") in (None, "")):
                     continue
                 labs = [x for x in labs.split(";") if x] if isinstance(labs, str) else list(labs)
-                counts.update(labs)
-                none += not labs
-            entry["counts"] = {n: counts.get(n, 0) for n in a.label_set.names}
-            entry["no_label"] = none
-        else:
-            stats = {}
-            for n in a.label_set.names:
-                vals = np.array([v for r in rows if (v := _num(r.get(p + n))) is not None], dtype=float)
-                stats[n] = {"n": int(len(vals)), "mean": float(vals.mean()) if len(vals) else None,
-                            "std": float(vals.std()) if len(vals) else None,
-                            "min": float(vals.min()) if len(vals) else None,
-                            "max": float(vals.max()) if len(vals) else None}
-            entry["values"] = stats
-            if a.generative:
-                entry["invalid"] = sum(str(r.get(p + "valid")).lower() in ("false", "0") for r in rows)
-        runs[a.id] = entry
-    review = []
-    for i, r in enumerate(rows, 1):
+                counts[a.id].update(labs)
+                none[a.id] += not labs
+            else:
+                for n in a.label_set.names:
+                    if (v := _num(r.get(p + n))) is not None:
+                        m = moments[(a.id, n)]
+                        m[0] += 1
+                        delta = v - m[1]
+                        m[1] += delta / m[0]
+                        m[2] += delta * (v - m[1])
+                        m[3], m[4] = min(m[3], v), max(m[4], v)
+                if a.generative:
+                    invalid[a.id] += str(r.get(p + "valid")).lower() in ("false", "0")
         reasons = unsure_reasons(r, annotators, threshold, margin)
         if reasons:
             review.append({"row": i, text_col: r.get(text_col), "reasons": reasons,
                            **{k: v for k, v in r.items() if k != text_col}})
-    return {"rows": len(rows), "runs": runs, "review": review, "threshold": threshold, "margin": margin}
+    runs: dict[str, dict] = {}
+    for a in annotators:
+        entry: dict = {"task": a.task.value, "labels": list(a.label_set.names)}
+        if a.task != Task.REGRESSION:
+            entry["counts"] = {n: counts[a.id].get(n, 0) for n in a.label_set.names}
+            if a.task == Task.MULTI:
+                entry["no_label"] = none[a.id]
+        else:
+            entry["values"] = {}
+            for n in a.label_set.names:
+                k, mean, m2, lo, hi = moments[(a.id, n)]
+                entry["values"][n] = {"n": k, "mean": mean if k else None, "std": math.sqrt(m2 / k) if k else None,
+                                      "min": lo if k else None, "max": hi if k else None}
+            if a.generative:
+                entry["invalid"] = invalid[a.id]
+        runs[a.id] = entry
+    return {"rows": total, "runs": runs, "review": review, "threshold": threshold, "margin": margin}
 
 
 def write_review(review: Sequence[dict], path: str | Path) -> Path:

@@ -34,6 +34,7 @@ from emotune.metrics import top_k_order
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
 DIALOGUE_FIELDS = ("dialogue_id", "turn", "speaker")
 
 
@@ -97,6 +98,8 @@ def _format(path: Path) -> str:
         return "csv"
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
     if suffix == ".json":
         raise DataError(f"{path}: a JSON document cannot be streamed; give JSONL (one JSON object per line)",
                         hint="e.g. jq -c '.[]' data.json > data.jsonl")
@@ -126,6 +129,14 @@ class InputFile:
                 raise DataError(
                     f"{self.path} has no column '{self.text_col}'; its columns are: {', '.join(header)}",
                     hint=f"Choose the text column with --text-col. {did_you_mean(self.text_col, header)}")
+        elif self.fmt == "parquet":
+            from emotune.data.files import parquet_columns
+
+            self.columns = parquet_columns(self.path)
+            if self.text_col not in self.columns:
+                raise DataError(
+                    f"{self.path} has no column '{self.text_col}'; its columns are: {', '.join(self.columns)}",
+                    hint=f"Choose the text column with --text-col. {did_you_mean(self.text_col, self.columns)}")
         elif self.fmt == "text":
             self.columns = [self.text_col]
 
@@ -145,6 +156,11 @@ class InputFile:
                 if self.text_col not in rec:
                     raise DataError(f"{self.path}, line {lineno}: no '{self.text_col}' field; it has: "
                                     f"{', '.join(rec) or 'no fields'}", hint="Choose the text field with --text-col.")
+                yield rec
+        elif self.fmt == "parquet":
+            from emotune.data.files import iter_parquet
+
+            for _, rec in iter_parquet(self.path):
                 yield rec
         else:
             for lineno, line in enumerate(text_lines(self.path), 1):
@@ -473,7 +489,7 @@ def predict_file(clf, input_path: str | Path, output_path: str | Path, *, text_c
     task, names = clf.task, clf.label_set.names
     csv_out = output_path.suffix.lower() in CSV_SUFFIXES
     first = next(inp.records(), None)
-    if inp.fmt == "csv":
+    if inp.fmt in ("csv", "parquet"):
         in_cols = inp.columns
     elif first is not None:
         in_cols = list(first)
@@ -553,8 +569,17 @@ def _predict_chunk(clf, records: list[dict], out: OutputFile, ctx, text_col: str
 
 def read_output(path: str | Path) -> list[dict]:
     """The rows of a prediction output file (tests, notebooks)."""
+    return list(iter_output(path))
+
+
+def iter_output(path: str | Path) -> Iterator[dict]:
+    """The rows of a prediction output file, one at a time."""
     path = Path(path)
     if path.suffix.lower() in CSV_SUFFIXES:
         with open(path, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh, delimiter=CSV_SUFFIXES[path.suffix.lower()]))
-    return [json.loads(line) for line in io.open(path, encoding="utf-8") if line.strip()]
+            yield from csv.DictReader(fh, delimiter=CSV_SUFFIXES[path.suffix.lower()])
+        return
+    with io.open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
