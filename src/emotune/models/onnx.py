@@ -60,6 +60,7 @@ class OnnxClassifier(EmotionClassifier):
         opts.intra_op_num_threads = threads or available_cpus()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one chain of nodes: no inter-op pool
         opts.log_severity_level = 3
         try:
             clf.session = ort.InferenceSession(str(onnx_file), sess_options=opts, providers=["CPUExecutionProvider"])
@@ -69,6 +70,10 @@ class OnnxClassifier(EmotionClassifier):
         clf.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
         clf.onnx_file = Path(onnx_file)
         return clf
+
+    def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """(batch, n_labels) logits of one padded batch; the one place a runtime is called."""
+        return self.session.run(["logits"], feeds)[0]
 
     def predict_logits(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = [str(t) for t in texts]
@@ -82,7 +87,7 @@ class OnnxClassifier(EmotionClassifier):
             idx = order[start:start + batch_size]
             batch = self.tokenizer.pad([{k: enc[k][i] for k in INPUT_NAMES} for i in idx], return_tensors="np")
             feeds = {k: np.asarray(batch[k], dtype=np.int64) for k in INPUT_NAMES}
-            logits = self.session.run(["logits"], feeds)[0]
+            logits = self._forward(feeds)
             for j, i in enumerate(idx):
                 out[i] = logits[j]
         return np.stack(out).astype(np.float32)
