@@ -41,7 +41,7 @@ def export(
 
 def _report(result, run: Path, runtime: str, int8: bool) -> None:
     for kind, path in result.files.items():
-        size = path.stat().st_size / 1e6
+        size = sum(p.stat().st_size for p in {path, path.with_suffix(".bin")} if p.is_file()) / 1e6  # xml + bin
         diff = result.max_abs_diff.get(kind)
         agree = result.argmax_agree.get(kind)
         check = "" if diff is None else f"  max |p - torch| {diff:.1e}" + (
