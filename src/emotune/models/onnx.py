@@ -83,14 +83,25 @@ class OnnxClassifier(EmotionClassifier):
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))  # least padding
         out: list[np.ndarray | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = self.tokenizer.pad([{k: enc[k][i] for k in INPUT_NAMES} for i in idx], return_tensors="np")
+        for idx in self._batches(order, batch_size):
+            rows = [{k: enc[k][i] for k in INPUT_NAMES} for i in idx]
+            batch = self.tokenizer.pad(rows, padding="max_length",
+                                       max_length=self._padded_length(max(len(r["input_ids"]) for r in rows)),
+                                       return_tensors="np")
             feeds = {k: np.asarray(batch[k], dtype=np.int64) for k in INPUT_NAMES}
             logits = self._forward(feeds)
             for j, i in enumerate(idx):
                 out[i] = logits[j]
         return np.stack(out).astype(np.float32)
+
+    def _batches(self, order: list[int], batch_size: int):
+        """Consecutive runs of the length-sorted indices, ``batch_size`` at most."""
+        for start in range(0, len(order), batch_size):
+            yield order[start:start + batch_size]
+
+    def _padded_length(self, longest: int) -> int:
+        """Sequence length of a batch whose longest text has ``longest`` tokens (onnxruntime: that one)."""
+        return longest
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return scores_from_logits(self.task, self.predict_logits(texts, batch_size=batch_size))

@@ -20,6 +20,8 @@ from emotune.runtime import available_cpus
 
 FP32_FILE = "model.xml"
 INT8_FILE = "model.int8.xml"
+#: sequence lengths are padded up to a multiple of this (see OpenVinoClassifier._batches)
+LENGTH_STEP = 16
 MISSING_HINT = "pip install 'emotune[openvino]' (OpenVINO runtime; NNCF too for --int8 exports)"
 
 
@@ -77,6 +79,21 @@ class OpenVinoClassifier(OnnxClassifier):
         clf.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
         clf.onnx_file = Path(model_file)  # the file the predictions come from, whatever its format
         return clf
+
+    def _batches(self, order: list[int], batch_size: int):
+        """Power-of-two batch sizes (13 texts: 8 + 4 + 1) and, in :meth:`_padded_length`, lengths
+        rounded up to :data:`LENGTH_STEP`: OpenVINO prepares (and keeps, ~4 MiB each) kernels for
+        every new input shape, which made a server that saw every (texts, tokens) pair 3x slower
+        and 2.5x larger than onnxruntime (BENCHMARKS.md); a few dozen shapes are prepared once."""
+        for chunk in super()._batches(order, batch_size):
+            while chunk:
+                size = 1 << (len(chunk).bit_length() - 1)
+                yield chunk[:size]
+                chunk = chunk[size:]
+
+    def _padded_length(self, longest: int) -> int:
+        rounded = -(-longest // LENGTH_STEP) * LENGTH_STEP
+        return rounded if rounded <= self.max_length else longest
 
     def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         request = getattr(self._local, "request", None)
