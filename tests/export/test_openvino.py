@@ -95,6 +95,18 @@ def test_one_model_answers_several_threads_at_once(encoder_copy):
         np.testing.assert_allclose(g, want, atol=1e-6)
 
 
+def test_input_shapes_come_from_a_small_set(encoder_copy):
+    export_openvino(encoder_copy, check=False)
+    clf = Run.open(encoder_copy).load(runtime="openvino")
+    shapes, forward = [], clf._forward
+    clf._forward = lambda feeds: (shapes.append(feeds["input_ids"].shape), forward(feeds))[1]
+    texts = [" ".join(["word"] * n) for n in range(1, 27)][::-1]  # 26 texts, 3 to 28 tokens
+    got = clf.predict_proba(texts, batch_size=13)
+    assert [n for n, _ in shapes] == [8, 4, 1, 8, 4, 1]  # 13 = 8 + 4 + 1, twice
+    assert {length for _, length in shapes} <= {16, 32}  # max_length 32: multiples of 16
+    np.testing.assert_allclose(got, Run.open(encoder_copy).load().predict_proba(texts), atol=1e-5)
+
+
 def test_int8_without_calibration_texts_says_so(encoder_copy):
     # a bare model directory: no config to re-create the train split, no stored dev texts
     with pytest.raises(ModelError, match="No texts to calibrate"):
