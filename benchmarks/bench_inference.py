@@ -122,6 +122,7 @@ def main(argv=None) -> int:
         print(f"{args.run} is a {meta.get('backend')} run; this benchmark needs a fine-tuned encoder run",
               file=sys.stderr)
         return 2
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     texts, y_held, label_set = texts_for(args.run, args.n)
     n_held = len(y_held)
     clf = run.load()
@@ -171,7 +172,7 @@ def main(argv=None) -> int:
     print(f"Machine: {info['cpu']}, {info['cores']} cores (torch threads {info['torch_threads']}); "
           f"Python {info['python']}, torch {info['torch']}, transformers {info['transformers']}, "
           f"onnxruntime {info['onnxruntime']}; {info['date']}; load average {info['load_average']}.\n")
-    print(f"Macro-F1 on the {n_held} held-out (dev+test) texts; speed over all {len(texts)}; one timed pass each.\n")
+    print(f"Macro-F1 on the {n_held} held-out (dev+test) texts; speed over all {len(texts)}; {args.repeat} timed pass(es) each, the fastest kept.\n")
     base, base_cpu = results[0]["texts_per_s"], results[0]["texts_per_cpu_s"]
     for r in results:
         r["x_pipeline"] = round(r["texts_per_s"] / base, 2)
@@ -183,7 +184,7 @@ def main(argv=None) -> int:
               f"| {r['f1_macro']:.4f} | {r['agreement_with_a']:.1%} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        info["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+        info["load_average_before"], info["load_average_after"] = load_before, info.pop("load_average")
         args.out.write_text(json.dumps({"command": " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
                                         "run": str(args.run), "machine": info, "held_out": n_held,
                                         "results": results}, indent=2) + "\n")
