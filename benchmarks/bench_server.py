@@ -102,6 +102,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=60, help="time per concurrency level (at most)")
     ap.add_argument("--onnx", action="store_true")
     ap.add_argument("--int8", action="store_true")
+    ap.add_argument("--runtime", choices=["onnx", "openvino"], default=None, help="serve the run's export in this runtime")
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=0, help="the server's --max-wait-ms (its default: 0)")
     ap.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own choice)")
@@ -115,6 +116,8 @@ def main(argv=None) -> int:
            "--queue-size", "1024"]
     if args.onnx:
         cmd.append("--onnx")
+    if args.runtime:
+        cmd += ["--runtime", args.runtime]
     if args.int8:
         cmd.append("--int8")
     if args.threads:
@@ -167,7 +170,8 @@ def main(argv=None) -> int:
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     from emotune.runs import Run
 
-    backend = "ONNX int8" if args.int8 else "ONNX fp32" if args.onnx else Run.open(args.run).backend
+    runtime = {"onnx": "ONNX", "openvino": "OpenVINO"}.get(args.runtime or ("onnx" if args.onnx else ""))
+    backend = f"{runtime} {'int8' if args.int8 else 'fp32'}" if runtime else Run.open(args.run).backend
     print(f"\n### `emotune serve` — {args.run} ({backend}), single-text requests\n")
     print(f"Machine: {platform.processor() or platform.machine()}, {cores} cores; Python {platform.python_version()}; "
           f"{date}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min). Server: --max-batch {args.max_batch} --max-wait-ms "

@@ -17,6 +17,7 @@ so its presence marks a finished run)::
       metrics.json           {"task", "primary_metric", "dev": {...}, "test": {...},
                               "per_class": {"dev": report, "test": report}, "thresholds", ...}
       onnx/                  `emotune export RUN --onnx` (model.onnx, model.int8.onnx, tokenizer)
+      openvino/              `emotune export RUN --openvino` (model.xml/.bin, model.int8.xml/.bin, tokenizer)
 
 :class:`Run` is the one reader of this layout (evaluation, reports, predict, annotate, serve and
 export all go through it); the trainer is the only writer, with :func:`write_json` (atomic).
@@ -51,6 +52,9 @@ MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 PREDICTIONS_DIR = "predictions"
 ONNX_DIR = "onnx"
+OPENVINO_DIR = "openvino"
+#: inference runtimes of exported encoder runs (``Run.load(runtime=...)``); None: the backend's own
+RUNTIMES = ("onnx", "openvino")
 
 
 @dataclass
@@ -331,46 +335,69 @@ class Run:
     def onnx_dir(self) -> Path:
         return self.path / ONNX_DIR
 
+    @property
+    def openvino_dir(self) -> Path:
+        return self.path / OPENVINO_DIR
+
     def onnx_file(self, int8: bool = False) -> Path:
         """The exported graph, or a :class:`ModelError` that says how to create it."""
-        from emotune.models.onnx import FP32_FILE, INT8_FILE
+        return self.export_file("onnx", int8)
 
-        path = self.onnx_dir / (INT8_FILE if int8 else FP32_FILE)
+    def export_file(self, runtime: str, int8: bool = False) -> Path:
+        """The exported model ``runtime`` reads (ONNX graph, OpenVINO xml), or a :class:`ModelError`
+        that says how to create it."""
+        if runtime == "onnx":
+            from emotune.models.onnx import FP32_FILE, INT8_FILE
+
+            folder = self.onnx_dir
+        elif runtime == "openvino":
+            from emotune.models.openvino import FP32_FILE, INT8_FILE
+
+            folder = self.openvino_dir
+        else:
+            raise ModelError(f"Unknown runtime '{runtime}'", hint=f"Choose one of: {', '.join(RUNTIMES)}.")
+        path = folder / (INT8_FILE if int8 else FP32_FILE)
         if not path.is_file():
-            backend = self.meta["backend"]
+            backend, shown = self.meta["backend"], {"onnx": "ONNX", "openvino": "OpenVINO"}[runtime]
             if backend != "encoder":
-                raise ModelError(f"{self.path} is a '{backend}' run; ONNX serving is available for encoder runs only")
+                raise ModelError(f"{self.path} is a '{backend}' run; {shown} serving is available for encoder runs only")
             flag = " --int8" if int8 else ""
-            raise ModelError(f"No ONNX export in {path.parent}{' (int8)' if int8 else ''}",
-                             hint=f"Create it with `emotune export {self.path} --onnx{flag}`.")
+            raise ModelError(f"No {shown} export in {path.parent}{' (int8)' if int8 else ''}",
+                             hint=f"Create it with `emotune export {self.path} --{runtime}{flag}`.")
         return path
 
-    def verify(self, onnx: bool = False, int8: bool = False) -> None:
+    def verify(self, onnx: bool = False, int8: bool = False, *, runtime: str | None = None) -> None:
         """Cheap checks of the files :meth:`load` would read (headers and sizes, no weights loaded):
         a :class:`ModelError` naming a truncated or pickled file."""
-        from emotune.models.weights import refuse_pickles, verify_model_dir, verify_onnx
+        from emotune.models.weights import refuse_pickles, verify_model_dir, verify_onnx, verify_openvino
 
-        if onnx:
-            refuse_pickles(self.onnx_dir)
-            verify_onnx(self.onnx_file(int8))
+        runtime = runtime or ("onnx" if onnx else None)
+        if runtime is not None:
+            path = self.export_file(runtime, int8)
+            refuse_pickles(path.parent)
+            (verify_onnx if runtime == "onnx" else verify_openvino)(path)
         else:
             verify_model_dir(self.model_dir)
 
-    def load(self, onnx: bool = False, int8: bool = False, *, threads: int | None = None,
-             **kwargs) -> EmotionClassifier:
-        """The run's classifier: the backend's own, or (``onnx``) its exported graph in onnxruntime.
+    def load(self, onnx: bool = False, int8: bool = False, *, runtime: str | None = None,
+             threads: int | None = None, **kwargs) -> EmotionClassifier:
+        """The run's classifier: the backend's own, or its export in ``runtime`` ("onnx": onnxruntime,
+        "openvino": OpenVINO; ``onnx=True`` is ``runtime="onnx"``), ``int8`` for the quantised one.
 
         Its ``predict_proba`` takes inputs prepared like the training data; ``.view()`` answers raw
-        texts (see :mod:`emotune.models.inputs`). ``threads``: onnxruntime threads; ``kwargs`` go to
+        texts (see :mod:`emotune.models.inputs`). ``threads``: the runtime's threads; ``kwargs`` go to
         the backend's loader (an instruct run's ``task``/``emotion``).
         """
         spec = self.input_spec  # also checks the metadata before anything heavy is imported
-        if onnx:
-            from emotune.models.onnx import OnnxClassifier
-
-            path = self.onnx_file(int8)
-            self.verify(onnx=True, int8=int8)
-            clf = OnnxClassifier.from_files(path, path.parent, self.meta, threads=threads)
+        runtime = runtime or ("onnx" if onnx else None)
+        if runtime is not None:
+            path = self.export_file(runtime, int8)
+            self.verify(int8=int8, runtime=runtime)
+            if runtime == "onnx":
+                from emotune.models.onnx import OnnxClassifier as cls
+            else:
+                from emotune.models.openvino import OpenVinoClassifier as cls
+            clf = cls.from_files(path, path.parent, self.meta, threads=threads)
         else:
             clf = load_classifier(self.model_dir, **kwargs)
         clf.input_spec = spec

@@ -66,3 +66,22 @@ def warn_blank_rows(rows: list[int], path) -> None:
         shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
         console_err.print(f"[yellow]Warning:[/] {len(rows)} row(s) of {path} have an empty text and were left "
                           f"unlabelled (data row {shown}).", highlight=False)
+
+
+RUNTIME_HELP = "Run the run's export in this runtime: onnx (onnxruntime) or openvino (emotune export RUN --onnx / --openvino)."
+
+
+def pick_runtime(runtime: str | None, onnx: bool, int8: bool) -> str | None:
+    """The export runtime the options ask for (``--onnx`` is ``--runtime onnx``), None for the run's
+    own backend; a :class:`ConfigError` for a contradiction or an unknown name."""
+    from emotune.errors import ConfigError
+    from emotune.runs import RUNTIMES
+
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime {runtime}: unknown runtime", hint=f"Choose one of: {', '.join(RUNTIMES)}.")
+    if onnx and runtime not in (None, "onnx"):
+        raise ConfigError(f"--onnx and --runtime {runtime} contradict each other: give one of them")
+    runtime = runtime or ("onnx" if onnx else None)
+    if int8 and runtime is None:
+        raise ConfigError("--int8 selects the quantised export: use it with --runtime onnx|openvino (or --onnx)")
+    return runtime

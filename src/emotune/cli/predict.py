@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import RowProgress, console, console_err, warn_blank_rows, warn_turn_gaps
+from emotune.cli._common import RUNTIME_HELP, RowProgress, console, console_err, pick_runtime, warn_blank_rows, warn_turn_gaps
 
 
 def predict(
@@ -20,7 +20,8 @@ def predict(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Texts per forward pass (default: the run's eval batch size).")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows written and flushed at a time.")] = 512,
     onnx: Annotated[bool, typer.Option("--onnx", help="Use the ONNX export (emotune export RUN --onnx).")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="With --onnx: the int8-quantised graph.")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="With --onnx / --runtime: the int8-quantised export.")] = False,
+    runtime: Annotated[str | None, typer.Option("--runtime", help=RUNTIME_HELP)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the output file again instead of resuming it.")] = False,
     engine: Annotated[str, typer.Option("--engine", help="local (one process, the default) or ray (a Ray Data pipeline over the input's shards; --output is then a folder of shards).")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="With --engine ray: join this Ray cluster (host:port) instead of starting a local one.")] = None,
@@ -45,17 +46,19 @@ def predict(
     if blank:
         raise ConfigError(f"Text {blank[0]} of {len(texts)} is empty: there is nothing to classify",
                           hint="Give non-empty texts (empty rows of an --input file are skipped, not classified).")
-    if int8 and not onnx:
-        raise ConfigError("--int8 selects the quantised ONNX graph: use it together with --onnx")
+    runtime = pick_runtime(runtime, onnx, int8)
     check_engine(engine, address, workers)
     if engine == "ray":
+        if runtime not in (None, "onnx"):
+            raise ConfigError(f"--engine ray serves torch or ONNX models, not --runtime {runtime}",
+                              hint="Use --onnx [--int8] with --engine ray, or the local engine for OpenVINO.")
         if input is None:
             raise ConfigError("--engine ray labels files: give --input FILE|FOLDER|GLOB --output FOLDER")
         from emotune.cli._ray import run_on_ray
         from emotune.inference.ray_engine import RayJob
         from emotune.inference.shards import output_format
 
-        job = RayJob("predict", [str(run)], str(output), output_format(output), onnx=onnx, int8=int8,
+        job = RayJob("predict", [str(run)], str(output), output_format(output), onnx=runtime == "onnx", int8=int8,
                      text_col=text_col, top_k=top_k, batch_size=batch_size, chunk_size=chunk_size)
         run_on_ray(job, input, address=address, workers=workers, overwrite=overwrite, verb="labelling",
                    as_json=as_json)
@@ -63,7 +66,7 @@ def predict(
     source = Run.open(run)
     source.meta  # a clear error for a missing/corrupt run before anything heavy is imported
     with console_err.status(f"Loading {run} ..."):
-        clf = source.load(onnx=onnx, int8=int8).view()  # "anger: <text>" runs answer every emotion
+        clf = source.load(runtime=runtime, int8=int8).view()  # "anger: <text>" runs answer every emotion
     set_inference_threads()
 
     if input is None:

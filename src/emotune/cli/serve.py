@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import console_err
+from emotune.cli._common import RUNTIME_HELP, console_err, pick_runtime
 
 
 def serve(
@@ -23,7 +23,8 @@ def serve(
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters per text (413 above); long texts are windowed.")] = 20_000,
     feedback_db: Annotated[Path | None, typer.Option("--feedback-db", help="SQLite file that stores feedback from the web page (off without it).")] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="Serve the ONNX exports (emotune export RUN --onnx).")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="With --onnx: the int8-quantised graphs.")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="With --onnx / --runtime: the int8-quantised exports.")] = False,
+    runtime: Annotated[str | None, typer.Option("--runtime", help=RUNTIME_HELP)] = None,
     memory_budget_mb: Annotated[int | None, typer.Option("--memory-budget-mb", min=1, help="Keep loaded models within this estimate (default: half the free RAM).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch / onnxruntime threads (default: torch every core, onnxruntime every core but one, left to the HTTP event loop).")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
@@ -31,12 +32,10 @@ def serve(
     read_timeout_s: Annotated[float, typer.Option("--read-timeout", min=0.1, help="Seconds a client has to send a whole request; slower (half-sent) connections are closed.")] = 15.0,
 ) -> None:
     """Serve runs over HTTP: POST /v1/classify, GET /v1/models, the web page at /, /openapi.json."""
-    from emotune.errors import ConfigError
     from emotune.serving.api import ServerSettings, api_key_from_env
     from emotune.serving.api import serve as run_server
 
-    if int8 and not onnx:
-        raise ConfigError("--int8 selects the quantised ONNX graphs: use it together with --onnx")
+    runtime = pick_runtime(runtime, onnx, int8)
     settings = ServerSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, queue_size=queue_size,
                               max_texts=max_texts, max_explain_texts=max_explain_texts, max_chars=max_chars, api_key=api_key_from_env(api_key_env),
                               feedback_db=feedback_db, docs=docs, read_timeout_s=read_timeout_s)
@@ -54,7 +53,7 @@ def serve(
         console_err.print("  feedback  " + (str(feedback_db) if feedback_db else "off (--feedback-db PATH)"),
                           highlight=False)
 
-    run_server(runs, host=host, port=port, settings=settings, onnx=onnx, int8=int8,
+    run_server(runs, host=host, port=port, settings=settings, runtime=runtime, int8=int8,
                memory_budget=memory_budget_mb * 1024 * 1024 if memory_budget_mb else None, threads=threads,
                log_level=log_level, on_ready=on_ready)
 

@@ -60,6 +60,7 @@ class OnnxClassifier(EmotionClassifier):
         opts.intra_op_num_threads = threads or available_cpus()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one chain of nodes: no inter-op pool
         opts.log_severity_level = 3
         try:
             clf.session = ort.InferenceSession(str(onnx_file), sess_options=opts, providers=["CPUExecutionProvider"])
@@ -70,6 +71,10 @@ class OnnxClassifier(EmotionClassifier):
         clf.onnx_file = Path(onnx_file)
         return clf
 
+    def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """(batch, n_labels) logits of one padded batch; the one place a runtime is called."""
+        return self.session.run(["logits"], feeds)[0]
+
     def predict_logits(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = [str(t) for t in texts]
         if not texts:
@@ -78,14 +83,25 @@ class OnnxClassifier(EmotionClassifier):
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))  # least padding
         out: list[np.ndarray | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = self.tokenizer.pad([{k: enc[k][i] for k in INPUT_NAMES} for i in idx], return_tensors="np")
+        for idx in self._batches(order, batch_size):
+            rows = [{k: enc[k][i] for k in INPUT_NAMES} for i in idx]
+            batch = self.tokenizer.pad(rows, padding="max_length",
+                                       max_length=self._padded_length(max(len(r["input_ids"]) for r in rows)),
+                                       return_tensors="np")
             feeds = {k: np.asarray(batch[k], dtype=np.int64) for k in INPUT_NAMES}
-            logits = self.session.run(["logits"], feeds)[0]
+            logits = self._forward(feeds)
             for j, i in enumerate(idx):
                 out[i] = logits[j]
         return np.stack(out).astype(np.float32)
+
+    def _batches(self, order: list[int], batch_size: int):
+        """Consecutive runs of the length-sorted indices, ``batch_size`` at most."""
+        for start in range(0, len(order), batch_size):
+            yield order[start:start + batch_size]
+
+    def _padded_length(self, longest: int) -> int:
+        """Sequence length of a batch whose longest text has ``longest`` tokens (onnxruntime: that one)."""
+        return longest
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return scores_from_logits(self.task, self.predict_logits(texts, batch_size=batch_size))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -132,10 +133,38 @@ def verify_onnx_external_data(path: Path) -> None:
 
 def refuse_pickles(model_dir: Path) -> None:
     for p in sorted(model_dir.rglob("*")):
-        if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file():
+        if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file() and not _is_openvino_weights(p):
             raise ModelError(f"Refusing to load {p}: pickle files can run arbitrary code, and emotune never "
                              "unpickles weights", hint="Keep only safetensors weights in a run (transformers: "
                              "save_pretrained(dir, safe_serialization=True)), or retrain the run.")
+
+
+def _is_openvino_weights(path: Path) -> bool:
+    """OpenVINO's ``model.bin`` beside its ``model.xml``: raw tensor bytes the runtime maps, never
+    unpickled (a torch pickle starts with a pickle opcode or a zip header)."""
+    if path.suffix != ".bin" or not path.with_suffix(".xml").is_file():
+        return False
+    with path.open("rb") as f:
+        head = f.read(2)
+    return not (head.startswith(b"\x80") or head == b"PK")
+
+
+_OV_CONST = re.compile(rb'<data\b[^>]*?\boffset="(\d+)"[^>]*?\bsize="(\d+)"')
+
+
+def verify_openvino(xml_path: Path) -> None:
+    """An OpenVINO model: the ``.xml`` is whole (ends with ``</net>``) and its ``.bin`` holds every
+    constant the xml points into."""
+    hint = "Export it again with `emotune export RUN --openvino`."
+    data = xml_path.read_bytes()
+    if not data.rstrip().endswith(b"</net>"):
+        raise ModelError(f"Truncated or corrupt OpenVINO model {xml_path}: the xml does not end with </net>", hint=hint)
+    weights = xml_path.with_suffix(".bin")
+    need = max((int(o) + int(n) for o, n in _OV_CONST.findall(data)), default=0)
+    have = weights.stat().st_size if weights.is_file() else -1
+    if have < need:
+        what = "is missing" if have < 0 else f"has {have} bytes, the xml needs {need}"
+        raise ModelError(f"Truncated OpenVINO weights {weights}: it {what}", hint=hint)
 
 
 def verify_model_dir(model_dir: Path) -> None:

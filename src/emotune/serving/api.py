@@ -534,7 +534,8 @@ def _add_job_routes(app: FastAPI, jobs: JobStore, registry: ModelRegistry, setti
 
 # -- running it ---------------------------------------------------------------------------------
 def serve(runs, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,
-          onnx: bool = False, int8: bool = False, memory_budget: int | None = None, threads: int | None = None,
+          onnx: bool = False, int8: bool = False, runtime: str | None = None, memory_budget: int | None = None,
+          threads: int | None = None,
           log_level: str = "info", on_ready=None) -> None:
     """Validate the runs, then serve them until interrupted (blocking)."""
     import uvicorn
@@ -542,8 +543,9 @@ def serve(runs, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSe
     from emotune.serving.http import uvicorn_config
     from emotune.serving.registry import serving_threads
 
-    registry = ModelRegistry(runs, onnx=onnx, int8=int8, memory_budget=memory_budget,
-                             threads=threads or (serving_threads() if onnx else None))  # raises before binding
+    runtime = runtime or ("onnx" if onnx else None)
+    registry = ModelRegistry(runs, runtime=runtime, int8=int8, memory_budget=memory_budget,
+                             threads=threads or (serving_threads() if runtime else None))  # raises before binding
     app = create_app(registry, settings)
     if on_ready:
         on_ready(registry, app)

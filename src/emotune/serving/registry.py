@@ -22,7 +22,7 @@ from pathlib import Path
 
 from emotune.data.labels import LabelSet
 from emotune.errors import ModelError
-from emotune.models.weights import refuse_pickles, signature, verify_model_dir, verify_onnx
+from emotune.models.weights import refuse_pickles, signature, verify_model_dir, verify_onnx, verify_openvino
 from emotune.runs import Run
 from emotune.runtime import available_cpus
 
@@ -79,7 +79,8 @@ class ServedModel:
     id: str
     path: Path  # what the user passed
     run: Run
-    onnx_file: Path | None = None  # set when served through onnxruntime
+    export_file: Path | None = None  # set when served from an export (ONNX graph, OpenVINO xml)
+    runtime: str | None = None  # "onnx" / "openvino" with export_file; None: the run's own backend
     size_bytes: int = 0
     clf: object | None = None
     last_used: float = 0.0
@@ -93,7 +94,7 @@ class ServedModel:
 
     @property
     def backend(self) -> str:
-        return "onnx" if self.onnx_file is not None else self.meta.get("backend", "?")
+        return self.runtime or self.meta.get("backend", "?")
 
     @cached_property
     def label_set(self) -> LabelSet:
@@ -106,12 +107,12 @@ class ServedModel:
         last check are read again, so /readyz stays cheap with many or large models."""
         run = Run.open(self.path)
         run.meta  # noqa: B018 - raises on a missing or corrupt emotune_model.json
-        files = self.onnx_file.parent if self.onnx_file is not None else run.model_dir
+        files = self.export_file.parent if self.export_file is not None else run.model_dir
         sig = signature(files)
         if sig != self._verified:
-            if self.onnx_file is not None:
+            if self.export_file is not None:
                 refuse_pickles(files)
-                verify_onnx(self.onnx_file)
+                (verify_openvino if self.runtime == "openvino" else verify_onnx)(self.export_file)
             else:
                 verify_model_dir(files)
             self._verified = sig
@@ -122,7 +123,7 @@ class ServedModel:
                 "base_backend": self.meta.get("backend"), "model_name": (self.meta.get("model") or {}).get("name"),
                 "task": ls.task.value, "labels": list(ls.names), "label_set": ls.name,
                 "loaded": self.clf is not None, "size_bytes": self.size_bytes,
-                "onnx_file": str(self.onnx_file) if self.onnx_file else None}
+                "export_file": str(self.export_file) if self.export_file else None}
 
 
 def _unique_id(run: Run, taken: set[str]) -> str:
@@ -137,11 +138,11 @@ class ModelRegistry:
     """Served models by id. Thread-safe: the batchers call :meth:`get` from their worker threads."""
 
     def __init__(self, runs: Sequence[str | Path], *, onnx: bool = False, int8: bool = False,
-                 memory_budget: int | None = None, threads: int | None = None):
+                 runtime: str | None = None, memory_budget: int | None = None, threads: int | None = None):
         if not runs:
             raise ModelError("No run directories given",
                              hint="Pass one or more run directories, e.g. runs/isear-minilm")
-        self.onnx = onnx
+        self.runtime = runtime or ("onnx" if onnx else None)  # onnx=True: runtime "onnx"
         self.int8 = int8
         self.threads = threads
         self.memory_budget = memory_budget if memory_budget is not None else default_memory_budget()
@@ -151,10 +152,11 @@ class ModelRegistry:
         for path in map(Path, runs):
             run = Run.open(path)
             run.meta  # noqa: B018 - a missing or corrupt model fails here, before the port is bound
-            onnx_file = run.onnx_file(int8) if onnx else None
+            export = run.export_file(self.runtime, int8) if self.runtime else None
             model_id = _unique_id(run, set(self.models))
-            size = weight_bytes(run.model_dir) if onnx_file is None else onnx_file.stat().st_size
-            served = ServedModel(model_id, path, run, onnx_file, int(size * MEMORY_FACTOR))
+            size = weight_bytes(run.model_dir) if export is None else sum(
+                p.stat().st_size for p in {export, export.with_suffix(".bin")} if p.is_file())  # xml + bin
+            served = ServedModel(model_id, path, run, export, self.runtime, int(size * MEMORY_FACTOR))
             served.check()  # a cut or pickled weights file fails here too, before the port is bound
             self.models[model_id] = served
 
@@ -189,7 +191,7 @@ class ModelRegistry:
                 self._make_room(m)
                 started = time.perf_counter()
                 try:
-                    clf = m.run.load(onnx=m.onnx_file is not None, int8=self.int8, threads=self.threads).view()
+                    clf = m.run.load(runtime=m.runtime, int8=self.int8, threads=self.threads).view()
                 except ModelError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a loader's own error types: the model is unavailable (503), the server is fine
