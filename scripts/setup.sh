@@ -22,7 +22,7 @@ FIND_LINKS=()
 # CPU torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 "${PIP[@]}" install "${FIND_LINKS[@]}" torch==2.13.0
 if [[ $WITH_TESTS == 1 ]]; then
-  "${PIP[@]}" install "${FIND_LINKS[@]}" -e ".[onnx,test]"
+  "${PIP[@]}" install "${FIND_LINKS[@]}" -e ".[onnx,openvino,test]"
 else
   "${PIP[@]}" install "${FIND_LINKS[@]}" -e ".[onnx]"
 fi
