@@ -51,7 +51,8 @@ def test_the_main_job_keeps_its_published_recipe():
     cfg = RunConfig.load(CONFIGS / "isear-minilm.yaml")
     assert (cfg.model.backend, cfg.model.name) == ("encoder", "minilm")
     t = cfg.training
-    assert (t.epochs, t.batch_size, t.learning_rate, t.max_length) == (3, 16, 5e-5, 128)
+    # chosen on dev: benchmarks/results/recipes-isear-minilm.json
+    assert (t.epochs, t.batch_size, t.learning_rate, t.max_length) == (4, 16, 1e-4, 128)
     q = RunConfig.load(CONFIGS / "isear-mistral7b-qlora.yaml")
     assert (q.model.quantization, q.model.lora.r, q.model.lora.alpha, q.training.optimizer) == \
         ("4bit", 32, 64, "paged_adamw_32bit")
