@@ -85,3 +85,19 @@ def pick_runtime(runtime: str | None, onnx: bool, int8: bool) -> str | None:
     if int8 and runtime is None:
         raise ConfigError("--int8 selects the quantised export: use it with --runtime onnx|openvino (or --onnx)")
     return runtime
+
+
+def check_text_arguments(texts, input, output, *, verb: str, example: str) -> None:
+    """Texts on the command line or ``--input FILE --output FILE``, not both, none empty (predict, explain)."""
+    from emotune.errors import ConfigError
+
+    if input is None and not texts:
+        raise ConfigError(f"Nothing to {verb}: give a text or --input FILE --output FILE", hint=f"e.g. {example}")
+    if input is not None and texts:
+        raise ConfigError("Give either texts or --input, not both")
+    if input is not None and output is None:
+        raise ConfigError("--input needs --output FILE (.csv, .tsv or .jsonl)")
+    blank = [i for i, t in enumerate(texts or [], 1) if not t.strip()]
+    if blank:
+        raise ConfigError(f"Text {blank[0]} of {len(texts)} is empty: there is nothing to {verb}",
+                          hint="Give non-empty texts (empty rows of an --input file are skipped and counted).")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import RowProgress, console, console_err, warn_blank_rows
+from emotune.cli._common import RowProgress, check_text_arguments, console, console_err, warn_blank_rows
 
 _METHOD_HELP = ("auto (the most faithful the backend supports), linear (TF-IDF, lexicon: exact), "
                 "integrated-gradients (encoder, causal-LM), occlusion (every backend).")
@@ -36,16 +36,8 @@ def explain(
     from emotune.runs import Run
     from emotune.serving.registry import set_inference_threads
 
-    if input is None and not texts:
-        raise ConfigError("Nothing to explain: give a text or --input FILE --output FILE",
-                          hint='e.g. emotune explain runs/isear-tfidf "My friend lied to me."')
-    if input is not None and texts:
-        raise ConfigError("Give either texts or --input, not both")
-    if input is not None and output is None:
-        raise ConfigError("--input needs --output FILE (.csv, .tsv or .jsonl)")
-    blank = [i for i, t in enumerate(texts or [], 1) if not t.strip()]
-    if blank:
-        raise ConfigError(f"Text {blank[0]} of {len(texts)} is empty: there is nothing to explain")
+    check_text_arguments(texts, input, output, verb="explain",
+                         example='emotune explain runs/isear-tfidf "My friend lied to me."')
     if int8 and not onnx:
         raise ConfigError("--int8 selects the quantised ONNX graph: use it together with --onnx")
     source = Run.open(run)

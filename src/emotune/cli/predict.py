@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from emotune.cli._common import RUNTIME_HELP, RowProgress, console, console_err, pick_runtime, warn_blank_rows, warn_turn_gaps
+from emotune.cli._common import (RUNTIME_HELP, RowProgress, check_text_arguments, console, console_err, pick_runtime,
+                                 warn_blank_rows, warn_turn_gaps)
 
 
 def predict(
@@ -35,17 +36,8 @@ def predict(
     from emotune.runs import Run
     from emotune.serving.registry import set_inference_threads
 
-    if input is None and not texts:
-        raise ConfigError("Nothing to classify: give a text or --input FILE --output FILE",
-                          hint='e.g. emotune predict runs/isear-minilm "I passed my exam!"')
-    if input is not None and texts:
-        raise ConfigError("Give either texts or --input, not both")
-    if input is not None and output is None:
-        raise ConfigError("--input needs --output FILE (.csv, .tsv or .jsonl)")
-    blank = [i for i, t in enumerate(texts or [], 1) if not t.strip()]
-    if blank:
-        raise ConfigError(f"Text {blank[0]} of {len(texts)} is empty: there is nothing to classify",
-                          hint="Give non-empty texts (empty rows of an --input file are skipped, not classified).")
+    check_text_arguments(texts, input, output, verb="classify",
+                         example='emotune predict runs/isear-minilm "I passed my exam!"')
     runtime = pick_runtime(runtime, onnx, int8)
     check_engine(engine, address, workers)
     if engine == "ray":

@@ -58,9 +58,9 @@ def explain_file(clf, input_path: str | Path, output_path: str | Path, *, method
     if csv_out:
         in_cols = inp.columns if inp.fmt != "jsonl" else list(next(inp.records(), {text_col: ""}))
         fieldnames = [c for c in in_cols if c not in FIELDS] + FIELDS
-    out = OutputFile(output_path, fieldnames)
-    if overwrite and output_path.exists():
-        output_path.unlink()
+    # rows go to a hidden partial file, renamed over the output once complete (--overwrite keeps the old
+    # output until then): the same publishing as predict
+    out = OutputFile(output_path, fieldnames, overwrite=overwrite)
     skip, last = out.existing_rows()
     if skip > total:
         raise DataError(f"{output_path} already has {skip} rows but {inp.path} has only {total}",
@@ -92,6 +92,7 @@ def explain_file(clf, input_path: str | Path, output_path: str | Path, *, method
                 on_progress(len(chunk))
     finally:
         out.close()
+    out.commit()
     return result
 
 

@@ -365,24 +365,28 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
                 "memory": {"budget_bytes": registry.memory_budget, "loaded_bytes": registry.loaded_bytes,
                            "evictions": registry.evictions}}
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"],
-              responses={404: {"description": "Unknown model"}, 413: {"description": "Too many or too long texts"},
-                         422: {"description": "Invalid request"}, 503: {"description": "Queue full; retry later"}})
-    async def classify(body: ClassifyRequest, request: Request):
-        authorize(request)
-        m = served(body.model)
-        if not body.texts:
+    def check_texts(texts: list[str], limit: int, what: str) -> None:
+        """The limits classify and explain share: at least one text, at most ``limit``, none empty or too long."""
+        if not texts:
             raise ApiError(422, "invalid_request", "texts: give at least one text", "texts")
-        if len(body.texts) > settings.max_texts:
-            raise ApiError(413, "too_many_texts",
-                           f"texts: {len(body.texts)} texts in one request; the limit is {settings.max_texts}", "texts")
-        for i, text in enumerate(body.texts):
+        if len(texts) > limit:
+            raise ApiError(413, "too_many_texts", f"texts: {len(texts)} texts in one {what}; the limit is {limit}",
+                           "texts")
+        for i, text in enumerate(texts):
             if not text.strip():
                 raise ApiError(422, "empty_text", f"texts[{i}] is empty", f"texts[{i}]")
             if len(text) > settings.max_chars:
                 raise ApiError(413, "text_too_long",
                                f"texts[{i}] has {len(text)} characters; the limit is {settings.max_chars}",
                                f"texts[{i}]")
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"],
+              responses={404: {"description": "Unknown model"}, 413: {"description": "Too many or too long texts"},
+                         422: {"description": "Invalid request"}, 503: {"description": "Queue full; retry later"}})
+    async def classify(body: ClassifyRequest, request: Request):
+        authorize(request)
+        m = served(body.model)
+        check_texts(body.texts, settings.max_texts, "request")
         try:
             rows = await batcher(m.id).submit(body.texts)
         except QueueFull as exc:
@@ -403,18 +407,7 @@ def create_app(registry: ModelRegistry, settings: ServerSettings | None = None) 
 
         authorize(request)
         m = served(body.model)
-        if not body.texts:
-            raise ApiError(422, "invalid_request", "texts: give at least one text", "texts")
-        if len(body.texts) > settings.max_explain_texts:
-            raise ApiError(413, "too_many_texts", f"texts: {len(body.texts)} texts in one explain request; the "
-                           f"limit is {settings.max_explain_texts}", "texts")
-        for i, text in enumerate(body.texts):
-            if not text.strip():
-                raise ApiError(422, "empty_text", f"texts[{i}] is empty", f"texts[{i}]")
-            if len(text) > settings.max_chars:
-                raise ApiError(413, "text_too_long",
-                               f"texts[{i}] has {len(text)} characters; the limit is {settings.max_chars}",
-                               f"texts[{i}]")
+        check_texts(body.texts, settings.max_explain_texts, "explain request")
         if body.label is not None and body.label not in m.label_set.names:
             raise ApiError(422, "unknown_label", f"label '{body.label}' is not a label of '{m.id}': "
                            f"{', '.join(m.label_set.names)}", "label")
