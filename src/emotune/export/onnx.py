@@ -70,6 +70,19 @@ def _logits_module(model):
     return Logits(model).eval()
 
 
+def check_parity(clf, result: ExportResult, loader, out_dir: Path, meta: dict, *, what: str, hint: str) -> None:
+    """Each exported file (loaded by ``loader.from_files``) against the torch model on PARITY_TEXTS:
+    max |diff| and argmax agreement into ``result``; fp32 off by more than 1e-3 is a ModelError."""
+    ref = clf.predict_proba(PARITY_TEXTS)
+    for kind, path in result.files.items():
+        got = loader.from_files(path, out_dir, meta, max_length=clf.max_length).predict_proba(PARITY_TEXTS)
+        result.max_abs_diff[kind] = float(np.abs(got - ref).max())
+        if clf.task != Task.REGRESSION:
+            result.argmax_agree[kind] = float((got.argmax(1) == ref.argmax(1)).mean())
+    if result.max_abs_diff.get("fp32", 0.0) > 1e-3:
+        raise ModelError(f"{what} disagrees with torch (max |diff| {result.max_abs_diff['fp32']:.2e})", hint=hint)
+
+
 def export_onnx(run: str | Path, *, int8: bool = False, opset: int = DEFAULT_OPSET, check: bool = True
                 ) -> ExportResult:
     """Export an encoder run to ``RUN/onnx/model.onnx`` (and ``model.int8.onnx`` with ``int8``)."""
@@ -130,15 +143,7 @@ def export_onnx(run: str | Path, *, int8: bool = False, opset: int = DEFAULT_OPS
             root.setLevel(level)
         result.files["int8"] = q
     if check:
-        ref = clf.predict_proba(PARITY_TEXTS)
-        for kind, path in result.files.items():
-            got = OnnxClassifier.from_files(path, out_dir, meta, max_length=clf.max_length).predict_proba(PARITY_TEXTS)
-            result.max_abs_diff[kind] = float(np.abs(got - ref).max())
-            if clf.task != Task.REGRESSION:
-                result.argmax_agree[kind] = float((got.argmax(1) == ref.argmax(1)).mean())
-        if result.max_abs_diff.get("fp32", 0.0) > 1e-3:
-            raise ModelError(f"The exported graph disagrees with torch (max |diff| {result.max_abs_diff['fp32']:.2e})",
-                             hint="Try another --opset.")
+        check_parity(clf, result, OnnxClassifier, out_dir, meta, what="The exported graph", hint="Try another --opset.")
     result.seconds = time.perf_counter() - started
     import onnxruntime
     import transformers

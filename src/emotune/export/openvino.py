@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emotune.data.labels import Task
 from emotune.errors import ModelError
-from emotune.export.onnx import PARITY_TEXTS, ExportResult, export_onnx
+from emotune.export.onnx import ExportResult, check_parity, export_onnx
 from emotune.models.onnx import FP32_FILE as ONNX_FILE
 from emotune.models.onnx import INPUT_NAMES
 from emotune.models.openvino import FP32_FILE, INT8_FILE, MISSING_HINT, OpenVinoClassifier, import_openvino
@@ -118,15 +117,8 @@ def export_openvino(run: str | Path, *, int8: bool = False, calibration: int = C
         result.files["int8"] = out_dir / INT8_FILE
         info["calibration"] = {"texts": len(texts), "from": where, "method": "nncf.quantize, TRANSFORMER, MIXED"}
     if check:
-        ref = clf.predict_proba(PARITY_TEXTS)
-        for kind, path in result.files.items():
-            got = OpenVinoClassifier.from_files(path, out_dir, meta, max_length=clf.max_length).predict_proba(PARITY_TEXTS)
-            result.max_abs_diff[kind] = float(np.abs(got - ref).max())
-            if clf.task != Task.REGRESSION:
-                result.argmax_agree[kind] = float((got.argmax(1) == ref.argmax(1)).mean())
-        if result.max_abs_diff.get("fp32", 0.0) > 1e-3:
-            raise ModelError(f"The OpenVINO graph disagrees with torch (max |diff| {result.max_abs_diff['fp32']:.2e})",
-                             hint="Export the ONNX graph again (emotune export RUN --onnx) and retry.")
+        check_parity(clf, result, OpenVinoClassifier, out_dir, meta, what="The OpenVINO graph",
+                     hint="Export the ONNX graph again (emotune export RUN --onnx) and retry.")
     result.seconds = time.perf_counter() - started
     done = result.to_dict()
     done["openvino_dir"] = done.pop("onnx_dir")
