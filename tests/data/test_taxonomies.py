@@ -102,14 +102,16 @@ def test_labels_map_onto_a_target_by_synonym_where_no_curated_mapping_exists():
     dd = TAXONOMIES["dailydialog-7"]
     ds = EmotionDataset.from_texts([f"text {i}" for i in range(7)], list(dd.names), dd)
     assert ("dailydialog-7", "isear-7") not in MAPPINGS
-    out = map_dataset(ds, "isear")
+    with pytest.raises(DataError, match="No label mapping"):  # by name only when asked (data.label_map asks)
+        map_dataset(ds, "isear")
+    out = map_dataset(ds, "isear", synonyms=True)
     assert out.label_set.name == "isear-7" and out.task == Task.SINGLE
     assert sorted(labs[0] for labs in out.frame["labels"]) == ["anger", "disgust", "fear", "joy", "sadness"]
     assert out.info["label_map"]["rows_dropped"] == 2  # neutral and surprise have no ISEAR counterpart
     assert out.info["label_map"]["unmapped_label_counts"] == {"neutral": 1, "surprise": 1}
     with pytest.raises(DataError, match="no label shared"):
         map_dataset(EmotionDataset.from_texts(["a", "b"], [["positive"], ["negative"]], TAXONOMIES["sentiment-4"]),
-                    "isear")
+                    "isear", synonyms=True)
 
 
 def test_carer_maps_onto_the_four_isear_labels_it_shares():

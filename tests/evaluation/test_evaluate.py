@@ -124,7 +124,7 @@ def test_a_hand_edited_label_set_is_a_message(isear_tfidf_run, tmp_path):
     with pytest.raises(DataError, match="needs at least 2 labels, this one has 1"):
         evaluate_run(run, n_resamples=20)
     (run / "labels.json").write_text(json.dumps({**labels, "names": ["rage"] + labels["names"][1:]}))
-    with pytest.raises(ModelError, match="labels.json lists .* but the model was trained on"):
+    with pytest.raises(ModelError, match="labels.json does not match the model in .*the model was trained with"):
         evaluate_run(run, n_resamples=20)
     (run / "labels.json").write_text("{not json")
     with pytest.raises(DataError, match="labels.json: not a label set"):

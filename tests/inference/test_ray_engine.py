@@ -131,6 +131,17 @@ def test_a_bad_row_fails_with_the_local_message(cluster, tfidf_run, tmp_path):
                      tmp_path / "in")
 
 
+def _largest_file(folder: Path) -> int:
+    """Size of the largest file under ``folder`` (0 if none); files renamed away meanwhile are skipped."""
+    sizes = [0]
+    for p in folder.rglob("*") if folder.is_dir() else []:
+        try:
+            sizes.append(p.stat().st_size if p.is_file() else 0)
+        except OSError:
+            pass
+    return max(sizes)
+
+
 def test_killed_driver_then_rerun_loses_and_repeats_nothing(cluster, tfidf_run, corpus, local_output, tmp_path):
     out = tmp_path / "labelled.csv"
     cmd = [sys.executable, "-m", "emotune", "predict", str(tfidf_run), "--input", str(corpus / "shards"),
@@ -140,8 +151,8 @@ def test_killed_driver_then_rerun_loses_and_repeats_nothing(cluster, tfidf_run, 
     try:
         deadline = time.monotonic() + 300  # a loaded machine starts the CLI and its actors slowly
         while time.monotonic() < deadline and proc.poll() is None:  # kill once some rows are written
-            partial = list((out / PARTIAL).glob("*.csv")) if (out / PARTIAL).is_dir() else []
-            if any(p.stat().st_size > 2000 for p in partial):
+            # a shard being written: predict_file's own hidden partial file inside the engine's .partial/
+            if _largest_file(out / PARTIAL) > 2000:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]

@@ -131,7 +131,7 @@ def prepare_data(cfg: DataConfig | None = None) -> PreparedData:
 
     if cfg.label_map:
         before = len(ds)
-        ds = map_dataset(ds, cfg.label_map)
+        ds = map_dataset(ds, cfg.label_map, synonyms=True)
         notes.append(ds.info["notes"][-1] if ds.info.get("notes") else
                      f"Labels mapped with '{cfg.label_map}': {before - len(ds)} rows dropped.")
     if cfg.exclude_texts_of:

@@ -213,7 +213,7 @@ def available_mappings(source: str | None = None) -> list[str]:
     return sorted(f"{s}->{t}" for s, t in MAPPINGS if source is None or s == source)
 
 
-def resolve_mapping(source: str, mapping_name: str) -> tuple[str, dict[str, list[str]]]:
+def resolve_mapping(source: str, mapping_name: str, *, synonyms: bool = False) -> tuple[str, dict[str, list[str]]]:
     """(target taxonomy name, mapping) for a source label set name and a mapping name."""
     name = mapping_name.strip()
     if "->" in name:
@@ -228,7 +228,9 @@ def resolve_mapping(source: str, mapping_name: str) -> tuple[str, dict[str, list
     key = next(((source, t) for t in candidates if (source, t) in MAPPINGS), (source, candidates[0]))
     target = key[1]
     if key not in MAPPINGS:
-        shared = synonym_mapping(source, target)
+        # the name/synonym fallback is for data.label_map (training data); evaluation scores another
+        # dataset on the labels the two share instead (emotune.evaluation.evaluate)
+        shared = synonym_mapping(source, target) if synonyms else {}
         if shared:
             return target, shared
         have = available_mappings(source)
@@ -250,11 +252,12 @@ def synonym_mapping(source: str, target: str) -> dict[str, list[str]]:
     return {s: out.get(s, []) for s in TAXONOMIES[source].names} if out else {}
 
 
-def map_dataset(ds: EmotionDataset, mapping_name: str) -> EmotionDataset:
-    """Map ``ds``'s labels onto another taxonomy; rows left without a label are dropped and counted."""
+def map_dataset(ds: EmotionDataset, mapping_name: str, *, synonyms: bool = False) -> EmotionDataset:
+    """Map ``ds``'s labels onto another taxonomy; rows left without a label are dropped and counted.
+    ``synonyms``: where no curated mapping exists, map labels by common name (:func:`synonym_mapping`)."""
     if ds.task == Task.REGRESSION:
         raise DataError(f"Dataset '{ds.name}' is a regression task: label_map does not apply")
-    target_name, mapping = resolve_mapping(ds.label_set.name, mapping_name)
+    target_name, mapping = resolve_mapping(ds.label_set.name, mapping_name, synonyms=synonyms)
     target = TAXONOMIES[target_name]
     multi = ds.task == Task.MULTI or any(len(v) > 1 for v in mapping.values())
     new_labels, keep = [], []
