@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _machine import cpu_model  # benchmarks/ is the script's folder, so on sys.path
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,14 +36,7 @@ K_MAX = 5
 def machine() -> dict:
     import torch
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": cpu, "cores_used": cores, "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__,

@@ -26,15 +26,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _machine import cpu_model  # benchmarks/ is the script's folder, so on sys.path
+
 
 def machine() -> dict:
     import ray
 
-    cpu = platform.processor() or ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     return {"cpu": cpu, "cores_visible": os.cpu_count(), "affinity": sorted(os.sched_getaffinity(0)),
             "python": platform.python_version(), "ray": ray.__version__,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

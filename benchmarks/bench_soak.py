@@ -46,6 +46,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_server import PeakRSS, closed_loop, free_port, isear_texts  # noqa: E402
 
+from _machine import cpu_model  # benchmarks/ is the script's folder, so on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 2**20
 
@@ -215,12 +217,7 @@ def rss_growth(samples: list[tuple[float, int]], req_per_s: float, threshold: fl
 def machine() -> dict:
     # bench_inference.machine() imports torch, transformers and onnxruntime for their versions: too
     # heavy for the load generator's process, which only needs the CPU and the platform
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     return {"cpu": cpu, "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "cores_total": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "load_average_start": list(os.getloadavg())}
