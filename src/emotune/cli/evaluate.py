@@ -108,7 +108,7 @@ def benchmark_cmd(
         "--no-cv", help="Skip the k-fold cross-validation of the best model (the table now; a later run without "
                         "--no-cv reuses every finished run and fold).")] = False,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", help="Trainings at once, each in its own process pinned to one CPU core with one thread "
+        "--jobs", "-j", min=1, help="Trainings at once, each in its own process pinned to one CPU core with one thread "
                              "(default: one per core; 1 = one after the other in this process).")] = None,
     publish: Annotated[Path | None, typer.Option(
         "--publish", help="Also write the suite's results as DIR/SUITE.json (e.g. benchmarks/results; "
