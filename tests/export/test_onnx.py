@@ -54,3 +54,22 @@ def test_non_encoder_runs_are_refused(tfidf_run):
 @pytest.mark.slow
 def test_minilm_export_matches_torch(minilm_run):
     _check_parity(minilm_run)
+
+
+def test_a_batch_of_mixed_lengths_runs_as_batches_of_similar_length(tiny_encoder_run):
+    """A server's micro-batch of short and long texts is cut where padding would cost more than PAD_SLACK (on a
+    CPU a padded token costs what a real one does); the scores are those of each text alone."""
+    from emotune.models.onnx import PAD_SLACK
+
+    export_onnx(tiny_encoder_run, check=False)
+    clf = Run.open(tiny_encoder_run).load(onnx=True)
+    shapes, forward = [], clf._forward
+    clf._forward = lambda feeds: (shapes.append(feeds["input_ids"].shape), forward(feeds))[1]
+    texts = ["joy", "I was happy and then furious and then scared today", "fear", "so angry at him and at her too",
+             "sad", "I was happy and then furious and then scared too"]
+    got = clf.predict_proba(texts, batch_size=32)
+    lengths = [len(ids) for ids in clf.tokenizer(texts, truncation=True, max_length=32)["input_ids"]]
+    assert sum(n for n, _ in shapes) == len(texts) and len(shapes) > 1
+    assert sum(n * length for n, length in shapes) <= (1 + PAD_SLACK) * sum(lengths)
+    alone = np.concatenate([clf.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(got, alone, atol=1e-5)

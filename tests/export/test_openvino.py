@@ -102,8 +102,13 @@ def test_input_shapes_come_from_a_small_set(encoder_copy):
     clf._forward = lambda feeds: (shapes.append(feeds["input_ids"].shape), forward(feeds))[1]
     texts = [" ".join(["word"] * n) for n in range(1, 27)][::-1]  # 26 texts, 3 to 28 tokens
     got = clf.predict_proba(texts, batch_size=13)
-    assert [n for n, _ in shapes] == [8, 4, 1, 8, 4, 1]  # 13 = 8 + 4 + 1, twice
-    assert {length for _, length in shapes} <= {16, 32}  # max_length 32: multiples of 16
+    # power-of-two batch sizes, lengths rounded up to multiples of 16 (max_length 32), and no text padded past its own
+    # multiple of 16 (a short text in a batch of long ones would double its cost)
+    assert all(n & (n - 1) == 0 for n, _ in shapes) and {length for _, length in shapes} <= {16, 32}
+    own = [-(-len(ids) // 16) * 16 for ids in clf.tokenizer(texts, truncation=True, max_length=32)["input_ids"]]
+    assert {length: sum(n for n, ln in shapes if ln == length) for length in (16, 32)} == {
+        length: own.count(length) for length in (16, 32)}
+    assert len(shapes) <= 6
     np.testing.assert_allclose(got, Run.open(encoder_copy).load().predict_proba(texts), atol=1e-5)
 
 

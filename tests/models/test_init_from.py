@@ -77,3 +77,33 @@ def test_the_real_minilm_transfers(tmp_path):
                              model={"backend": "encoder", "init_from": str(first.run_dir)}, training=common),
                    progress=False)
     assert second.metrics["init_from"]["base_model"] == "minilm" and 0 <= second.metrics["test"]["f1_macro"] <= 1
+
+
+def test_model_layers_keeps_the_first_layers_of_the_body(tmp_path, stage1):
+    """``model.layers=1`` of a 2-layer fine-tuned body: layer 0 and the embeddings carry over, layer 1 is gone,
+    and the saved run reloads with one layer."""
+    cfg = RunConfig(name="shallow", output_dir=str(tmp_path / "runs"), data={"dataset": _file(tmp_path, "target")},
+                    model={"backend": "encoder", "init_from": str(stage1), "layers": 1}, training=TRAINING)
+    data = prepare_data(cfg.data)
+    clf = EncoderClassifier(data.label_set, cfg.model, cfg.training)
+    clf.build()
+    before = rd.Run.open(stage1).load().model.state_dict()
+    after = clf.model.state_dict()
+    assert clf.model.config.num_hidden_layers == 1 and len(clf.model.bert.encoder.layer) == 1
+    kept = [k for k in after if k.startswith(("bert.embeddings.", "bert.encoder.layer.0."))]
+    assert kept and all(torch.equal(after[k], before[k]) for k in kept)
+    assert not any(k.startswith("bert.encoder.layer.1.") for k in after)
+    assert any(k.startswith("bert.encoder.layer.1.") for k in before)
+
+    result = train(cfg, progress=False)
+    loaded = rd.Run.open(result.run_dir).load()
+    assert loaded.model.config.num_hidden_layers == 1
+    assert loaded.predict_proba(["I am happy", "so angry"]).shape == (2, 4)
+
+
+def test_model_layers_beyond_the_body_is_one_clear_error(tmp_path, stage1, toy_data):
+    model = EncoderModelConfig(init_from=str(stage1), layers=5)
+    with pytest.raises(ModelError, match=r"model.layers=5, but .* has only 2 layers"):
+        EncoderClassifier(rd.load_labels(stage1), model, TrainingConfig()).build()
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        EncoderModelConfig(layers=0)

@@ -203,3 +203,47 @@ def test_the_real_minilm_distils(tmp_path, teacher_file):
     result = train(cfg, progress=False)
     assert result.metrics["distillation"]["rows"] == len(teacher_file)
     assert 0.0 <= result.metrics["test"]["f1_macro"] <= 1.0
+
+
+def test_an_in_sample_teacher_file_holds_the_runs_own_train_probabilities(tmp_path, toy_data):
+    from emotune.training.distill import build_in_sample_teacher_file
+
+    a = train(_tfidf(tmp_path, "run-a"), progress=False).run_dir
+    b = train(_tfidf(tmp_path, "run-b", C=0.5), progress=False).run_dir
+    teacher = build_in_sample_teacher_file([a, b], tmp_path / "in-sample.jsonl")
+    data = prepare_data(rd.load_config(a).data)
+    assert len(teacher) == len(data.train) and teacher.provenance["in_sample"] is True
+    assert teacher.provenance["folds"] == 0 and [t["name"] for t in teacher.provenance["teachers"]] == ["run-a", "run-b"]
+    expected = (rd.Run.open(a).load().predict_proba(data.train.texts)
+                + rd.Run.open(b).load().predict_proba(data.train.texts)) / 2
+    got = np.stack([teacher.probs[row_key(t)] for t in data.train.texts])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # the file trains a student like an out-of-fold one
+    attached, record = attach_teacher(data, _student(tmp_path, "s", teacher.path, model_dir="unused"))
+    assert record["rows"] == len(data.train)
+
+
+def test_in_sample_teachers_must_be_finished_runs_of_one_data(tmp_path, toy_data):
+    from emotune.training.distill import build_in_sample_teacher_file
+
+    a = train(_tfidf(tmp_path, "run-a"), progress=False).run_dir
+    other = train(_tfidf(tmp_path, "run-c", dataset="toy-multi"), progress=False).run_dir
+    with pytest.raises(ConfigError, match="trained on different data"):
+        build_in_sample_teacher_file([a, other], tmp_path / "t.jsonl")
+    half = tmp_path / "half"
+    half.mkdir()
+    with pytest.raises(ConfigError, match="not a finished run directory"):
+        build_in_sample_teacher_file([half], tmp_path / "t.jsonl")
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_a_student_of_an_in_sample_teacher_says_so_in_its_card(tmp_path, toy_data):
+    from emotune.training.distill import build_in_sample_teacher_file
+
+    a = train(_tfidf(tmp_path, "run-a"), progress=False).run_dir
+    teacher = build_in_sample_teacher_file([a], tmp_path / "in-sample.jsonl")
+    student = train(_student(tmp_path, "student", teacher.path, model_dir=build_tiny("bert", tmp_path / "tiny"),
+                             epochs=1), progress=False)
+    assert student.metrics["distillation"]["in_sample"] is True
+    assert "in-sample probabilities (the teachers were trained on these rows)" in (
+        student.run_dir / rd.CARD_FILE).read_text()

@@ -63,6 +63,8 @@ def _small_config(path: Path, tiny_dirs) -> RunConfig:
     dist = cfg.training.distributed
     if dist.deepspeed is not None or dist.fsdp is not None:  # what the refusal without CUDA tells a CPU user to do
         overrides += ["training.distributed.deepspeed=null", "training.distributed.fsdp=null"]
+    if getattr(cfg.model, "layers", None):  # a shallower student: 1 of the tiny stand-in's 2 layers
+        overrides.append("model.layers=1")
     if cfg.model.backend == "instruct":  # keeps its own max_length: the instructions alone take ~100 tokens
         overrides = [o for o in overrides if not o.startswith("training.max_length")]
         overrides.append("model.instruct.max_per_task=24")

@@ -25,12 +25,24 @@ def teacher(
     work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the teachers' folds are trained "
                                                                      "(default: OUT's name + .teachers).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Retrain finished teacher folds.")] = False,
+    in_sample: Annotated[bool, typer.Option("--in-sample", help="Finished runs predict the train rows they were "
+                                                                "trained on: no cross-validation, one pass (for a "
+                                                                "student that imitates them, e.g. isear-minilm-l3).")] = False,
 ) -> None:
     """Cross-validate each teacher on TRAIN only and write its out-of-fold probabilities, averaged (dev and test
     unused); a student then trains with --set training.distill.teacher=OUT."""
     from emotune.config import RunConfig
-    from emotune.training.distill import build_teacher_file
+    from emotune.training.distill import build_in_sample_teacher_file, build_teacher_file
 
+    if in_sample:
+        if data is not None or set_ or work_dir is not None:
+            raise typer.BadParameter("--in-sample uses the runs' own data: drop --data, --set and --work-dir")
+        with console.status("teachers predicting the train split"):
+            result = build_in_sample_teacher_file(teachers, out)
+        names = ", ".join(t["name"] for t in result.provenance["teachers"])
+        console.print(f"[green]✓[/] {len(result):,} train rows, in-sample probabilities of {names} -> {out}",
+                      highlight=False)
+        return
     data_config = RunConfig.load(data, list(set_)).data if data is not None else None
     result = build_teacher_file(teachers, out, folds=folds, data_config=data_config, work_dir=work_dir,
                                 overwrite=overwrite)

@@ -25,6 +25,10 @@ INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
 
 
+#: a batch is cut where padding would exceed this fraction of its real tokens (see OnnxClassifier._batches)
+PAD_SLACK = 0.1
+
+
 class OnnxClassifier(EmotionClassifier):
     """An exported encoder served by onnxruntime; same protocol, no torch at inference time."""
 
@@ -83,7 +87,8 @@ class OnnxClassifier(EmotionClassifier):
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))  # least padding
         out: list[np.ndarray | None] = [None] * len(texts)
-        for idx in self._batches(order, batch_size):
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        for idx in self._batches(order, batch_size, lengths):
             rows = [{k: enc[k][i] for k in INPUT_NAMES} for i in idx]
             batch = self.tokenizer.pad(rows, padding="max_length",
                                        max_length=self._padded_length(max(len(r["input_ids"]) for r in rows)),
@@ -94,10 +99,24 @@ class OnnxClassifier(EmotionClassifier):
                 out[i] = logits[j]
         return np.stack(out).astype(np.float32)
 
-    def _batches(self, order: list[int], batch_size: int):
-        """Consecutive runs of the length-sorted indices, ``batch_size`` at most."""
-        for start in range(0, len(order), batch_size):
-            yield order[start:start + batch_size]
+    def _batches(self, order: list[int], batch_size: int, lengths: Sequence[int]):
+        """Consecutive runs of the length-sorted indices, ``batch_size`` at most, cut where padding
+        would add more than :data:`PAD_SLACK` to the tokens the texts cost in batches of their own.
+
+        On a CPU a padded token costs as much as a real one and a bigger batch saves little per text
+        (MiniLM int8, one thread: 3.4 ms a text alone, 5.4 ms a text in batches of 16 random ISEAR
+        texts), so a server's micro-batch of mixed lengths runs as a few batches of similar length."""
+        group: list[int] = []
+        alone = 0  # tokens the group's texts would cost each in a batch of its own
+        for i in order:  # ascending length: text i sets the group's padded length if it joins
+            own = self._padded_length(lengths[i])
+            if group and (len(group) == batch_size or own * (len(group) + 1) > (1 + PAD_SLACK) * (alone + own)):
+                yield group
+                group, alone = [], 0
+            group.append(i)
+            alone += own
+        if group:
+            yield group
 
     def _padded_length(self, longest: int) -> int:
         """Sequence length of a batch whose longest text has ``longest`` tokens (onnxruntime: that one)."""

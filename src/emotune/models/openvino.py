@@ -80,12 +80,12 @@ class OpenVinoClassifier(OnnxClassifier):
         clf.onnx_file = Path(model_file)  # the file the predictions come from, whatever its format
         return clf
 
-    def _batches(self, order: list[int], batch_size: int):
+    def _batches(self, order: list[int], batch_size: int, lengths):
         """Power-of-two batch sizes (13 texts: 8 + 4 + 1) and, in :meth:`_padded_length`, lengths
         rounded up to :data:`LENGTH_STEP`: OpenVINO prepares (and keeps, ~4 MiB each) kernels for
         every new input shape, which made a server that saw every (texts, tokens) pair 3x slower
         and 2.5x larger than onnxruntime (BENCHMARKS.md); a few dozen shapes are prepared once."""
-        for chunk in super()._batches(order, batch_size):
+        for chunk in super()._batches(order, batch_size, lengths):
             while chunk:
                 size = 1 << (len(chunk).bit_length() - 1)
                 yield chunk[:size]

@@ -17,6 +17,12 @@
    format, reading and attaching live in :mod:`emotune.training.teacher` (the trainer reads them
    without importing the cross-validation this module builds on).
 
+``emotune distill teacher RUN --in-sample`` is the cheap variant: finished runs predict the train
+rows they were trained on (no cross-validation, one pass over train; :func:`build_in_sample_teacher_file`).
+Those probabilities are more confident than out-of-fold ones - the classic transfer set of Hinton et
+al. and DistilBERT - and suit a student that learns to imitate its teacher (a shallower copy for
+serving, ``isear-minilm-l3``) rather than to beat it.
+
 The benchmark builds the teacher file as a step of a suite (``minilm-distilled``: the best dev
 ensemble's members, after the ensemble is chosen); by hand::
 
@@ -133,6 +139,54 @@ def build_teacher_file(teachers: Sequence[str | Path | RunConfig], out: str | Pa
     }
     rows = [(data.train.texts[j], sums[j] / n_teachers) for j in np.flatnonzero(complete)]
     return write_teacher_file(out, labels, data.task, rows, provenance, label_set=data.label_set.name)
+
+
+def build_in_sample_teacher_file(runs: Sequence[str | Path], out: str | Path) -> TeacherFile:
+    """The finished ``runs``' own probabilities on the train rows they were trained on, averaged.
+
+    Every run must have been trained on the same data (config ``data`` section); the student uses it
+    too. No teacher is trained: one prediction pass over train per run."""
+    from emotune.data.pipeline import prepare_data
+
+    paths = [Path(r) for r in runs]
+    if not paths:
+        raise ConfigError("No teacher given", hint="Name one or more finished run directories.")
+    for path in paths:
+        if not rd.is_run_dir(path) or not rd.is_finished(path):
+            raise ConfigError(f"--in-sample teacher {path} is not a finished run directory (no metrics.json)",
+                              hint="Train it first, or drop --in-sample to cross-validate a recipe.")
+    data_config = rd.load_config(paths[0]).data
+    for path in paths[1:]:
+        if rd.load_config(path).data != data_config:
+            raise ConfigError(f"--in-sample teachers {paths[0]} and {path} were trained on different data "
+                              "(their config.yaml data sections differ)", hint="Give runs of the same data.")
+    data = prepare_data(data_config)
+    if data.task == Task.REGRESSION:
+        raise ConfigError("Distillation needs a classification dataset (soft labels per class)",
+                          hint=f"{data_config.dataset} is a regression task.")
+    texts = list(data.train.texts)
+    sums = np.zeros((len(texts), len(data.label_set.names)), dtype=np.float64)
+    described = []
+    for path in paths:
+        run = rd.Run.open(path)
+        if list(run.label_set.names) != list(data.label_set.names):
+            raise ConfigError(f"--in-sample teacher {path} predicts {list(run.label_set.names)}, the data has "
+                              f"{list(data.label_set.names)}")
+        sums += _as_probabilities(np.asarray(run.load().predict_proba(texts), dtype=np.float64), data.task)
+        cfg = rd.load_config(path)
+        described.append({"name": cfg.name, "run": str(path), "backend": cfg.model.backend, "model": cfg.model.name,
+                          "seed": cfg.training.seed, "epochs": cfg.training.epochs})
+    provenance = {
+        "teachers": described, "folds": 0, "in_sample": True, "dataset": data_config.dataset,
+        "data": data_config.model_dump(mode="json"), "train_rows": len(texts), "rows": len(texts),
+        "combine": "mean of the teachers' probabilities",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "note": "in-sample: each train row is predicted by teachers that were trained on it (more confident than "
+                "out-of-fold probabilities); dev and test rows are not in this file",
+    }
+    rows = list(zip(texts, sums / len(paths)))
+    return write_teacher_file(out, list(data.label_set.names), data.task, rows, provenance,
+                              label_set=data.label_set.name)
 
 
 def _as_probabilities(scores: np.ndarray, task: Task) -> np.ndarray:

@@ -135,7 +135,9 @@ def render_model_card(config, data: dict, metrics: dict, history: list[dict] | N
         teachers = ", ".join(f"{t.get('name')} ({t.get('backend')}" + (f" {t['model']}" if t.get("model") else "")
                              + f", seed {t.get('seed')})" for t in dist.get("teachers") or [])
         parts.append(f"- Distilled from the teacher file `{dist.get('teacher')}` (sha256 {str(dist.get('sha256'))[:12]}, "
-                     f"{dist.get('rows')} rows): {dist.get('folds')}-fold out-of-fold probabilities of {teachers}; "
+                     f"{dist.get('rows')} rows): "
+                     + ("in-sample probabilities (the teachers were trained on these rows)" if dist.get("in_sample")
+                        else f"{dist.get('folds')}-fold out-of-fold probabilities") + f" of {teachers}; "
                      f"alpha {dist.get('alpha')} x hard-label loss + (1 - alpha) x teacher loss, temperature "
                      f"{dist.get('temperature')}")
     parts.append(f"- The full configuration is in `{config_file}`.")

@@ -273,7 +273,8 @@ def _attach_teacher(config: RunConfig, data: PreparedData, say) -> tuple[Prepare
 
     data, record = attach_teacher(data, config)
     say(f"  distilling from {record['teacher']} ({len(record.get('teachers') or [])} teacher(s), "
-        f"{record.get('folds')} folds; alpha {record['alpha']}, temperature {record['temperature']})")
+        + ("in-sample" if record.get("in_sample") else f"{record.get('folds')} folds")
+        + f"; alpha {record['alpha']}, temperature {record['temperature']})")
     return data, record
 
 
