@@ -55,3 +55,28 @@ def test_missing_and_corrupt_runs_are_refused_with_a_message(tfidf_run, tmp_path
 def test_onnx_serving_needs_an_export(tfidf_run):
     with pytest.raises(ModelError, match="encoder runs only"):
         ModelRegistry([tfidf_run], onnx=True)
+
+
+def test_a_server_registry_freezes_what_a_load_created_and_unfreezes_on_eviction(tfidf_run, multi_run):
+    """``emotune serve`` (freeze_gc=True) keeps the loaded model out of full collections, which walk every
+    object it made (hundreds of ms for a transformer server); a library registry leaves the collector alone."""
+    import gc
+
+    try:
+        plain = ModelRegistry([tfidf_run])
+        plain.get()
+        assert gc.get_freeze_count() == 0
+        reg = ModelRegistry([tfidf_run, multi_run], freeze_gc=True)
+        reg.memory_budget = max(m.size_bytes for m in reg.models.values()) + 1  # room for one at a time
+        reg.get("toy-tfidf")
+        assert gc.get_freeze_count() > 0
+        seen = []
+        real_unfreeze = gc.unfreeze
+        gc.unfreeze = lambda: (seen.append(gc.get_freeze_count()), real_unfreeze())
+        try:
+            reg.get("toy-multi")  # evicts toy-tfidf: its objects become collectable again, then the load freezes
+        finally:
+            gc.unfreeze = real_unfreeze
+        assert seen and seen[0] > 0 and gc.get_freeze_count() > 0 and reg.evictions == 1
+    finally:
+        gc.unfreeze()

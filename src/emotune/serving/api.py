@@ -537,7 +537,7 @@ def serve(runs, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSe
     from emotune.serving.registry import serving_threads
 
     runtime = runtime or ("onnx" if onnx else None)
-    registry = ModelRegistry(runs, runtime=runtime, int8=int8, memory_budget=memory_budget,
+    registry = ModelRegistry(runs, runtime=runtime, int8=int8, memory_budget=memory_budget, freeze_gc=True,
                              threads=threads or (serving_threads() if runtime else None))  # raises before binding
     app = create_app(registry, settings)
     if on_ready:
