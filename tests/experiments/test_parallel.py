@@ -61,3 +61,23 @@ def test_jobs_must_be_positive(tmp_path):
     with pytest.raises(EmotuneError, match="--jobs must be at least 1"):
         benchmark.run_suite("isear", quick=True, models=["lexicon"], seeds=1, out_dir=tmp_path, jobs=0,
                             progress=False, report=False, cv=False)
+
+
+def test_a_worker_reuses_a_run_that_finished_meanwhile(tmp_path, toy_data):
+    """Another process finished the run after the suite listed it: the worker reuses it instead of retraining
+    (`train(overwrite=True)` would replace it); a changed config is still retrained."""
+    from emotune.experiments.parallel import _train_in_worker
+    from emotune.experiments.suites import RunSpec
+    from emotune.training.trainer import train
+
+    cfg = RunConfig(name="t", data={"dataset": "toy-single"}, model={"backend": "tfidf"})
+    run_dir = tmp_path / "runs" / "t"
+    train(cfg, run_dir, progress=False)
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    spec = RunSpec("tfidf", None, cfg, run_dir)
+    assert _train_in_worker(spec) == {"status": "done", "reused": True, "core": None, "seconds": 0.0}
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
+    changed = RunSpec("tfidf", None, cfg.model_copy(update={"model": cfg.model.model_copy(update={"C": 0.5})}),
+                      run_dir)
+    assert _train_in_worker(changed)["status"] == "done"
+    assert (run_dir / "metrics.json").stat().st_mtime_ns != stamp

@@ -80,8 +80,14 @@ def _train_in_worker(spec, report_test: bool = True) -> dict:
     from emotune.errors import EmotuneError
     from emotune.training.trainer import train
 
+    from emotune import runs as rd
+    from emotune.training.trainer import config_differences
+
     started = time.time()
     try:
+        # finished meanwhile with this config (another `benchmark` of the same folder, or by hand): reuse it
+        if rd.is_finished(spec.run_dir) and not config_differences(rd.load_config(spec.run_dir), spec.config):
+            return {"status": "done", "reused": True, "core": _CORE, "seconds": 0.0}
         train(spec.config, spec.run_dir, resume=True, overwrite=True, progress=False, report_test=report_test)
     except EmotuneError as exc:
         return {"status": "failed", "error": exc.message, "core": _CORE, "seconds": time.time() - started}
