@@ -132,7 +132,7 @@ class EmbedHeadModelConfig(_Head):
 class EncoderModelConfig(_Head):
     backend: Literal["encoder"] = "encoder"
     init_from: str | None = None  # a finished encoder run: its fine-tuned body, a fresh head (transfer)
-    # keep only the body's first N transformer layers (a shallower, faster student; e.g. 3 of MiniLM's 6)
+    # keep only the body's first N transformer layers (a shallower, faster student; e.g. 4 of MiniLM's 6)
     layers: int | None = Field(None, ge=1)
 
 

@@ -27,7 +27,7 @@ def teacher(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Retrain finished teacher folds.")] = False,
     in_sample: Annotated[bool, typer.Option("--in-sample", help="Finished runs predict the train rows they were "
                                                                 "trained on: no cross-validation, one pass (for a "
-                                                                "student that imitates them, e.g. isear-minilm-l3).")] = False,
+                                                                "student that imitates them, e.g. isear-minilm-l4).")] = False,
 ) -> None:
     """Cross-validate each teacher on TRAIN only and write its out-of-fold probabilities, averaged (dev and test
     unused); a student then trains with --set training.distill.teacher=OUT."""

@@ -17,8 +17,8 @@ Options (``model.*`` / ``training.*``):
   this label set, instead of the pretrained ``name``; the card and metrics.json record the run.
 - ``layers: N``: keep the body's first N transformer layers and drop the rest (``num_hidden_layers``
   given to ``from_pretrained``, which loads the kept layers' weights): a shallower student for
-  serving, e.g. 3 of MiniLM's 6 layers started from a fine-tuned run (``init_from``) and trained
-  with ``training.distill`` on that run's probabilities (preset ``isear-minilm-l3``). Dropping the
+  serving, e.g. 4 of MiniLM's 6 layers started from a fine-tuned run (``init_from``) and trained
+  with ``training.distill`` on that run's probabilities (preset ``isear-minilm-l4``). Dropping the
   top layers kept more accuracy than other subsets in Sajjad et al. 2023 ("On the effect of dropping
   layers of pre-trained transformer models").
 """

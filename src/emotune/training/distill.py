@@ -21,7 +21,7 @@
 rows they were trained on (no cross-validation, one pass over train; :func:`build_in_sample_teacher_file`).
 Those probabilities are more confident than out-of-fold ones - the classic transfer set of Hinton et
 al. and DistilBERT - and suit a student that learns to imitate its teacher (a shallower copy for
-serving, ``isear-minilm-l3``) rather than to beat it.
+serving, ``isear-minilm-l4``) rather than to beat it.
 
 The benchmark builds the teacher file as a step of a suite (``minilm-distilled``: the best dev
 ensemble's members, after the ensemble is chosen); by hand::
