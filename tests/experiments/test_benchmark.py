@@ -85,6 +85,7 @@ def test_quick_isear_benchmark_end_to_end(tmp_path):
     assert rows["minilm"]["train_rows"] == 48 and rows["tfidf"]["train_rows"] == 300
     assert rows["tfidf"]["texts_per_s"] > 0
     assert "by dev" in rows["ensemble"]["note"]
+    assert (tmp_path / "runs" / "isear-ensemble" / "metrics.json").is_file()  # named like every run of the suite
     cv = res.results["cross_validation"]
     assert cv["folds"] == 3 and len(cv["per_fold"]) == 3
     md = (tmp_path / "results.md").read_text()

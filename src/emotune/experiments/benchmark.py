@@ -287,7 +287,7 @@ def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | Non
     chosen = ranked[: QUICK_ENSEMBLE if plan.quick else plan.suite.ensemble_size]
     members = [max(runs, key=lambda s: _dev_primary(s.run_dir)) for _, runs in chosen]  # best seed by dev
     base = members[0].config
-    name = f"{plan.suite.prefix}-ensemble"
+    name = f"{plan.suite.prefix or plan.suite.name}-ensemble"
     cfg = base.model_copy(update={"name": name, "description": f"benchmark {plan.suite.name}: ensemble"}, deep=True)
     cfg.model = EnsembleModelConfig(members=[str(m.run_dir.resolve()) for m in members], combine="mean")
     from emotune.metrics import PRIMARY
