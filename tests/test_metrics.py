@@ -11,7 +11,9 @@ from emotune.metrics import (
     evaluate_scores,
     grouped_metrics,
     per_label_scores,
+    tune_thresholds,
 )
+from emotune.metrics import _jaccard_samples
 from tests.fixtures.toy import RUN_ISEAR as ISEAR, RUN_MULTI as MULTI, RUN_REG as REG, gold, scores_for
 
 
@@ -47,6 +49,32 @@ def test_multi_label_report_uses_thresholds():
     assert rep["macro avg"]["f1-score"] == pytest.approx(skm.f1_score(y, pred, average="macro", zero_division=0))
     assert {"micro avg", "samples avg"} <= set(rep)
     assert rep["fear"]["support"] == int(y[:, 1].sum())
+
+
+def test_thresholds_tuned_for_jaccard_beat_the_f1_ones_on_jaccard_and_vice_versa():
+    """E-c is ranked by sample Jaccard: thresholds chosen for it score at least as well on it (on the
+    data they were chosen on) as the per-label F1 ones, which keep the best macro-F1."""
+    y = gold(MULTI, 400)
+    s = scores_for(MULTI, y, 0.35, seed=4)
+    by_f1 = tune_thresholds(y, s, "per_label")
+    by_jac = tune_thresholds(y, s, "per_label", metric="jaccard_samples")
+    m_f1, m_jac = compute_metrics(MULTI, y, s, by_f1), compute_metrics(MULTI, y, s, by_jac)
+    assert m_jac["jaccard_samples"] >= m_f1["jaccard_samples"] and m_f1["f1_macro"] >= m_jac["f1_macro"]
+    assert not np.array_equal(by_f1, by_jac)  # the search moved something
+    one = tune_thresholds(y, s, "global", metric="jaccard_samples")
+    assert len(set(one)) == 1 and compute_metrics(MULTI, y, s, one)["jaccard_samples"] <= m_jac["jaccard_samples"]
+    assert tune_thresholds(y, s, "none", metric="jaccard_samples") is None
+    with pytest.raises(ValueError, match="f1_macro or jaccard_samples"):
+        tune_thresholds(y, s, metric="accuracy")
+
+
+def test_fast_jaccard_is_sklearns_including_empty_rows():
+    y = gold(MULTI, 300)
+    y[:7] = 0  # rows without a label, as E-c has
+    pred = scores_for(MULTI, y, 0.5, seed=5) >= 0.5
+    pred[:3] = False
+    assert _jaccard_samples(y.astype(bool), pred) == pytest.approx(
+        skm.jaccard_score(y, pred.astype(int), average="samples", zero_division=1))
 
 
 def test_regression_report():

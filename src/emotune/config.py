@@ -264,6 +264,8 @@ class TrainingConfig(_Strict):
     head_learning_rate: float = 1e-3  # ... with a larger learning rate
     max_steps: int = -1
     thresholds: Literal["per_label", "global", "none"] = "per_label"
+    # the dev score multi-label thresholds maximise: macro-F1, or sample Jaccard (SemEval-2018 E-c's ranking)
+    thresholds_metric: Literal["f1_macro", "jaccard_samples"] = "f1_macro"
     threads: int | None = None
     logging_steps: int = 50
     # also checkpoint every N minutes mid-epoch (resume after a kill); 0: per epoch only; one process only

@@ -135,6 +135,14 @@ def test_multi_label_thresholds_are_tuned_on_dev_and_saved(tmp_path, toy_data):
     assert "thresholds" in np.load(res.run_dir / "predictions" / "dev.npz", allow_pickle=False).files
 
 
+def test_thresholds_can_be_chosen_for_sample_jaccard(tmp_path, toy_data):
+    by_f1 = train(_config(tmp_path, dataset="toy-multi"), progress=False)
+    by_jac = train(_config(tmp_path / "j", dataset="toy-multi", training={"thresholds_metric": "jaccard_samples"}),
+                   progress=False)
+    assert by_jac.metrics["dev"]["jaccard_samples"] >= by_f1.metrics["dev"]["jaccard_samples"]
+    np.testing.assert_allclose(load_run(by_jac.run_dir).thresholds, by_jac.metrics["thresholds"], atol=1e-4)
+
+
 def test_regression_reports_pearson(tmp_path, toy_data):
     res = train(_config(tmp_path, dataset="toy-regression"), progress=False)
     assert res.primary == "pearson" and res.score("test") > 0.8

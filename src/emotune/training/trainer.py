@@ -362,7 +362,8 @@ def _tune_thresholds(clf, config: RunConfig, data: PreparedData, scored: _Scored
     from emotune.metrics import tune_thresholds
 
     if data.label_set.task == Task.MULTI and len(data.dev):
-        clf.thresholds = tune_thresholds(data.dev.y(), scored.scores["dev"], config.training.thresholds)
+        clf.thresholds = tune_thresholds(data.dev.y(), scored.scores["dev"], config.training.thresholds,
+                                         config.training.thresholds_metric)
 
 
 def _score_metrics(clf, config: RunConfig, data: PreparedData, scored: _Scored, run_dir: Path) -> dict:
