@@ -232,3 +232,28 @@ def test_results_markdown_compares_student_teacher_and_transfer():
     text = "\n".join(_comparison_lines(results))
     assert "**Distillation**" in text and "minilm-distilled 0.630 ± 0.010 at 900 texts/s; ensemble 0.660" in text
     assert "**Transfer**" in text and "minilm-transfer-carer 0.610" in text
+
+
+def test_cross_validation_skips_the_models_too_slow_for_every_seed(tmp_path, monkeypatch):
+    """ISEAR's best model by dev is MPNet (one seed, ~100 min a training on a core): five more trainings would
+    not fit the suite's time, so the cross-validation takes the best of the models that ran every seed."""
+    from emotune.training import cv
+
+    plan = benchmark.build_suite("isear", models=["tfidf", "minilm", "mpnet"], out_dir=tmp_path)
+    dev = {"tfidf": 0.61, "minilm": 0.69, "mpnet": 0.74}
+    for spec in plan.runs:
+        spec.run_dir.mkdir(parents=True)
+        (spec.run_dir / "metrics.json").write_text(json.dumps(
+            {"primary_metric": "f1_macro", "dev": {"f1_macro": dev[spec.key] + spec.config.training.seed / 1e4}}))
+    chosen = []
+
+    def fake_cv(config, folds, out, **_):
+        chosen.append(config.name)
+        return cv.CVSummary(run_dir=out, folds=folds, primary_metric="f1_macro", mean={"f1_macro": 0.7},
+                            std={"f1_macro": 0.01}, per_fold=[{"metrics": {"f1_macro": 0.7}}] * folds)
+
+    monkeypatch.setattr(cv, "cross_validate", fake_cv)
+    monkeypatch.setattr(benchmark, "_prepare_checked", lambda *a: None)
+    res = benchmark._cross_validate_best(plan, plan.runs, 5, {}, lambda *_: None)
+    assert chosen == ["isear-minilm-s42"] and res["model"] == "minilm"
+    assert res["chosen_from"] == "the models run with every seed (mpnet, smollm2-lora: too slow for 5 more trainings)"

@@ -337,9 +337,12 @@ def _train_students(plan: SuitePlan, students: list[RunSpec], ens_dir: Path | No
 def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, data_cache: dict, say) -> dict | None:
     from emotune.training.cv import cross_validate
 
+    # a model capped at fewer seeds than the suite's (MPNet, the LLM: hours a run on 2 CPU cores) is too slow
+    # for k more trainings: the cross-validation takes the best of the models that ran every seed
+    slow = sorted(m.key for m in plan.suite.models if m.max_seeds is not None and m.max_seeds < plan.seeds)
     candidates = [s for s in finished
                   if s.kind == "model" and s.seed is not None and _dev_primary(s.run_dir) is not None
-                  and (not plan.quick or s.config.model.backend in QUICK_CV_BACKENDS)]
+                  and (s.config.model.backend in QUICK_CV_BACKENDS if plan.quick else s.key not in slow)]
     if not candidates:
         return None
     by_key: dict[str, list[float]] = {}
@@ -355,7 +358,9 @@ def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, d
         say(f"[red]x cross-validation failed:[/] {exc.message}")
         return {"model": best_key, "folds": folds, "error": exc.message}
     return {"model": best_key, "folds": folds, "run_dir": str(summary.run_dir.relative_to(plan.out_dir)),
-            "chosen_from": "the TF-IDF runs (--quick)" if plan.quick else "all models",
+            "chosen_from": "the TF-IDF runs (--quick)" if plan.quick else (
+                f"the models run with every seed ({', '.join(slow)}: too slow for {folds} more trainings)" if slow
+                else "all models"),
             "primary_metric": summary.primary_metric, "mean": summary.mean, "std": summary.std,
             "per_fold": [f["metrics"].get(summary.primary_metric) for f in summary.per_fold], "notes": summary.notes}
 
