@@ -429,6 +429,10 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         rows.append(row)
     return {
         "suite": plan.suite.name, "quick": plan.quick, "seeds": plan.seeds, "jobs": jobs,
+        # a run of part of the suite (--models, --seeds) says what it left out: its tables are not the suite's
+        "suite_seeds": plan.suite.quick_seeds if plan.quick else plan.suite.seeds,
+        "not_run": [m.key for m in (plan.suite.quick_models if plan.quick and plan.suite.quick_models is not None
+                                    else plan.suite.models) if m.key not in {s.key for s in plan.runs}],
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(time.time() - started, 1),
         "reference_eval_rows": ref_rows,

@@ -73,7 +73,8 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
         })
     return {"suite": results["suite"], "commit": commit, "date": date or results.get("started_at"),
             "machine": _machine(results), "primary_metric": primary, "jobs": results.get("jobs", 1),
-            "seeds": results.get("seeds"), "wall_seconds": results.get("wall_seconds"),
+            "seeds": results.get("seeds"), "suite_seeds": results.get("suite_seeds"),
+            "not_run": results.get("not_run") or [], "wall_seconds": results.get("wall_seconds"),
             "reference_eval_rows": results.get("reference_eval_rows"),
             "cross_validation": results.get("cross_validation"), "models": models}
 
@@ -131,7 +132,7 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
             return "no model", None
         best = max(pool, key=lambda m: _value(m, metric))
         v = _value(best, metric)
-        return f"{v:.3f} ({best['model']})", v >= target["min"]
+        return f"{v:.3f} ({best['model']}{_seeds_short(record, best)})", v >= target["min"]
     a, b = target["above"]
     metric = target.get("metric") or record["primary_metric"]
     ma = next((m for m in models if m["model"] == a), None)
@@ -139,7 +140,26 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
     if ma is None or mb is None:
         return f"{a if ma is None else b} not run", None
     va, vb = _value(ma, metric), _value(mb, metric)
-    return f"{a} {va:.3f} vs {b} {vb:.3f}", va > vb
+    return f"{a} {va:.3f}{_seeds_short(record, ma)} vs {b} {vb:.3f}{_seeds_short(record, mb)}", va > vb
+
+
+def _seeds_short(record: dict, m: dict) -> str:
+    """', 1 of 3 seeds' where a seeded model's number rests on fewer seeds than the suite's (targets are means
+    over the suite's seeds: the reader sees which are not)."""
+    want, got = record.get("suite_seeds"), m.get("seeds")
+    if m.get("kind") == "ensemble" or not want or not got or got >= want:
+        return ""
+    return f", {got} of {want} seeds"
+
+
+def partial_line(record: dict) -> str | None:
+    """What a run of part of a suite left out (None: the whole suite ran)."""
+    parts = []
+    if record.get("not_run"):
+        parts.append("not run in this invocation: " + ", ".join(record["not_run"]))
+    if record.get("suite_seeds") and record.get("seeds") and record["seeds"] < record["suite_seeds"]:
+        parts.append(f"{record['seeds']} of the suite's {record['suite_seeds']} seeds")
+    return "**Partial run** (" + "; ".join(parts) + ")." if parts else None
 
 
 # -- markdown ----------------------------------------------------------------------------------------
@@ -202,6 +222,8 @@ def render(records: list[dict], targets: dict) -> str:
                 f"{(rec.get('wall_seconds') or 0) / 60:.0f} min for this invocation (runs finished earlier reused).", ""]
         if spec.get("before"):
             out += [f"Before: {spec['before']}", ""]
+        if partial_line(rec):
+            out += [partial_line(rec), ""]
         out += [suite_table(rec), ""]
         cv = rec.get("cross_validation")
         if cv and "mean" in cv:
