@@ -111,7 +111,7 @@ _MPNET_FULL = ModelSpec("mpnet", ("isear-mpnet",), ("training.epochs=2", "traini
                         note="full train split, 2 epochs, 1 seed (MPNet is ~5x slower than MiniLM on a CPU core)",
                         max_seeds=1)
 _SMOL_LORA_FULL = ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
-                            note="full train split, 1 epoch, 1 seed (about an hour on one CPU core)", max_seeds=1)
+                            note="full train split, 1 epoch, 1 seed (ISEAR: 28 min on one CPU core)", max_seeds=1)
 # Distillation and transfer (issue #18): MiniLM taught by the best dev ensemble, and MiniLM first fine-tuned on
 # CARER relabelled to the four ISEAR emotions it shares (sadness, joy, anger, fear; love and surprise dropped)
 TEACHER_FILE = "{out}/teachers/{prefix}-ensemble-oof.jsonl"
