@@ -36,6 +36,16 @@ def test_every_suite_builds_from_the_presets(suite, tmp_path):
         assert len(runs) == 1 and "1 seed" in runs[0].note
 
 
+def test_semeval_ec_chooses_every_models_thresholds_for_its_ranking_metric(tmp_path):
+    # E-c is ranked by sample Jaccard: every run (and so the ensemble built from them) tunes its per-label
+    # thresholds on dev for it; the other multi-label suite keeps macro-F1, its own ranking metric
+    for quick in (False, True):
+        plan = benchmark.build_suite("semeval-ec", quick=quick, out_dir=tmp_path)
+        assert {r.config.training.thresholds_metric for r in plan.runs} == {"jaccard_samples"}
+    go = benchmark.build_suite("goemotions", out_dir=tmp_path)
+    assert {r.config.training.thresholds_metric for r in go.runs} == {"f1_macro"}
+
+
 def test_quick_plan_and_selection(tmp_path):
     plan = benchmark.build_suite("isear", quick=True, out_dir=tmp_path)
     assert [r.run_dir.name for r in plan.runs] == [
