@@ -92,3 +92,8 @@ def test_recipe_tables_render_each_change(tmp_path):
     text = render_recipes(load_recipe_records(tmp_path))
     assert "Chosen on dev: A" in text and "| A | training.epochs: 3 -> 6 | 0.690 | 0.680 | 6 (5) |" in text
     assert "15.0 min" in text and render_recipes([]) == ""
+    # a row re-scored from saved predictions (benchmarks/thresholds.py) trained nothing: dashes, not "None"
+    rec["rows"] = [{"label": "tfidf: 0.01 grid", "changes": ["thresholds: 0.01 grid"], "dev": 0.5, "test": 0.47,
+                    "epochs_trained": None, "best_epoch": None, "dev_curve": [], "fit_seconds": None}]
+    text = render_recipes([rec])
+    assert "| tfidf: 0.01 grid | thresholds: 0.01 grid | 0.500 | 0.470 | – | – | – |" in text and "None" not in text

@@ -260,8 +260,8 @@ def render_recipes(records: list[dict]) -> str:
             changes = "; ".join(c.replace("|", "/") for c in r.get("changes") or []) or "–"
             curve = ", ".join(f"{v:.3f}" for v in r.get("dev_curve") or [] if v is not None) or "–"
             fit = r.get("fit_seconds")
-            out.append(f"| {r['label']} | {changes} | {r['dev']:.3f} | {r['test']:.3f} | "
-                       f"{r.get('epochs_trained')} ({r.get('best_epoch')}) | {curve} | "
+            epochs = "–" if r.get("epochs_trained") is None else f"{r['epochs_trained']} ({r.get('best_epoch')})"
+            out.append(f"| {r['label']} | {changes} | {r['dev']:.3f} | {r['test']:.3f} | {epochs} | {curve} | "
                        f"{'–' if fit is None else f'{fit / 60:.1f} min'} |")
         out.append("")
     return "\n".join(out)
