@@ -12,7 +12,7 @@ from emotune.models.registry import BACKENDS
 from emotune.config import RunConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-PRESETS = ["meld-minilm", "meld-minilm-context", "meld-minilm-context-balanced", "meld-tfidf", "emorynlp-minilm",
+PRESETS = ["meld-minilm", "meld-mpnet", "meld-minilm-context", "meld-minilm-context-balanced", "meld-tfidf", "emorynlp-minilm",
            "emorynlp-minilm-context", "emorynlp-tfidf", "ei-reg-minilm", "ei-reg-tfidf", "emobank-minilm",
            "emobank-tfidf", "instruct-smollm2", "instruct-smollm2-quick", "instruct-smollm2-cpu"]
 
@@ -39,6 +39,15 @@ AFFECT = sorted(n for n, s in SUITES.items() if s.check_contamination)  # meld, 
 
 def test_the_affect_suites():
     assert AFFECT == ["ei-reg", "emobank", "emorynlp", "instruct", "meld"]
+
+
+def test_meld_gives_mpnet_one_seed_and_says_so(tmp_path):
+    configs = {c.name: c for c in suite_configs("meld", out_dir=tmp_path)}
+    assert "meld-mpnet" in configs and not any(n.startswith("meld-mpnet-s") for n in configs)
+    assert configs["meld-mpnet"].model.name == "mpnet" and configs["meld-mpnet"].data.max_train is None
+    from emotune.experiments.suites import build_suite
+    note = next(r.note for r in build_suite("meld", out_dir=tmp_path).runs if r.key == "mpnet")
+    assert "1 seed" in note
 
 
 @pytest.mark.parametrize("name", AFFECT)

@@ -191,10 +191,12 @@ def _q(*extra: str, encoder: bool = True) -> tuple[str, ...]:
         ("training.epochs=1", "training.early_stopping_patience=0", "training.batch_size=16") if encoder else ()) + extra
 
 
-def _presets(name: str, models: tuple[tuple[str, tuple[str, ...], bool], ...], secondary: str | None = None) -> SuiteSpec:
-    """A suite of presets ``{name}-{key}``: (key, --quick overrides, seeded)."""
-    return SuiteSpec(name, tuple(ModelSpec(key, (), note="{preset}", seeded=seeded, quick=quick)
-                                 for key, quick, seeded in models),
+def _presets(name: str, models: tuple[tuple, ...], secondary: str | None = None) -> SuiteSpec:
+    """A suite of presets ``{name}-{key}``: (key, --quick overrides, seeded[, max seeds, note])."""
+    def spec(key: str, quick: tuple[str, ...], seeded: bool, max_seeds: int | None = None, note: str = "{preset}"):
+        return ModelSpec(key, (), note=note, seeded=seeded, quick=quick, max_seeds=max_seeds)
+
+    return SuiteSpec(name, tuple(spec(*m) for m in models),
                      quick_seeds=1, seed_suffix_alone=False, description="{note}", secondary=secondary,
                      check_contamination=True)
 
@@ -245,7 +247,9 @@ SUITES: dict[str, SuiteSpec] = {s.name: s for s in (
     *_BACKEND_SUITES,
     _presets("meld", (("tfidf", _q(encoder=False), False), ("minilm", _q("training.max_length=48"), True),
                       ("minilm-context", _q("training.max_length=128"), True),
-                      ("minilm-context-balanced", _q("training.max_length=128", "data.cap.neutral=60"), True)),
+                      ("minilm-context-balanced", _q("training.max_length=128", "data.cap.neutral=60"), True),
+                      ("mpnet", _q("training.max_length=48"), True, 1,
+                       "{preset}; 1 seed (MPNet is ~5x slower than MiniLM on a CPU core)")),
              secondary="f1_weighted"),  # neutral dominates conversations: ranked by weighted F1 too
     _presets("emorynlp", (("tfidf", _q(encoder=False), False), ("minilm", _q("training.max_length=48"), True),
                           ("minilm-context", _q("training.max_length=128"), True)), secondary="f1_weighted"),
