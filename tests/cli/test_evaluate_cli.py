@@ -76,3 +76,10 @@ def test_benchmark_command_errors_and_dry_run(capsys, tmp_path):
     assert code == 2 and "no model 'nope'" in err
     code, stdout, _ = _run(["benchmark", "goemotions", "--dry-run", "--out", str(tmp_path)], capsys)
     assert code == 0 and "goemotions-minilm-s4" in stdout and "10,000" in stdout
+    # a results file --publish would merge into, but cannot read: named before any training starts
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "pub" / "isear.json").write_text("[1, 2]")
+    code, _, err = _run(["benchmark", "isear", "--models", "tfidf", "--publish", str(tmp_path / "pub"),
+                         "--out", str(tmp_path / "never")], capsys)
+    assert code == 2 and "isear.json: not a suite results file" in " ".join(err.split())
+    assert not (tmp_path / "never").exists() and (tmp_path / "pub" / "isear.json").read_text() == "[1, 2]"

@@ -97,3 +97,62 @@ def test_recipe_tables_render_each_change(tmp_path):
                     "epochs_trained": None, "best_epoch": None, "dev_curve": [], "fit_seconds": None}]
     text = render_recipes([rec])
     assert "| tfidf: 0.01 grid | thresholds: 0.01 grid | 0.500 | 0.470 | – | – | – |" in text and "None" not in text
+
+
+def _model(name, score, seeds=1, kind="single"):
+    return {"model": name, "kind": kind, "seeds": seeds, "test": {"f1_macro": {"mean": score, "std": 0.0}},
+            "dev": {"f1_macro": score}, "note": ""}
+
+
+def _record(models, not_run, commit, date, wall=60.0):
+    return {"suite": "isear", "commit": commit, "date": date, "machine": "Linux, 2 CPU(s)", "primary_metric": "f1_macro",
+            "jobs": 1, "seeds": 1, "suite_seeds": 3, "not_run": not_run, "wall_seconds": wall,
+            "cross_validation": None, "models": models}
+
+
+def test_publishing_part_of_a_suite_keeps_the_models_it_did_not_run(quick_results, tmp_path):
+    dest = tmp_path / "results"
+    full = dict(quick_results, quick=False)  # tfidf + lexicon, 2 seeds
+    publish(full, dest)
+    first = json.loads((dest / "isear.json").read_text())
+    assert {m["model"] for m in first["models"]} == {"tfidf", "lexicon"} and len(first["invocations"]) == 1
+    # a later invocation ran only the lexicon: tfidf keeps its entry and the commit it was measured at
+    only_lexicon = dict(full, models=[r for r in full["models"] if r["model"] == "lexicon"],
+                        not_run=full["not_run"] + ["tfidf"])
+    publish(only_lexicon, dest)
+    merged = json.loads((dest / "isear.json").read_text())
+    assert [m["model"] for m in merged["models"]] == [m["model"] for m in first["models"]]
+    assert "tfidf" not in merged["not_run"] and set(merged["not_run"]) == set(full["not_run"])
+    tfidf = next(m for m in merged["models"] if m["model"] == "tfidf")
+    assert tfidf["test"] == next(m for m in first["models"] if m["model"] == "tfidf")["test"]
+    assert tfidf["commit"] == first["commit"] and tfidf["date"] == first["date"]
+    assert [i["models"] for i in merged["invocations"]] == [["tfidf"], ["lexicon"]]
+
+
+def test_merged_records_replace_what_was_rerun_and_say_when_each_was_measured():
+    from emotune.experiments.results import merge_records, render
+
+    old = _record([_model("tfidf", 0.60, 3), _model("minilm", 0.68, 3), _model("ensemble", 0.71, 1, "ensemble")],
+                  ["mpnet"], "aaa1111", "2026-12-01T10:00:00+00:00", wall=3000)
+    new = _record([_model("minilm", 0.70, 1), _model("mpnet", 0.73, 1)], ["tfidf", "lexicon"],
+                  "bbb2222", "2026-12-02T11:00:00+00:00", wall=600)
+    rec = merge_records(old, new)
+    by = {m["model"]: m for m in rec["models"]}
+    assert by["minilm"]["test"]["f1_macro"]["mean"] == 0.70 and by["minilm"]["commit"] == "bbb2222"  # rerun: replaced
+    assert by["tfidf"]["commit"] == "aaa1111" and by["ensemble"]["commit"] == "aaa1111"  # not rerun: kept
+    assert rec["not_run"] == ["lexicon"] and rec["seeds"] == 3
+    assert [i["models"] for i in rec["invocations"]] == [["tfidf", "ensemble"], ["minilm", "mpnet"]]
+    text = render([rec], {})
+    assert "Measured in 2 invocations" in text and "commit aaa1111 on 2026-12-01 10:00 (tfidf, ensemble; wall 50 min)" in text
+    # another suite's or another metric's file is replaced, not merged
+    other = dict(old, primary_metric="accuracy")
+    assert [m["model"] for m in merge_records(other, new)["models"]] == ["minilm", "mpnet"]
+
+
+def test_publish_names_a_results_file_it_cannot_read(quick_results, tmp_path):
+    from emotune.errors import ConfigError
+
+    (tmp_path / "isear.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="isear.json: not a suite results file .Expecting"):
+        publish(dict(quick_results, quick=False), tmp_path)
+    assert (tmp_path / "isear.json").read_text() == "{not json"  # nothing already written is lost

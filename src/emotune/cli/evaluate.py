@@ -112,7 +112,8 @@ def benchmark_cmd(
                              "(default: one per core; 1 = one after the other in this process).")] = None,
     publish: Annotated[Path | None, typer.Option(
         "--publish", help="Also write the suite's results as DIR/SUITE.json (e.g. benchmarks/results; "
-                          "`python benchmarks/tables.py` makes BENCHMARKS.md's tables from them).")] = None,
+                          "`python benchmarks/tables.py` makes BENCHMARKS.md's tables from them). Merges into the file already there: "
+                          "the models run now replace their entries, the suite's others keep theirs.")] = None,
 ) -> None:
     """Train (resumably) and compare every model of a benchmark suite; write results.json, results.md and a report."""
     from emotune.experiments import benchmark
@@ -120,6 +121,10 @@ def benchmark_cmd(
     selected = [m.strip() for m in models.split(",") if m.strip()] if models else None
     if publish is not None and quick:
         raise ConfigError("--publish takes a full suite, not --quick: a smoke run's numbers are not results")
+    if publish is not None:
+        from emotune.experiments.results import read_published
+
+        read_published(publish, suite)  # an unreadable file there fails now, not after the training
     if dry_run:
         plan = benchmark.build_suite(suite, quick=quick, models=selected, seeds=seeds, out_dir=out)
         extra = " (+ ensemble and cross-validation)" if suite in benchmark.SUITES else ""

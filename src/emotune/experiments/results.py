@@ -4,7 +4,10 @@
 (the shape below, committed with the code that produced it); ``python benchmarks/tables.py``
 rewrites the generated part of BENCHMARKS.md from every such file and from
 ``benchmarks/results/targets.json`` (the targets and each suite's numbers before, as data). No
-number in those tables is typed by hand.
+number in those tables is typed by hand. Publishing part of a suite (``--models``) merges into the file
+already there: the models it ran replace their entries, the others keep theirs, and the file lists each
+invocation (commit, date, models), so a suite can be measured across sessions and machines that do not
+keep their run directories.
 
 A suite file::
 
@@ -79,8 +82,59 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             "cross_validation": results.get("cross_validation"), "models": models}
 
 
-def publish(results: dict, dest_dir: str | Path, *, repo: str | Path | None = None) -> Path:
-    """Write ``dest_dir/SUITE.json`` from a suite's results (atomically)."""
+def merge_records(old: dict | None, new: dict) -> dict:
+    """``new`` over ``old``: the models ``new`` measured replace their earlier entries; the suite's models this
+    invocation did not run (its ``not_run``; an ensemble it did not build) keep their earlier entries, each with
+    the commit and date it was measured at. Results are data, and run directories do not outlive a machine: a
+    suite too long for one session is published model by model (the table lists every invocation)."""
+    def stamp(rec: dict) -> list[dict]:
+        return [dict(m, commit=m.get("commit") or rec.get("commit"), date=m.get("date") or rec.get("date"))
+                for m in rec["models"]]
+
+    def invocations(rec: dict) -> list[dict]:
+        return rec.get("invocations") or [{"commit": rec.get("commit"), "date": rec.get("date"),
+                                           "wall_seconds": rec.get("wall_seconds"), "jobs": rec.get("jobs", 1),
+                                           "models": [m["model"] for m in rec["models"]]}]
+
+    new_models = stamp(new)
+    if old is None or old.get("suite") != new["suite"] or old.get("primary_metric") != new["primary_metric"]:
+        return dict(new, models=new_models, invocations=invocations(new))
+    measured = {m["model"] for m in new_models}
+    keep = [m for m in stamp(old) if m["model"] not in measured
+            and (m["model"] in new.get("not_run", []) or m.get("kind") == "ensemble")]
+    kept = {m["model"] for m in keep}
+    order = [m["model"] for m in old["models"]] + [m["model"] for m in new_models]
+    models = sorted(new_models + keep, key=lambda m: order.index(m["model"]))
+    single = [m.get("seeds") or 0 for m in models if m.get("kind") != "ensemble" and m.get("status") != "failed"]
+    history = [dict(i, models=[x for x in i["models"] if x in kept]) for i in invocations(old)]
+    return dict(new, models=models, not_run=[k for k in new.get("not_run", []) if k not in kept],
+                seeds=max(single, default=new.get("seeds")),
+                cross_validation=new.get("cross_validation") or old.get("cross_validation"),
+                invocations=[i for i in history if i["models"]] + invocations(new))
+
+
+def read_published(dest_dir: str | Path, suite: str) -> dict | None:
+    """The suite's file in ``dest_dir`` (None: none yet); a file that is not one is an error naming it (checked
+    before a suite trains, so hours of training do not end on it)."""
+    path = Path(dest_dir) / f"{suite}.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        data, why = None, str(e)
+    else:
+        why = "no 'suite' and 'models'"
+    if not (isinstance(data, dict) and isinstance(data.get("models"), list) and "suite" in data):
+        from emotune.errors import ConfigError
+
+        raise ConfigError(f"{path}: not a suite results file ({why}); move it away or fix it to publish")
+    return data
+
+
+def publish(results: dict, dest_dir: str | Path, *, repo: str | Path | None = None, merge: bool = True) -> Path:
+    """Write ``dest_dir/SUITE.json`` from a suite's results (atomically); with ``merge`` (the default), over the
+    file already there (see ``merge_records``)."""
     from emotune.runs import write_json
 
     if results.get("quick"):
@@ -92,6 +146,8 @@ def publish(results: dict, dest_dir: str | Path, *, repo: str | Path | None = No
     record = suite_record(results, commit=_commit(Path(repo) if repo else dest),
                           date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     path = dest / f"{results['suite']}.json"
+    if merge:
+        record = merge_records(read_published(dest, results["suite"]), record)
     write_json(path, record)
     return path
 
@@ -198,6 +254,18 @@ def suite_table(record: dict, second: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _provenance(rec: dict) -> str:
+    """Where and when the table's numbers were measured: one invocation, or each of several (merged)."""
+    calls = rec.get("invocations") or []
+    if len(calls) <= 1:
+        return (f"Commit {rec.get('commit') or '?'}, {rec.get('date') or '?'}; {rec.get('machine')}; wall "
+                f"{(rec.get('wall_seconds') or 0) / 60:.0f} min for this invocation (runs finished earlier reused).")
+    parts = [f"commit {c.get('commit') or '?'} on {(c.get('date') or '?')[:16].replace('T', ' ')} "
+             f"({', '.join(c['models'])}; wall {(c.get('wall_seconds') or 0) / 60:.0f} min)" for c in calls]
+    return (f"{rec.get('machine')}. Measured in {len(calls)} invocations, each model's entry kept from the latest "
+            f"one that ran it: " + "; ".join(parts) + ".")
+
+
 def render(records: list[dict], targets: dict) -> str:
     """The generated part of BENCHMARKS.md: a targets table, then one section per suite."""
     by_suite = {r["suite"]: r for r in records}
@@ -217,9 +285,7 @@ def render(records: list[dict], targets: dict) -> str:
                        f"{flag} |")
     for rec in records:
         spec = targets.get(rec["suite"], {})
-        out += ["", f"### `emotune benchmark {rec['suite']}`", "",
-                f"Commit {rec.get('commit') or '?'}, {rec.get('date') or '?'}; {rec.get('machine')}; wall "
-                f"{(rec.get('wall_seconds') or 0) / 60:.0f} min for this invocation (runs finished earlier reused).", ""]
+        out += ["", f"### `emotune benchmark {rec['suite']}`", "", _provenance(rec), ""]
         if spec.get("before"):
             out += [f"Before: {spec['before']}", ""]
         if partial_line(rec):
