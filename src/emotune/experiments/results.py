@@ -260,8 +260,11 @@ def _provenance(rec: dict) -> str:
     if len(calls) <= 1:
         return (f"Commit {rec.get('commit') or '?'}, {rec.get('date') or '?'}; {rec.get('machine')}; wall "
                 f"{(rec.get('wall_seconds') or 0) / 60:.0f} min for this invocation (runs finished earlier reused).")
+    def wall(c: dict) -> str:  # an invocation that only reused finished runs took seconds: not worth a number
+        return f"; wall {c['wall_seconds'] / 60:.0f} min" if (c.get("wall_seconds") or 0) >= 60 else ""
+
     parts = [f"commit {c.get('commit') or '?'} on {(c.get('date') or '?')[:16].replace('T', ' ')} "
-             f"({', '.join(c['models'])}; wall {(c.get('wall_seconds') or 0) / 60:.0f} min)" for c in calls]
+             f"({', '.join(c['models'])}{wall(c)})" for c in calls]
     return (f"{rec.get('machine')}. Measured in {len(calls)} invocations, each model's entry kept from the latest "
             f"one that ran it: " + "; ".join(parts) + ".")
 
