@@ -83,3 +83,13 @@ def test_benchmark_command_errors_and_dry_run(capsys, tmp_path):
                          "--out", str(tmp_path / "never")], capsys)
     assert code == 2 and "isear.json: not a suite results file" in " ".join(err.split())
     assert not (tmp_path / "never").exists() and (tmp_path / "pub" / "isear.json").read_text() == "[1, 2]"
+
+
+def test_benchmark_report_can_leave_out_its_explanations(capsys, tmp_path):
+    code, _, err = _run(["benchmark", "isear", "--quick", "--models", "tfidf", "--jobs", "1", "--no-cv",
+                         "--explain-texts", "0", "--resamples", "50", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "tfidf" in html and "Words that drive each emotion" not in html
+    code, _, err = _run(["benchmark", "isear", "--quick", "--models", "tfidf", "--explain-texts", "-1"], capsys)
+    assert code == 2 and "--explain-texts" in err

@@ -110,6 +110,9 @@ def benchmark_cmd(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, help="Trainings at once, each in its own process pinned to one CPU core with one thread "
                              "(default: one per core; 1 = one after the other in this process).")] = None,
+    explain_texts: Annotated[int | None, typer.Option(
+        "--explain-texts", min=0, help="Test texts the report explains per model for its 'words that drive each "
+                                      "emotion' section (default 100; 0 leaves it out: slow for LLMs on a CPU).")] = None,
     publish: Annotated[Path | None, typer.Option(
         "--publish", help="Also write the suite's results as DIR/SUITE.json (e.g. benchmarks/results; "
                           "`python benchmarks/tables.py` makes BENCHMARKS.md's tables from them). Merges into the file already there: "
@@ -140,7 +143,7 @@ def benchmark_cmd(
                 console.print(f"      [dim]{spec.note}[/]", highlight=False)
         return
     result = benchmark.run_suite(suite, quick=quick, out_dir=out, models=selected, seeds=seeds, n_resamples=resamples,
-                                 cv=not no_cv, jobs=jobs)
+                                 cv=not no_cv, jobs=jobs, explain_texts=explain_texts)
     console.print(result.table_markdown, highlight=False, markup=False)
     console.print(f"Results: {result.out_dir / 'results.md'}; report: {result.report or '(none)'}", highlight=False)
     if publish is not None:

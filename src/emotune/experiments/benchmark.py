@@ -143,9 +143,12 @@ def _dev_primary(run_dir: Path) -> float | None:
 
 def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = None, models: Sequence[str] | None = None,
               seeds: int | None = None, n_resamples: int = 1000, progress: bool = True, report: bool = True,
-              cv: bool = True, ensemble: bool = True, jobs: int | None = None) -> BenchmarkResult:
+              cv: bool = True, ensemble: bool = True, jobs: int | None = None,
+              explain_texts: int | None = None) -> BenchmarkResult:
     """Train, measure and compare every run of a suite (resumable); see the module docstring.
 
+    ``explain_texts``: test texts the report explains per model ("words that drive each emotion"; default
+    100, 0 leaves that section out: Integrated Gradients through an LLM takes minutes per model on a CPU).
     ``jobs`` runs that many trainings at once, each in its own process pinned to one core with one
     thread (:mod:`emotune.experiments.parallel`; default: one per CPU); ``jobs=1`` trains in this
     process, one run after the other.
@@ -252,7 +255,8 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
             title = f"emotune benchmark: {name}{' (quick)' if quick else ''}" + (
                 f", {dataset}" if len(by_dataset) > 1 else "")
             path = compare_runs([s.run_dir for s in specs], folder, overwrite=True, groups=groups, title=title,
-                                n_resamples=n_resamples, measurements=meas, explain_texts=QUICK_EXPLAIN if quick else 100)
+                                n_resamples=n_resamples, measurements=meas, explain_texts=explain_texts if explain_texts is not None
+                                else QUICK_EXPLAIN if quick else 100)
             reports[dataset] = str(path.relative_to(out))
             report_path = report_path or path
         results["report"] = ", ".join(reports.values())
