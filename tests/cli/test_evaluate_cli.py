@@ -76,6 +76,13 @@ def test_benchmark_command_errors_and_dry_run(capsys, tmp_path):
     assert code == 2 and "no model 'nope'" in err
     code, stdout, _ = _run(["benchmark", "goemotions", "--dry-run", "--out", str(tmp_path)], capsys)
     assert code == 0 and "goemotions-minilm-s4" in stdout and "10,000" in stdout
+    assert "then an ensemble of the best 3 by dev" in " ".join(stdout.split()) and "cross-validation" not in stdout
+    # the dry run says what follows the runs it lists, and only that
+    code, stdout, _ = _run(["benchmark", "isear", "--dry-run", "--models", "tfidf", "--no-cv", "--out", str(tmp_path)],
+                           capsys)
+    assert code == 0 and "isear-tfidf" in stdout and "then" not in stdout.splitlines()[0]
+    code, stdout, _ = _run(["benchmark", "isear", "--dry-run", "--out", str(tmp_path)], capsys)
+    assert code == 0 and "5-fold cross-validation of the best" in " ".join(stdout.split())
     # a results file --publish would merge into, but cannot read: named before any training starts
     (tmp_path / "pub").mkdir()
     (tmp_path / "pub" / "isear.json").write_text("[1, 2]")
