@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from emotune.experiments import benchmark
-from emotune.experiments.results import (BEGIN, END, check_target, load_records, publish, suite_record,
-                                         update_markdown)
+from emotune.experiments.results import (BEGIN, END, check_alternative, check_target, load_records, publish,
+                                         render, suite_record, update_markdown)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +70,27 @@ def test_targets():
     fewer = dict(rec, suite_seeds=3, models=[dict(rec["models"][0], seeds=1), rec["models"][1]])
     assert check_target(fewer, {"best": "f1_macro", "kind": "single", "min": 0.6}) == ("0.700 (a, 1 of 3 seeds)", True)
     assert check_target(fewer, {"best": "f1_macro", "kind": "any", "min": 0.6})[0] == "0.750 (ensemble)"
+
+
+def test_a_target_can_also_be_read_from_a_recipe_comparison():
+    # E-c: the suite decides for Jaccard; the same scores with thresholds chosen on dev for macro-F1 is a row of
+    # a recipe comparison. The table shows both numbers and says where the second comes from.
+    rec = {"suite": "ec", "primary_metric": "f1_macro", "models": [
+        {"model": "ensemble", "kind": "ensemble", "seeds": 1, "test": {"f1_macro": {"mean": 0.571, "std": 0}}}]}
+    recipes = [{"recipes": "thr", "rows": [
+        {"label": "ens: grid", "primary_metric": "f1_macro", "dev": 0.63, "test": 0.606,
+         "jaccard_samples": {"dev": 0.58, "test": 0.572}}]}]
+    target = {"text": "macro-F1 >= 0.59", "best": "f1_macro", "min": 0.59,
+              "alt": {"recipes": "thr", "row": "ens: grid", "why": "thresholds for macro-F1"}}
+    assert check_alternative(recipes, target) == ("0.606 (ens: grid, thresholds for macro-F1; recipes-thr)", True)
+    jac = dict(target, best="jaccard_samples")
+    assert check_alternative(recipes, jac)[0].startswith("0.572") and check_alternative(recipes, {"best": "x"}) is None
+    assert check_alternative([], target) == ("ens: grid: not measured", None)
+    row = next(line for line in render([rec], {"ec": {"targets": [target]}}, recipes).splitlines()
+               if "macro-F1 >= 0.59" in line)
+    assert "0.571 (ensemble); 0.606 (ens: grid" in row and row.endswith("| yes |")
+    row = next(line for line in render([rec], {"ec": {"targets": [target]}}, []).splitlines() if ">= 0.59" in line)
+    assert "not measured" in row and row.endswith("| **no** |")
 
 
 def test_benchmarks_md_is_what_the_result_files_say():
