@@ -7,7 +7,7 @@ import pytest
 
 from emotune.experiments import benchmark
 from emotune.experiments.results import (BEGIN, END, check_alternative, check_target, load_records, publish,
-                                         render, suite_record, update_markdown)
+                                         render, suite_record, suite_table, update_markdown)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,10 @@ def test_suite_record_has_the_published_shape(quick_results):
     assert set(tfidf["dev"]) >= {"f1_macro", "accuracy"} and tfidf["epochs"] is None
     lexicon = next(m for m in rec["models"] if m["model"] == "lexicon")
     assert lexicon["train_rows"] is None and lexicon["seeds"] == 1
+    # the table's second column is the suite's own second metric (MELD: weighted F1, its literature's)
+    assert rec["secondary_metric"] == "accuracy"
+    head = suite_table(dict(rec, secondary_metric="f1_weighted")).splitlines()[0]
+    assert "| f1_weighted |" in head and "accuracy" not in head
 
 
 def test_publish_refuses_a_quick_suite(quick_results, tmp_path):

@@ -74,8 +74,10 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             "predict_texts_per_s": r.get("texts_per_s"), "eval_rows": r.get("eval_rows"),
             "test": test, "dev": r.get("dev") or {}, "note": r.get("note", ""),
         })
+    secondary = next((r["secondary"][0] for r in results["models"] if r.get("secondary")), None)
     return {"suite": results["suite"], "commit": commit, "date": date or results.get("started_at"),
-            "machine": _machine(results), "primary_metric": primary, "jobs": results.get("jobs", 1),
+            "machine": _machine(results), "primary_metric": primary, "secondary_metric": secondary,
+            "jobs": results.get("jobs", 1),
             "seeds": results.get("seeds"), "suite_seeds": results.get("suite_seeds"),
             "not_run": results.get("not_run") or [], "wall_seconds": results.get("wall_seconds"),
             "reference_eval_rows": results.get("reference_eval_rows"),
@@ -247,8 +249,9 @@ def _rows(m: dict) -> str:
 
 def suite_table(record: dict, second: str | None = None) -> str:
     pm = record["primary_metric"]
-    second = second or next((k for k in ("accuracy", "jaccard_samples", "spearman", "f1_weighted")
-                             if any(k in (m.get("test") or {}) for m in record["models"])), None)
+    second = second or record.get("secondary_metric") or next(
+        (k for k in ("accuracy", "jaccard_samples", "spearman", "f1_weighted")
+         if any(k in (m.get("test") or {}) for m in record["models"])), None)
     head = (f"| model | test {pm} (mean ± std, n seeds) | 95% CI | {second or ''} | dev {pm} | train rows | "
             "epochs (trained) | train time | texts/s | note |")
     lines = [head, "|---|---:|---|---:|---:|---:|---|---:|---:|---|"]
