@@ -267,3 +267,19 @@ def test_cross_validation_skips_the_models_too_slow_for_every_seed(tmp_path, mon
     res = benchmark._cross_validate_best(plan, plan.runs, 5, {}, lambda *_: None)
     assert chosen == ["isear-minilm-s42"] and res["model"] == "minilm"
     assert res["chosen_from"] == "the models run with every seed (mpnet, smollm2-lora: too slow for 5 more trainings)"
+
+
+def test_a_transfer_stage_never_sets_the_suites_test_size(tmp_path):
+    # stage 1 of a transfer is scored on its own dataset's test split (CARER: 1,764 rows); the suite's models share
+    # ISEAR's 750. Two seeds of the transfer model and the stage must not make 1,764 the reference the report uses.
+    from emotune.runs import METRICS_FILE
+
+    plan = benchmark.build_suite("isear", out_dir=tmp_path, models=["minilm-carer-stage1", "minilm-transfer-carer"],
+                                 seeds=1)
+    (stage,) = [r for r in plan.runs if r.kind == "stage"]
+    (transfer,) = [r for r in plan.runs if r.kind != "stage"]
+    for spec, rows in ((stage, 1764), (transfer, 750)):
+        spec.run_dir.mkdir(parents=True)
+        (spec.run_dir / METRICS_FILE).write_text(json.dumps({"sizes": {"test": rows}}))
+    assert benchmark._reference_eval_rows([stage, transfer]) == 750
+    assert benchmark._reference_eval_rows([stage]) is None

@@ -271,10 +271,11 @@ def _eval_rows(run_dir: Path) -> int | None:
 
 
 def _reference_eval_rows(finished: list[RunSpec]) -> int | None:
-    """The test size most runs share (prompting on a sample has fewer rows and sits out the report)."""
+    """The test size most runs share (prompting on a sample has fewer rows and sits out the report). A stage run
+    (transfer's first step) is scored on its own dataset's test split and never counts."""
     from collections import Counter
 
-    sizes = Counter(n for n in (_eval_rows(s.run_dir) for s in finished) if n is not None)
+    sizes = Counter(n for n in (_eval_rows(s.run_dir) for s in finished if s.kind != "stage") if n is not None)
     if not sizes:
         return None
     return max(sizes, key=lambda n: (sizes[n], n))  # most runs; on a tie the larger test set
