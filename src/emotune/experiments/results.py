@@ -204,8 +204,9 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
 def check_alternative(recipes: list[dict], target: dict) -> tuple[str, bool | None] | None:
     """The target measured once more from a recipe comparison (``target["alt"]``: ``{"recipes": name,
     "row": label, "why": ...}``), e.g. a multi-label metric with thresholds chosen on dev *for that
-    metric* while the suite's own decisions serve its ranking metric. Reads the row's test score
-    (``metric`` in the row, else its table score); None when the target names none or the row is missing."""
+    metric* while the suite's own decisions serve its ranking metric. Reads the row's test score: its table
+    score when the row is scored by the target's metric, else ``row[metric]["test"]``. None when the target
+    names no ``alt``; "not measured" (met unknown) when the row is missing."""
     alt = target.get("alt")
     if not alt:
         return None
