@@ -89,7 +89,8 @@ def test_a_target_can_also_be_read_from_a_recipe_comparison():
     assert check_alternative(recipes, target) == ("0.606 (ens: grid, thresholds for macro-F1; recipes-thr)", True)
     jac = dict(target, best="jaccard_samples")
     assert check_alternative(recipes, jac)[0].startswith("0.572") and check_alternative(recipes, {"best": "x"}) is None
-    assert check_alternative([], target) == ("ens: grid: not measured", None)
+    assert check_alternative([], target) == ("ens: grid (recipes-thr): not measured", None)
+    assert check_alternative(recipes, dict(target, alt={"recipe": "thr"}))[1] is None  # a misspelt key: no crash
     row = next(line for line in render([rec], {"ec": {"targets": [target]}}, recipes).splitlines()
                if "macro-F1 >= 0.59" in line)
     assert "0.571 (ensemble); 0.606 (ens: grid" in row and row.endswith("| yes |")

@@ -130,11 +130,9 @@ def benchmark_cmd(
         read_published(publish, suite)  # an unreadable file there fails now, not after the training
     if dry_run:
         plan = benchmark.build_suite(suite, quick=quick, models=selected, seeds=seeds, out_dir=out)
-        spec = benchmark.ALL_SUITES[suite]
-        size = benchmark.QUICK_ENSEMBLE if quick else spec.ensemble_size
-        folds = benchmark.QUICK_FOLDS if quick else spec.cv_folds
-        after = [f"an ensemble of the best {size} by dev"] if size and (not selected or "ensemble" in selected) else []
-        after += [f"{folds}-fold cross-validation of the best"] if folds and not no_cv else []
+        size, folds = benchmark.follow_ups(plan.suite, quick=quick, models=selected, cv=not no_cv)
+        after = [f"an ensemble of the best {size} by dev"] if size else []
+        after += [f"{folds}-fold cross-validation of the best"] if folds else []
         extra = f" (then {' and '.join(after)})" if after else ""
         console.print(f"[bold]{suite}{' --quick' if quick else ''}[/]: {len(plan.runs)} runs in {plan.out_dir}{extra}",
                       highlight=False)

@@ -141,6 +141,13 @@ def _dev_primary(run_dir: Path) -> float | None:
     return (m.get("dev") or {}).get(m.get("primary_metric", "f1_macro"))
 
 
+def follow_ups(spec: SuiteSpec, *, quick: bool, models: Sequence[str] | None, cv: bool) -> tuple[int, int]:
+    """(ensemble members, cross-validation folds) a suite builds after its runs; 0 where it builds none."""
+    members = (QUICK_ENSEMBLE if quick else spec.ensemble_size) if not models or "ensemble" in models else 0
+    folds = (QUICK_FOLDS if quick else spec.cv_folds) if cv else 0
+    return (members if spec.ensemble_size else 0), folds
+
+
 def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = None, models: Sequence[str] | None = None,
               seeds: int | None = None, n_resamples: int = 1000, progress: bool = True, report: bool = True,
               cv: bool = True, ensemble: bool = True, jobs: int | None = None,
@@ -196,7 +203,8 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     ref_rows = _reference_eval_rows(finished)
 
     # ensemble of the best models by DEV score (never test), from runs on the reference test set
-    if ensemble and plan.suite.ensemble_size and (not models or "ensemble" in models) and finished:
+    n_members, folds = follow_ups(plan.suite, quick=quick, models=models, cv=cv)
+    if ensemble and n_members and finished:
         ens = _ensemble_spec(plan, finished, ref_rows)
         if ens is not None:
             members = ", ".join(Path(m).name for m in ens.config.model.members)
@@ -229,11 +237,11 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
         measure_path.write_text(json.dumps(measurements, indent=2) + "\n", encoding="utf-8")
 
     cv_result = None
-    folds = QUICK_FOLDS if quick else plan.suite.cv_folds
-    if cv and folds and finished:
+    skipped_folds = 0 if cv else follow_ups(plan.suite, quick=quick, models=models, cv=True)[1]
+    if folds and finished:
         cv_result = _cross_validate_best(plan, finished, folds, data_cache, say)
-    elif folds and not cv:
-        cv_result = {"folds": folds, "skipped": True}
+    elif skipped_folds:
+        cv_result = {"folds": skipped_folds, "skipped": True}
 
     results = _collect(plan, finished, status, measurements, ref_rows, n_resamples, cv_result, started, jobs)
     table = _table(results)

@@ -210,15 +210,15 @@ def check_alternative(recipes: list[dict], target: dict) -> tuple[str, bool | No
     alt = target.get("alt")
     if not alt:
         return None
-    rec = next((r for r in recipes if r.get("recipes") == alt["recipes"]), None)
-    row = next((r for r in (rec or {}).get("rows", []) if r.get("label") == alt["row"]), None)
-    if row is None:
-        return f"{alt['row']}: not measured", None
+    rec = next((r for r in recipes if r.get("recipes") == alt.get("recipes")), None)
+    row = next((r for r in (rec or {}).get("rows", []) if r.get("label") == alt.get("row")), None)
+    if row is None:  # also a misspelt or missing name in targets.json: the table says so, it does not crash
+        return f"{alt.get('row')} (recipes-{alt.get('recipes')}): not measured", None
     metric = target["best"]
     v = row["test"] if row.get("primary_metric", metric) == metric else (row.get(metric) or {}).get("test")
     if v is None:
         return f"{alt['row']}: no {metric}", None
-    return f"{v:.3f} ({alt['row']}, {alt['why']}; recipes-{alt['recipes']})", v >= target["min"]
+    return f"{v:.3f} ({alt['row']}, {alt.get('why', '')}; recipes-{alt['recipes']})", v >= target["min"]
 
 
 def _seeds_short(record: dict, m: dict) -> str:
