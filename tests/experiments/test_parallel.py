@@ -5,7 +5,7 @@ import pytest
 
 from emotune.config import RunConfig
 from emotune.experiments import benchmark
-from emotune.experiments.parallel import default_jobs, dependencies, run_cost
+from emotune.experiments.parallel import default_jobs, dependencies, run_cost, start_order
 
 
 def _cfg(**model) -> RunConfig:
@@ -19,6 +19,25 @@ def test_longest_runs_start_first():
     tfidf = _cfg(backend="tfidf")
     costs = [run_cost(c) for c in (lora, mpnet, minilm, tfidf)]
     assert costs == sorted(costs, reverse=True) and costs[2] > costs[3]
+
+
+def test_instruct_cost_counts_the_other_tasks_items():
+    def instruct(tasks):
+        return RunConfig.from_dict({"data": {"max_train": 160}, "model": {
+            "backend": "instruct", "name": "smollm2", "instruct": {"tasks": tasks, "max_per_task": 600}}})
+    alone, mix = run_cost(instruct([])), run_cost(instruct(["ec", "ei-reg", "ei-oc", "v-reg", "v-oc"]))
+    assert mix == alone * (160 + 4 * 600) / 160
+
+
+def test_a_run_others_wait_for_starts_before_bigger_independent_runs():
+    # instruct-multi looks cheap alone, but four views wait for it: it starts first, its views last
+    costs = {"multi": 3.0, "single-a": 3.5, "single-b": 3.5, **{f"view-{i}": 1.0 for i in range(4)}}
+    deps = {n: ({"multi"} if n.startswith("view") else set()) for n in costs}
+    order = start_order(costs, deps)
+    assert order[0] == "multi" and order[1:3] == ["single-a", "single-b"]
+    assert set(order[3:]) == {f"view-{i}" for i in range(4)}
+    chain = start_order({"a": 1.0, "b": 1.0, "c": 1.0, "x": 2.5}, {"a": set(), "b": {"a"}, "c": {"b"}, "x": set()})
+    assert chain == ["a", "x", "b", "c"]  # a -> b -> c is 3 long: a goes before x (2.5)
 
 
 def test_a_run_that_loads_another_waits_for_it(tmp_path):

@@ -41,7 +41,26 @@ def run_cost(config) -> float:
     if config.model.backend == "encoder" and any(b in name for b in _BIG):
         cost *= 4
     rows = config.data.max_train
+    instruct = getattr(config.model, "instruct", None)
+    if rows and instruct is not None and instruct.tasks:  # the instruct mix trains on its other tasks' items too
+        rows += (instruct.max_per_task or 5000) * len(set(instruct.tasks) - {"ec"})
     return cost * (min(1.0, rows / 5000) if rows else 1.0) * max(float(config.training.epochs), 0.5)
+
+
+def start_order(costs: dict[str, float], deps: dict[str, set[str]]) -> list[str]:
+    """Run names, the first to start first: by the longest chain of work that waits on each run (its own
+    cost plus its heaviest chain of dependants), so a run others load (instruct-multi, a transfer's stage
+    1) is not left for last because it alone looks cheap."""
+    waiting = {n: {m for m, d in deps.items() if n in d} for n in costs}
+    chain: dict[str, float] = {}
+
+    def length(name: str, seen: frozenset = frozenset()) -> float:
+        if name not in chain:
+            after = [length(m, seen | {name}) for m in waiting[name] if m not in seen]
+            chain[name] = costs[name] + max(after, default=0.0)
+        return chain[name]
+
+    return sorted(costs, key=lambda n: -length(n))
 
 
 def dependencies(config, run_dirs: dict[str, Path]) -> set[str]:
@@ -103,8 +122,8 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
                    on_done: Callable[[object, dict], None] | None = None) -> dict[str, dict]:
     """Train ``specs`` (RunSpecs still to train) on ``jobs`` pinned single-thread workers.
 
-    Returns ``{str(run_dir): status}``. Longest runs start first; a run that loads another run of
-    the list waits for it (and fails with a message when that one failed).
+    Returns ``{str(run_dir): status}``. The longest chains of work start first (:func:`start_order`); a
+    run that loads another run of the list waits for it (and fails with a message when that one failed).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -112,7 +131,8 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
     jobs = max(1, min(jobs, len(specs)))
     names = {s.run_dir.name: s.run_dir for s in specs}
     deps = {s.run_dir.name: dependencies(s.config, names) - {s.run_dir.name} for s in specs}
-    pending = sorted(specs, key=lambda s: -run_cost(s.config))
+    order = start_order({s.run_dir.name: run_cost(s.config) for s in specs}, deps)
+    pending = sorted(specs, key=lambda s: order.index(s.run_dir.name))
     status: dict[str, dict] = {}
     running: dict[Future, object] = {}
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no inherited torch threads or locks
