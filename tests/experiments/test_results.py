@@ -182,3 +182,32 @@ def test_publish_names_a_results_file_it_cannot_read(quick_results, tmp_path):
     with pytest.raises(ConfigError, match="isear.json: not a suite results file .Expecting"):
         publish(dict(quick_results, quick=False), tmp_path)
     assert (tmp_path / "isear.json").read_text() == "{not json"  # nothing already written is lost
+
+
+def test_a_suite_over_several_tasks_keeps_each_rows_metric_and_its_multi_vs_single_table():
+    """instruct: E-c rows are scored by macro-F1, V-reg rows by Pearson; the record and the table say which."""
+    def row(model, metric, value, ci):
+        return {"model": model, "status": "ok", "runs": [f"runs/{model}"], "primary_metric": metric,
+                "ci": {"low": ci[0], "high": ci[1]}, "test": {metric: {"mean": value, "std": 0.0}},
+                "dev": {metric: value - 0.01}, "train_rows": 200, "train_rows_available": 1181}
+
+    pair = {"task": "v-reg", "metric": "pearson", "multi": "instruct-multi-v-reg", "single": "instruct-single-v-reg",
+            "n": 200, "value_a": 0.61, "value_b": 0.52, "diff": 0.09, "low": 0.02, "high": 0.16, "p_value": 0.01}
+    results = {"suite": "instruct", "seeds": 1, "suite_seeds": 1, "models": [
+        row("multi", "f1_macro", 0.40, (0.37, 0.43)), row("multi-v-reg", "pearson", 0.61, (0.52, 0.69))],
+        "multi_vs_single": [pair]}
+    rec = suite_record(results, commit="abc1234", date="2026-12-04T00:00:00+00:00")
+    assert rec["primary_metric"] == "f1_macro" and "primary_metric" not in rec["models"][0]
+    vreg = rec["models"][1]
+    assert vreg["primary_metric"] == "pearson" and vreg["test"]["pearson"]["ci95"] == [0.52, 0.69]
+    table = suite_table(rec)
+    assert "| multi-v-reg | 0.610 ± 0.000 (n=1, pearson) | [0.520, 0.690] |" in table
+    assert "| multi | 0.400 ± 0.000 (n=1) | [0.370, 0.430] |" in table
+    text = render([rec], {})
+    assert "| v-reg | pearson | 0.610 | 0.520 | +0.090 [+0.020, +0.160] | 0.01 |" in text
+    # publishing part of the suite later keeps the comparison it did not recompute
+    from emotune.experiments.results import merge_records
+
+    later = dict(rec, models=[dict(rec["models"][0], commit="def5678")], not_run=["multi-v-reg"])
+    later.pop("multi_vs_single")
+    assert merge_records(rec, later)["multi_vs_single"] == [pair]

@@ -64,8 +64,9 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
                            "note": r.get("note", "")})
             continue
         test = {k: {"mean": v["mean"], "std": v["std"]} for k, v in (r.get("test") or {}).items()}
-        if primary in test and r.get("ci"):
-            test[primary]["ci95"] = [r["ci"]["low"], r["ci"]["high"]]
+        own = r.get("primary_metric") or primary  # a suite over several tasks (instruct): each row's own metric
+        if own in test and r.get("ci"):
+            test[own]["ci95"] = [r["ci"]["low"], r["ci"]["high"]]
         models.append({
             "model": r["model"], "kind": r.get("kind", "ensemble" if r["model"] == "ensemble" else "single"),
             "seeds": len(r.get("runs") or []), "train_rows": r.get("train_rows"),
@@ -73,6 +74,7 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             "epochs_trained": r.get("epochs_trained"), "train_seconds": r.get("train_seconds"),
             "predict_texts_per_s": r.get("texts_per_s"), "eval_rows": r.get("eval_rows"),
             "test": test, "dev": r.get("dev") or {}, "note": r.get("note", ""),
+            **({"primary_metric": own} if own != primary else {}),
         })
     secondary = next((r["secondary"][0] for r in results["models"] if r.get("secondary")), None)
     return {"suite": results["suite"], "commit": commit, "date": date or results.get("started_at"),
@@ -81,7 +83,8 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             "seeds": results.get("seeds"), "suite_seeds": results.get("suite_seeds"),
             "not_run": results.get("not_run") or [], "wall_seconds": results.get("wall_seconds"),
             "reference_eval_rows": results.get("reference_eval_rows"),
-            "cross_validation": results.get("cross_validation"), "models": models}
+            "cross_validation": results.get("cross_validation"), "models": models,
+            **({"multi_vs_single": results["multi_vs_single"]} if results.get("multi_vs_single") else {})}
 
 
 def merge_records(old: dict | None, new: dict) -> dict:
@@ -112,6 +115,8 @@ def merge_records(old: dict | None, new: dict) -> dict:
     return dict(new, models=models, not_run=[k for k in new.get("not_run", []) if k not in kept],
                 seeds=max(single, default=new.get("seeds")),
                 cross_validation=new.get("cross_validation") or old.get("cross_validation"),
+                **({"multi_vs_single": new.get("multi_vs_single") or old["multi_vs_single"]}
+                   if new.get("multi_vs_single") or old.get("multi_vs_single") else {}),
                 invocations=[i for i in history if i["models"]] + invocations(new))
 
 
@@ -260,11 +265,13 @@ def suite_table(record: dict, second: str | None = None) -> str:
         if m.get("status") == "failed":
             lines.append(f"| {m['model']} | failed | | | | | | | | {m.get('note', '')} |")
             continue
-        t = (m.get("test") or {}).get(pm) or {}
-        score = f"{format_mean_std(t['mean'], t['std'])} (n={m['seeds']})" if t else "–"
+        own = m.get("primary_metric", pm)  # instruct: each task's own metric, named beside its score
+        t = (m.get("test") or {}).get(own) or {}
+        score = (f"{format_mean_std(t['mean'], t['std'])} (n={m['seeds']}" + (f", {own})" if own != pm else ")")
+                 if t else "–")
         ci = f"[{t['ci95'][0]:.3f}, {t['ci95'][1]:.3f}]" if t.get("ci95") else "–"
         s2 = (m.get("test") or {}).get(second) if second else None
-        dev = (m.get("dev") or {}).get(pm)
+        dev = (m.get("dev") or {}).get(own)
         ep = m.get("epochs")
         trained = m.get("epochs_trained") or []
         epochs = "–" if ep is None else f"{ep:g}" + (f" ({', '.join(str(e) for e in trained)})" if trained else "")
@@ -274,6 +281,22 @@ def suite_table(record: dict, second: str | None = None) -> str:
         lines.append(f"| {m['model']} | {score} | {ci} | {'–' if s2 is None else format(s2['mean'], '.3f')} | "
                      f"{'–' if dev is None else format(dev, '.3f')} | {_rows(m)} | {epochs} | {time_s} | "
                      f"{'–' if speed is None else format(speed, ',.0f')} | {m.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def multi_vs_single_table(rows: list[dict]) -> str:
+    """The instruct suite's question per task: the multi-task model against the same model trained on that task
+    alone, paired bootstrap on the same test rows."""
+    lines = ["One model trained on every task vs the same model, recipe and row budget trained on one task, "
+             "paired on the same test rows:", "",
+             "| task | metric | multi-task | single-task | difference (multi - single) [95% CI] | p |",
+             "|---|---|---:|---:|---|---:|"]
+    for r in rows:
+        if "diff" not in r:
+            lines.append(f"| {r['task']} | {r.get('metric', '')} | | | {r.get('error', 'not compared')} | |")
+            continue
+        lines.append(f"| {r['task']} | {r['metric']} | {r['value_a']:.3f} | {r['value_b']:.3f} | {r['diff']:+.3f} "
+                     f"[{r['low']:+.3f}, {r['high']:+.3f}] | {r['p_value']:.2f} |")
     return "\n".join(lines)
 
 
@@ -323,6 +346,8 @@ def render(records: list[dict], targets: dict, recipes: list[dict] | None = None
         if partial_line(rec):
             out += [partial_line(rec), ""]
         out += [suite_table(rec), ""]
+        if rec.get("multi_vs_single"):
+            out += [multi_vs_single_table(rec["multi_vs_single"]), ""]
         cv = rec.get("cross_validation")
         if cv and "mean" in cv:
             pm = cv["primary_metric"]

@@ -240,7 +240,7 @@ def _instruct() -> SuiteSpec:
     return SuiteSpec("instruct", (
         model("multi", "one model on five tasks ({preset})", 0), *views,
         model("single-ec", "the same model and budget trained on ec alone", 0, "model.instruct.tasks=[]"), *singles),
-        description="{note}", check_contamination=True)
+        description="{note}", check_contamination=True, seeds=1, quick_seeds=1)
 
 
 SUITES: dict[str, SuiteSpec] = {s.name: s for s in (
