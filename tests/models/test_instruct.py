@@ -83,6 +83,34 @@ def test_loss_is_on_the_answer_only(tiny_llama):
     assert len(feat["labels"]) == len(feat["input_ids"])
 
 
+def test_batched_loss_equals_the_models_own_loss_on_each_row(tiny_llama):
+    """Left-padded batches and the LM head on the answer positions only give the model's own loss (the mean
+    answer-token NLL), whatever the prompt and answer lengths in the batch."""
+    import torch
+
+    from emotune.models.instruct import _Collator, _keeps_logits, _lm_loss
+
+    clf = make(tiny_llama)
+    clf.build()
+    rows = [{"instruction": "Valence 0-1?", "input": "I am happy", "output": "0.900"},
+            {"instruction": "Is there joy? yes or no.", "input": "We won the match, finally, after years", "output": "yes"},
+            {"instruction": "Valence class -3..3?", "input": "Sad", "output": "-2"}]
+    feats = [clf._features(r) for r in rows]
+    batch = _Collator(clf.tokenizer.pad_token_id)(feats)
+    assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in feats)
+    assert (batch["labels"][:, -1] != -100).all()  # every answer ends the batch (left padding)
+    model = clf.model.eval()
+    assert _keeps_logits(model)  # the PEFT-wrapped Llama: the LM head runs on the answer positions only
+    with torch.no_grad():
+        loss, _ = _lm_loss(model, batch, None)
+        nll, tokens = 0.0, 0
+        for f in feats:  # the model's own loss, one unpadded row at a time, weighted by its answer tokens
+            n = sum(1 for t in f["labels"] if t != -100)
+            out = model(input_ids=torch.tensor([f["input_ids"]]), labels=torch.tensor([f["labels"]]))
+            nll, tokens = nll + float(out.loss) * n, tokens + n
+    assert float(loss) == pytest.approx(nll / tokens, rel=1e-4)
+
+
 def test_classification_answers_are_always_valid_labels(trained):
     clf, _, _ = trained
     texts = ["completely unrelated words", "", "I passed my exam!!!"]

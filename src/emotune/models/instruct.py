@@ -551,13 +551,37 @@ def _instruct_model_dir(name: str | None) -> Path | None:
 
 
 def _lm_loss(model, inputs: dict, weights):
-    """The causal LM's own loss: mean token NLL over the answer tokens (the prompt is labelled -100)."""
-    outputs = model(**inputs)
-    return outputs.loss, outputs
+    """The causal LM's loss: mean token NLL over the answer tokens (the prompt is labelled -100).
+
+    The rows are left-padded (:class:`_Collator`), so every answer ends the batch: the LM head (a
+    49k-word projection for SmolLM2, applied at every position by the model's own loss) runs only on
+    the last positions that hold an answer (``logits_to_keep``). Same loss, less work per step.
+    """
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    answer = max(1, int((labels != -100).sum(dim=1).max()))  # tokens of the batch's longest answer
+    kwargs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+    if _keeps_logits(model):
+        kwargs["logits_to_keep"] = answer + 1
+    outputs = model(**kwargs)
+    logits = outputs.logits[:, -(answer + 1):-1].float()  # position t predicts token t + 1
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, -answer:].reshape(-1), ignore_index=-100)
+    return loss, outputs
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the (PEFT-, DDP-wrapped) causal LM's forward takes ``logits_to_keep`` (transformers' LMs do)."""
+    import inspect
+
+    inner = getattr(model, "module", model)
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
 class _Collator:
-    """Right-pads ``input_ids`` (with ``pad``) and ``labels`` (with -100) to the longest row of the batch."""
+    """Left-pads ``input_ids`` (with ``pad``) and ``labels`` (with -100) to the longest row of the batch, so
+    the answers line up at the end (:func:`_lm_loss`); positions count from each row's first token."""
 
     def __init__(self, pad: int):
         self.pad = pad
@@ -571,7 +595,8 @@ class _Collator:
         labels = torch.full((len(items), width), -100, dtype=torch.long)
         for r, x in enumerate(items):
             m = len(x["input_ids"])
-            ids[r, :m] = torch.tensor(x["input_ids"])
-            mask[r, :m] = 1
-            labels[r, :m] = torch.tensor(x["labels"])
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+            ids[r, width - m:] = torch.tensor(x["input_ids"])
+            mask[r, width - m:] = 1
+            labels[r, width - m:] = torch.tensor(x["labels"])
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "position_ids": positions}
