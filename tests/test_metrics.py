@@ -183,3 +183,28 @@ def test_top_k_order_and_decide_names():
     ls = LabelSet(("joy", "anger"), Task.MULTI, name="m")
     assert decide_names(ls, np.array([[0.6, 0.2], [0.2, 0.3]]), thresholds=[0.5, 0.25]) == [["joy"], ["anger"]]
     assert decide_names(LabelSet(("joy", "anger"), name="s"), np.array([[0.4, 0.6]])) == ["anger"]
+
+
+def test_ordinal_classes_get_semevals_pearson_and_the_expected_class():
+    """V-oc (-3..3): a model whose probabilities rank valence but whose argmax always falls on "0" scores
+    Pearson 0 on its argmax classes and high on the class nearest its expected value."""
+    voc = LabelSet(("-3", "-2", "-1", "0", "1", "2", "3"), Task.SINGLE, "semeval-v-oc")
+    y = np.array([0, 1, 2, 3, 4, 5, 6, 3, 3, 1, 5])
+    values = np.arange(-3, 4, dtype=float)
+    # every row puts 0.55 on "0" and 0.45 on its true class: argmax is always "0", the expected value half the truth
+    scores = np.zeros((len(y), 7))
+    scores[:, 3] = 0.55
+    scores[np.arange(len(y)), y] += 0.45
+    m = compute_metrics(voc, y, scores)
+    assert m["pearson_oc"] == 0.0  # one class answered: it ranks nothing
+    assert m["pearson_oc_expected"] > 0.9
+    perfect = compute_metrics(voc, y, np.eye(7)[y])
+    assert perfect["pearson_oc"] == pytest.approx(1.0) and perfect["pearson_oc_expected"] == pytest.approx(1.0)
+    noisy = compute_metrics(voc, y, np.eye(7)[np.clip(y + np.array([1, 0, -1, 0, 1, 0, -1, 1, 0, 0, 1]), 0, 6)])
+    assert noisy["pearson_oc"] == pytest.approx(np.corrcoef(values[y], values[np.clip(
+        y + np.array([1, 0, -1, 0, 1, 0, -1, 1, 0, 0, 1]), 0, 6)])[0, 1])  # off by one class: Pearson, not F1
+    # emotion names, or two classes, are not ordinal
+    y_isear = gold(ISEAR, 20)
+    assert "pearson_oc" not in compute_metrics(ISEAR, y_isear, scores_for(ISEAR, y_isear, 0.5, 0))
+    binary = LabelSet(("0", "1"), Task.SINGLE)
+    assert "pearson_oc" not in compute_metrics(binary, np.array([0, 1]), np.eye(2))

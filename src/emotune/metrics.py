@@ -30,6 +30,34 @@ def decide(label_set: LabelSet, scores: np.ndarray, thresholds=None) -> np.ndarr
     return scores
 
 
+def ordinal_values(label_set: LabelSet) -> np.ndarray | None:
+    """The class values of an ordinal single-label set - every name an integer, 3 classes or more (SemEval-2018
+    EI-oc 0..3, V-oc -3..3) - in label order; None for any other label set."""
+    if label_set.task != Task.SINGLE or len(label_set) < 3:
+        return None
+    try:
+        values = [int(name) for name in label_set.names]
+    except ValueError:
+        return None
+    return np.asarray(values, dtype=float) if len(set(values)) == len(values) else None
+
+
+def expected_class(scores: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row, the class value nearest the expected value of the class under the row's probabilities: the
+    decision that fits an ordinal scale, where the argmax of a broad distribution falls on the common middle
+    class (a model can rank valence well and still answer "0" for every text)."""
+    p = np.clip(np.asarray(scores, dtype=float), 0, None)
+    total = p.sum(axis=1, keepdims=True)
+    p = np.divide(p, total, out=np.full_like(p, 1 / p.shape[1]), where=total > 0)
+    mean = p @ values
+    return values[np.abs(mean[:, None] - values[None, :]).argmin(axis=1)]
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r; 0 where either side is constant (a model that answers one class ranks nothing)."""
+    return float(sps.pearsonr(a, b).statistic) if np.std(a) > 0 and np.std(b) > 0 else 0.0
+
+
 def compute_metrics(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray, thresholds=None) -> dict:
     y_true = np.asarray(y_true)
     y_pred = decide(label_set, scores, thresholds)
@@ -41,6 +69,11 @@ def compute_metrics(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
             out[f"f1_{avg}"] = skm.f1_score(y_true, y_pred, labels=labels, average=avg, zero_division=0)
         out["precision_macro"] = skm.precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
         out["recall_macro"] = skm.recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        values = ordinal_values(label_set)
+        if values is not None:  # ordinal classes: SemEval-2018 scores EI-oc and V-oc by Pearson's r over class values
+            gold = values[np.asarray(y_true, dtype=int)]
+            out["pearson_oc"] = _pearson(gold, values[y_pred])  # the argmax class
+            out["pearson_oc_expected"] = _pearson(gold, expected_class(scores, values))
     elif label_set.task == Task.MULTI:
         out["jaccard_samples"] = skm.jaccard_score(y_true, y_pred, average="samples", zero_division=1)
         for avg in ("macro", "micro", "weighted"):

@@ -121,19 +121,27 @@ def test_suites_given_as_run_configs_use_the_same_runner(tmp_path):
 def test_instruct_suite_pairs_multi_and_single_task_runs_on_the_same_rows(tmp_path):
     from emotune.experiments.benchmark import RunSpec, _multi_vs_single
 
+    from emotune.data.labels import LabelSet, Task
     from tests.fixtures.toy import RUN_MULTI as MULTI, RUN_REG as REG, make_run
+
+    VOC = LabelSet(("-3", "-2", "-1", "0", "1", "2", "3"), Task.SINGLE, "semeval-v-oc")
 
     runs = [make_run(tmp_path, "instruct-multi", MULTI, skill=0.8, dataset="semeval-ec"),
             make_run(tmp_path, "instruct-single-ec", MULTI, skill=0.3, seed=7, dataset="semeval-ec"),
             make_run(tmp_path, "instruct-multi-v-reg", REG, skill=0.5, dataset="semeval-v-reg"),
             make_run(tmp_path, "instruct-single-v-reg", REG, skill=0.5, seed=9, dataset="semeval-v-reg",
                      test_seed=5),  # scored on other rows: no paired test
-            make_run(tmp_path, "instruct-multi-v-oc", dataset="semeval-v-oc")]  # no single-task partner
+            make_run(tmp_path, "instruct-multi-ei-oc", dataset="semeval-ei-oc"),  # no single-task partner
+            # ordinal classes: compared by macro-F1 and by SemEval's Pearson over the class values
+            make_run(tmp_path, "instruct-multi-v-oc", VOC, skill=0.7, dataset="semeval-v-oc"),
+            make_run(tmp_path, "instruct-single-v-oc", VOC, skill=0.4, seed=3, dataset="semeval-v-oc")]
     from emotune.config import RunConfig
 
     specs = [RunSpec(r.name, None, RunConfig.load(r / "config.yaml"), r) for r in runs]
     rows = _multi_vs_single(specs, n_resamples=200)
-    assert [(r["task"], r["metric"]) for r in rows] == [("ec", "f1_macro"), ("v-reg", "pearson")]
+    assert [(r["task"], r["metric"]) for r in rows] == [("ec", "f1_macro"), ("v-reg", "pearson"),
+                                                        ("v-oc", "f1_macro"), ("v-oc", "pearson_oc_expected")]
+    assert rows[3]["value_a"] > rows[3]["value_b"]
     ec = rows[0]
     assert ec["n"] == 300 and ec["diff"] > 0.1 and ec["low"] <= ec["diff"] <= ec["high"] and ec["p_value"] < 0.05
     assert ec["value_a"] > ec["value_b"]

@@ -459,7 +459,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
 def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
     """The instruct suite's question, task by task: the multi-task model vs the single-task one,
     paired on the same test rows (both score the same fixed sample)."""
-    from emotune.metrics import PRIMARY
+    from emotune.metrics import PRIMARY, ordinal_values
     from emotune.evaluation.stats import paired_bootstrap
     from emotune.experiments.suites import instruct_pairs
 
@@ -468,15 +468,18 @@ def _multi_vs_single(finished: list[RunSpec], n_resamples: int) -> list[dict]:
     for task, multi, single in instruct_pairs(list(by_name)):
         a, b = rd.Run.open(by_name[multi].run_dir, finished=True), rd.Run.open(by_name[single].run_dir, finished=True)
         pa, pb = a.predictions("test"), b.predictions("test")
-        primary = PRIMARY[a.label_set.task]
-        row = {"task": task, "metric": primary, "multi": multi, "single": single, "n": len(pa.y_true)}
-        if pa.texts != pb.texts or not np.array_equal(np.asarray(pa.y_true), np.asarray(pb.y_true)):
-            row["error"] = "the two runs were scored on different test rows: no paired test"
-        else:
-            row.update(paired_bootstrap(pa.y_true, pa.scores, pb.scores, primary, label_set=a.label_set,
-                                        thresholds_a=pa.thresholds, thresholds_b=pb.thresholds,
-                                        n_resamples=n_resamples))
-        out.append(row)
+        # ordinal tasks (EI-oc, V-oc) also by SemEval's own metric, Pearson's r over the classes
+        metrics = [PRIMARY[a.label_set.task]] + (["pearson_oc_expected"] if ordinal_values(a.label_set) is not None
+                                                 else [])
+        for metric in metrics:
+            row = {"task": task, "metric": metric, "multi": multi, "single": single, "n": len(pa.y_true)}
+            if pa.texts != pb.texts or not np.array_equal(np.asarray(pa.y_true), np.asarray(pb.y_true)):
+                row["error"] = "the two runs were scored on different test rows: no paired test"
+            else:
+                row.update(paired_bootstrap(pa.y_true, pa.scores, pb.scores, metric, label_set=a.label_set,
+                                            thresholds_a=pa.thresholds, thresholds_b=pb.thresholds,
+                                            n_resamples=n_resamples))
+            out.append(row)
     return out
 
 

@@ -370,24 +370,37 @@ def load_recipe_records(results_dir: str | Path) -> list[dict]:
 
 
 def render_recipes(records: list[dict]) -> str:
-    """One table per recipe comparison: each change, its dev score (the choice), test (shown only), speed."""
+    """One table per recipe comparison: each change, its dev score (the choice), test (shown only), speed; the
+    metric named when it is not macro-F1, and a column for the metrics recorded beside it (``--also``)."""
     if not records:
         return ""
     out = ["### Recipe changes, measured (generated)", ""]
     for rec in records:
+        pm = next((r.get("primary_metric") for r in rec["rows"] if r.get("primary_metric")), "f1_macro")
+        also = [k for k in dict.fromkeys(k for r in rec["rows"] for k, v in r.items() if isinstance(v, dict)
+                                         and "dev" in v and "test" in v)]
+        named = "" if pm == "f1_macro" else f" {pm}"
         out += [f"**{rec['recipes']}** ({rec.get('date', '?')[:10]}; {rec.get('note', '')}). Chosen on dev: "
                 f"{rec.get('chosen') or '–'}.", "",
-                "| recipe | changes against the first row | dev | test (not used to choose) | epochs (best) | "
-                "dev curve | fit time |", "|---|---|---:|---:|---|---|---:|"]
+                f"| recipe | changes against the first row | dev{named} | test{named} (not used to choose) | "
+                "epochs (best) | dev curve | fit time |" + "".join(f" {k} (dev / test) |" for k in also),
+                "|---|---|---:|---:|---|---|---:|" + "---|" * len(also)]
         for r in rec["rows"]:
             changes = "; ".join(c.replace("|", "/") for c in r.get("changes") or []) or "–"
             curve = ", ".join(f"{v:.3f}" for v in r.get("dev_curve") or [] if v is not None) or "–"
             fit = r.get("fit_seconds")
             epochs = "–" if r.get("epochs_trained") is None else f"{r['epochs_trained']} ({r.get('best_epoch')})"
+            extra = "".join(f" {_pair(r.get(k))} |" for k in also)
             out.append(f"| {r['label']} | {changes} | {r['dev']:.3f} | {r['test']:.3f} | {epochs} | {curve} | "
-                       f"{'–' if fit is None else f'{fit / 60:.1f} min'} |")
+                       f"{'–' if fit is None else f'{fit / 60:.1f} min'} |" + extra)
         out.append("")
     return "\n".join(out)
+
+
+def _pair(v: dict | None) -> str:
+    if not v or v.get("dev") is None or v.get("test") is None:
+        return "–"
+    return f"{v['dev']:.3f} / {v['test']:.3f}"
 
 
 def update_markdown(md_path: str | Path, results_dir: str | Path) -> bool:
