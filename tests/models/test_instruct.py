@@ -88,12 +88,14 @@ def test_batched_loss_equals_the_models_own_loss_on_each_row(tiny_llama):
     answer-token NLL), whatever the prompt and answer lengths in the batch."""
     import torch
 
-    from emotune.models.instruct import _Collator, _keeps_logits, _lm_loss
+    from emotune.models.hf.loss import _keeps_logits, answer_lm_loss
+    from emotune.models.instruct import _Collator
 
     clf = make(tiny_llama)
     clf.build()
     rows = [{"instruction": "Valence 0-1?", "input": "I am happy", "output": "0.900"},
-            {"instruction": "Is there joy? yes or no.", "input": "We won the match, finally, after years", "output": "yes"},
+            {"instruction": "Is there joy? yes or no.", "input": "We won the match, finally, after years",
+             "output": "yes"},
             {"instruction": "Valence class -3..3?", "input": "Sad", "output": "-2"}]
     feats = [clf._features(r) for r in rows]
     batch = _Collator(clf.tokenizer.pad_token_id)(feats)
@@ -102,7 +104,7 @@ def test_batched_loss_equals_the_models_own_loss_on_each_row(tiny_llama):
     model = clf.model.eval()
     assert _keeps_logits(model)  # the PEFT-wrapped Llama: the LM head runs on the answer positions only
     with torch.no_grad():
-        loss, _ = _lm_loss(model, batch, None)
+        loss, _ = answer_lm_loss(model, batch)
         nll, tokens = 0.0, 0
         for f in feats:  # the model's own loss, one unpadded row at a time, weighted by its answer tokens
             n = sum(1 for t in f["labels"] if t != -100)

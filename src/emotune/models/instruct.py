@@ -336,6 +336,7 @@ class InstructClassifier(EmotionClassifier):
         """The shared Trainer on ``instruction + text -> answer`` rows, loss on the answer tokens only;
         dev is scored by label scoring / generation (:meth:`_dev_metrics`), not by the LM loss."""
         from emotune.models.hf.checkpoints import checkpoint_dir, work_dir
+        from emotune.models.hf.loss import answer_lm_loss
         from emotune.models.hf.trainer import run_trainer, trained_model
 
         has_dev = dev is not None and len(dev) > 0
@@ -345,7 +346,7 @@ class InstructClassifier(EmotionClassifier):
                 self.model, self.tokenizer, [self._features(r) for r in rows], dev if has_dev else None,
                 label_set=self.label_set, training=self.training_config, output_dir=root, resume=resume,
                 description=f"instruct {self.describe()}", data_collator=_Collator(self.tokenizer.pad_token_id),
-                loss=_lm_loss, dev_scorer=(lambda model: self._dev_metrics(dev)) if has_dev else None,
+                loss=answer_lm_loss, dev_scorer=(lambda model: self._dev_metrics(dev)) if has_dev else None,
                 # the last checkpoint (not only the best one) stays, to continue from
                 args_overrides={"remove_unused_columns": False, "save_total_limit": 2},
                 save_checkpoints=output_dir is not None)
@@ -550,38 +551,10 @@ def _instruct_model_dir(name: str | None) -> Path | None:
     return None
 
 
-def _lm_loss(model, inputs: dict, weights):
-    """The causal LM's loss: mean token NLL over the answer tokens (the prompt is labelled -100).
-
-    The rows are left-padded (:class:`_Collator`), so every answer ends the batch: the LM head (a
-    49k-word projection for SmolLM2, applied at every position by the model's own loss) runs only on
-    the last positions that hold an answer (``logits_to_keep``). Same loss, less work per step.
-    """
-    import torch.nn.functional as F
-
-    labels = inputs["labels"]
-    answer = max(1, int((labels != -100).sum(dim=1).max()))  # tokens of the batch's longest answer
-    kwargs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
-    if _keeps_logits(model):
-        kwargs["logits_to_keep"] = answer + 1
-    outputs = model(**kwargs)
-    logits = outputs.logits[:, -(answer + 1):-1].float()  # position t predicts token t + 1
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, -answer:].reshape(-1), ignore_index=-100)
-    return loss, outputs
-
-
-def _keeps_logits(model) -> bool:
-    """Whether the (PEFT-, DDP-wrapped) causal LM's forward takes ``logits_to_keep`` (transformers' LMs do)."""
-    import inspect
-
-    inner = getattr(model, "module", model)
-    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
-    return "logits_to_keep" in inspect.signature(inner.forward).parameters
-
-
 class _Collator:
     """Left-pads ``input_ids`` (with ``pad``) and ``labels`` (with -100) to the longest row of the batch, so
-    the answers line up at the end (:func:`_lm_loss`); positions count from each row's first token."""
+    the answers line up at the end (:func:`~emotune.models.hf.loss.answer_lm_loss`); positions count from each
+    row's first token."""
 
     def __init__(self, pad: int):
         self.pad = pad

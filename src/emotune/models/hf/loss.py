@@ -1,5 +1,5 @@
-"""The task's loss (weighted cross-entropy, BCE with ``pos_weight``, MSE), the distillation loss and class
-weights: the only copies."""
+"""The task's loss (weighted cross-entropy, BCE with ``pos_weight``, MSE), the distillation loss, class
+weights and the instruction model's answer-only LM loss: the only copies."""
 
 from __future__ import annotations
 
@@ -95,3 +95,31 @@ def distillation_loss(task: Task, logits: torch.Tensor, labels: torch.Tensor, te
     else:
         raise ConfigError("training.distill applies to classification tasks, not regression")
     return alpha * hard + (1.0 - alpha) * soft
+
+
+def answer_lm_loss(model, inputs: dict, weights=None):
+    """The causal LM's loss: mean token NLL over the answer tokens (the prompt is labelled -100).
+
+    The rows are left-padded (the instruct backend's collator), so every answer ends the batch: the LM head (a
+    49k-word projection for SmolLM2, applied at every position by the model's own loss) runs only on
+    the last positions that hold an answer (``logits_to_keep``). Same loss, less work per step.
+    """
+    labels = inputs["labels"]
+    answer = max(1, int((labels != -100).sum(dim=1).max()))  # tokens of the batch's longest answer
+    kwargs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+    if _keeps_logits(model):
+        kwargs["logits_to_keep"] = answer + 1
+    outputs = model(**kwargs)
+    logits = outputs.logits[:, -(answer + 1):-1].float()  # position t predicts token t + 1
+    loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, -answer:].reshape(-1),
+                                       ignore_index=-100)
+    return loss, outputs
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the (PEFT-, DDP-wrapped) causal LM's forward takes ``logits_to_keep`` (transformers' LMs do)."""
+    import inspect
+
+    inner = getattr(model, "module", model)
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
