@@ -69,6 +69,11 @@ def main() -> int:
               "command": "python benchmarks/recipes.py " + " ".join(sys.argv[1:]),
               "rows": [row(label, run, None if i == 0 else base, args.metric, tuple(m for m in args.also.split(",") if m))
                        for i, (label, run) in enumerate(runs)]}
+    missing = [f"{r['run']} ({m})" for r in record["rows"] for m in (r["primary_metric"], *args.also.split(","))
+               if m and (r.get("dev") if m == r["primary_metric"] else (r.get(m) or {}).get("dev")) is None]
+    if missing:
+        print(f"error: no dev score for {', '.join(missing)}: not a metric of these runs", file=sys.stderr)
+        return 2
     out = ROOT / "benchmarks" / "results" / f"recipes-{args.name}.json"
     write_json(out, record)
     print(f"wrote {out}")
