@@ -85,7 +85,7 @@ def compute_metrics(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
         y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
         pears, spears = [], []
         for j, name in enumerate(label_set.names):
-            p = sps.pearsonr(y_true[:, j], y_pred[:, j]).statistic if np.std(y_pred[:, j]) > 0 else 0.0
+            p = _pearson(y_true[:, j], y_pred[:, j])
             s = sps.spearmanr(y_true[:, j], y_pred[:, j]).statistic if np.std(y_pred[:, j]) > 0 else 0.0
             pears.append(p)
             spears.append(s)
