@@ -102,6 +102,26 @@ def test_unfinished_run_resumes_with_the_same_config(tmp_path, toy_data, monkeyp
     assert calls[-1] is False and len(rd.load_history(res.run_dir)) == 1
 
 
+def test_overwrite_resumes_an_unfinished_run_with_the_same_config(tmp_path, toy_data, monkeypatch):
+    # the benchmark trains with overwrite=True: a killed suite must resume its runs, not start them over
+    res = train(_config(tmp_path), progress=False)
+    (res.run_dir / "metrics.json").unlink()
+    calls = []
+    real_fit = TfidfClassifier.fit
+
+    def spy(self, train_ds, dev=None, *, output_dir=None, resume=False):
+        calls.append(resume)
+        return real_fit(self, train_ds, dev, output_dir=output_dir, resume=resume)
+
+    monkeypatch.setattr(TfidfClassifier, "fit", spy)
+    train(_config(tmp_path), progress=False, overwrite=True)
+    assert calls == [True] and rd.is_finished(res.run_dir)
+
+    (res.run_dir / "metrics.json").unlink()
+    train(_config(tmp_path, training={"seed": 7}), progress=False, overwrite=True)  # another config: replaced
+    assert calls[-1] is False and rd.load_config(res.run_dir).training.seed == 7
+
+
 def test_refuses_to_empty_a_foreign_folder(tmp_path, toy_data):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "notes.txt").write_text("mine")

@@ -162,12 +162,15 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: 
             shutil.rmtree(staging)  # an earlier --overwrite that did not finish
         staging.mkdir()
         return False, staging
-    if overwrite or not resume:
+    if not resume:
         _clear(run_dir)
         return False, run_dir
     atomic.remove_temps(run_dir)  # half-written files of the interrupted run: never read, now gone
     old = rd.load_config(run_dir)
     diffs = config_differences(old, config)
+    if diffs and overwrite:  # --overwrite replaces what the folder holds; the same config resumes even then
+        _clear(run_dir)
+        return False, run_dir
     if diffs:
         raise ConfigError(
             f"{run_dir} holds an unfinished run with a different config ({len(diffs)} keys differ): "
