@@ -68,6 +68,21 @@ def test_thresholds_tuned_for_jaccard_beat_the_f1_ones_on_jaccard_and_vice_versa
         tune_thresholds(y, s, metric="accuracy")
 
 
+def test_multi_label_auc_tells_a_model_that_ranks_nothing_from_one_that_ranks():
+    """Thresholds chosen on dev can lift a chance-level scorer to the all-labels baseline's macro-F1;
+    the per-label AUC does not move with thresholds and stays at 0.5 for it."""
+    y = gold(MULTI, 600)
+    rng = np.random.default_rng(0)
+    noise = rng.random(y.shape)
+    assert compute_metrics(MULTI, y, noise)["roc_auc_macro"] == pytest.approx(0.5, abs=0.05)
+    assert compute_metrics(MULTI, y, 0.2 + 0.6 * y)["roc_auc_macro"] == pytest.approx(1.0)
+    ranked = compute_metrics(MULTI, y, scores_for(MULTI, y, 0.6, seed=3))["roc_auc_macro"]
+    assert 0.6 < ranked < 1.0
+    y[:, 0] = 0  # a label nobody has: no AUC of its own, the mean is over the others
+    expected = np.mean([skm.roc_auc_score(y[:, j], noise[:, j]) for j in range(1, y.shape[1])])
+    assert compute_metrics(MULTI, y, noise)["roc_auc_macro"] == pytest.approx(expected)
+
+
 def test_fast_jaccard_is_sklearns_including_empty_rows():
     y = gold(MULTI, 300)
     y[:7] = 0  # rows without a label, as E-c has

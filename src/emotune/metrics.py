@@ -80,6 +80,12 @@ def compute_metrics(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
             out[f"f1_{avg}"] = skm.f1_score(y_true, y_pred, average=avg, zero_division=0)
         out["subset_accuracy"] = skm.accuracy_score(y_true, y_pred)
         out["hamming_loss"] = skm.hamming_loss(y_true, y_pred)
+        # threshold-free ranking quality: 0.5 is a model whose scores rank nothing, whatever thresholds dev picks
+        s = np.asarray(scores, dtype=float)
+        aucs = [skm.roc_auc_score(y_true[:, j], s[:, j]) for j in range(y_true.shape[1])
+                if 0 < y_true[:, j].sum() < len(y_true)]  # a label with one class present has no AUC
+        if aucs:
+            out["roc_auc_macro"] = float(np.mean(aucs))
     else:
         y_true = y_true.reshape(len(y_true), -1)
         y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
