@@ -148,6 +148,31 @@ def test_instruct_suite_pairs_multi_and_single_task_runs_on_the_same_rows(tmp_pa
     assert "different test rows" in rows[1]["error"]
 
 
+def test_a_view_evaluated_as_loaded_is_not_a_training_and_a_multi_task_run_says_what_it_saw(tmp_path):
+    """instruct: the multi-task model's views (training.epochs=0) report no train rows, epochs or time of
+    their own; the multi-task row names its rows per task (read from its history)."""
+    import json
+
+    from emotune.config import RunConfig
+    from emotune.experiments.benchmark import RunSpec, SuitePlan, _collect
+    from emotune.experiments.suites import SUITES, with_overrides
+    from tests.fixtures.toy import RUN_MULTI as MULTI, RUN_REG as REG, make_run
+
+    multi = make_run(tmp_path, "instruct-multi", MULTI, dataset="semeval-ec")
+    (multi / "history.jsonl").write_text(json.dumps({"epoch": 1, "rows": {"ec": 1760, "v-reg": 600}}) + "\n")
+    view = make_run(tmp_path, "instruct-multi-v-reg", REG, dataset="semeval-v-reg")
+    view_cfg = with_overrides(RunConfig.load(view / "config.yaml"), ["training.epochs=0"])
+    specs = [RunSpec("multi", 42, RunConfig.load(multi / "config.yaml"), multi),
+             RunSpec("multi-v-reg", 42, view_cfg, view)]
+    plan = SuitePlan(SUITES["instruct"], False, tmp_path, specs, 1)
+    res = _collect(plan, specs, {}, {}, None, 50, None, 0.0)
+    rows = {r["model"]: r for r in res["models"]}
+    assert rows["multi"]["train_rows"] == 1000 and "trained on ec 1,760, v-reg 600 rows" in rows["multi"]["note"]
+    v = rows["multi-v-reg"]
+    assert v["train_rows"] is None and v["train_seconds"] is None and v["epochs"] is None
+    assert "trained on" not in v["note"]
+
+
 def test_results_markdown_lists_each_emotion_of_a_prefixed_run():
     from emotune.experiments.benchmark import _grouped_lines
 

@@ -211,3 +211,9 @@ def test_a_suite_over_several_tasks_keeps_each_rows_metric_and_its_multi_vs_sing
     later = dict(rec, models=[dict(rec["models"][0], commit="def5678")], not_run=["multi-v-reg"])
     later.pop("multi_vs_single")
     assert merge_records(rec, later)["multi_vs_single"] == [pair]
+
+
+def test_llm_speeds_below_ten_texts_a_second_keep_a_decimal():
+    from emotune.experiments.results import _speed
+
+    assert (_speed(0.49), _speed(7.0), _speed(12.4), _speed(2436.0), _speed(None)) == ("0.5", "7.0", "12", "2,436", "–")

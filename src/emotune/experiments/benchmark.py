@@ -418,6 +418,10 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         if ref_rows is not None and eval_rows != ref_rows and done[0].kind != "stage":  # a stage's note says why
             note = "; ".join(x for x in [note, f"scored on {eval_rows} of {ref_rows} test rows: not in the report's "
                                                "significance tests"] if x)
+        per_task = (records[0].history[-1].get("rows") if records[0].history else None) or {}
+        if len(per_task) > 1 and _learns(specs[0]):  # a multi-task run: what it saw of each task
+            note = "; ".join(x for x in [note, "trained on " + ", ".join(f"{t} {n:,}" for t, n in per_task.items())
+                                         + " rows"] if x)
         if "invalid_rate" in agg:  # generated regression answers that did not parse (instruct)
             note = "; ".join(x for x in [note, f"unparsable answers: {agg['invalid_rate']['mean']:.1%} of test, "
                                                "scored at the range midpoint"] if x)
@@ -489,9 +493,11 @@ def _trains_epochs(spec: RunSpec) -> bool:
 
 
 def _learns(spec: RunSpec) -> bool:
+    """Whether the run learns from its train split: not an ensemble, the lexicon, zero-shot prompting, nor a
+    trained model evaluated as loaded (``training.epochs=0``: the instruct suite's views of its multi-task model)."""
     from emotune.reports.compare import learns_from_train
 
-    return learns_from_train(spec.config.model)
+    return learns_from_train(spec.config.model) and spec.config.training.epochs > 0
 
 
 def _table(results: dict) -> str:

@@ -280,8 +280,15 @@ def suite_table(record: dict, second: str | None = None) -> str:
         speed = m.get("predict_texts_per_s")
         lines.append(f"| {m['model']} | {score} | {ci} | {'–' if s2 is None else format(s2['mean'], '.3f')} | "
                      f"{'–' if dev is None else format(dev, '.3f')} | {_rows(m)} | {epochs} | {time_s} | "
-                     f"{'–' if speed is None else format(speed, ',.0f')} | {m.get('note', '')} |")
+                     f"{_speed(speed)} | {m.get('note', '')} |")
     return "\n".join(lines)
+
+
+def _speed(texts_per_s: float | None) -> str:
+    """Texts a second: whole numbers, but a decimal below 10 (an LLM on a CPU core: 0.5, not 0)."""
+    if texts_per_s is None:
+        return "–"
+    return format(texts_per_s, ",.0f") if texts_per_s >= 10 else format(texts_per_s, ".1f")
 
 
 def multi_vs_single_table(rows: list[dict]) -> str:
