@@ -158,15 +158,23 @@ def test_publishing_part_of_a_suite_keeps_the_models_it_did_not_run(quick_result
 def test_merged_records_replace_what_was_rerun_and_say_when_each_was_measured():
     from emotune.experiments.results import merge_records, render
 
-    old = _record([_model("tfidf", 0.60, 3), _model("minilm", 0.68, 3), _model("ensemble", 0.71, 1, "ensemble")],
-                  ["mpnet"], "aaa1111", "2026-12-01T10:00:00+00:00", wall=3000)
+    old = dict(_record([_model("tfidf", 0.60, 3), _model("minilm", 0.68, 3), _model("ensemble", 0.71, 1, "ensemble")],
+                       ["mpnet"], "aaa1111", "2026-12-01T10:00:00+00:00", wall=3000), seeds=3)
     new = _record([_model("minilm", 0.70, 1), _model("mpnet", 0.73, 1)], ["tfidf", "lexicon"],
                   "bbb2222", "2026-12-02T11:00:00+00:00", wall=600)
     rec = merge_records(old, new)
     by = {m["model"]: m for m in rec["models"]}
     assert by["minilm"]["test"]["f1_macro"]["mean"] == 0.70 and by["minilm"]["commit"] == "bbb2222"  # rerun: replaced
     assert by["tfidf"]["commit"] == "aaa1111" and by["ensemble"]["commit"] == "aaa1111"  # not rerun: kept
-    assert rec["not_run"] == ["lexicon"] and rec["seeds"] == 3
+    # the kept tfidf rests on 3 seeds, the rerun minilm on 1: the table is on 1 of the suite's 3 seeds
+    assert rec["not_run"] == ["lexicon"] and rec["seeds"] == 1
+    assert "1 of the suite's 3 seeds" in render([rec], {})
+    # a later 3-seed run of minilm alone leaves mpnet (kept from the 1-seed invocation) on 1 seed: still partial
+    again = dict(_record([_model("minilm", 0.69, 3)], ["tfidf", "lexicon", "mpnet", "ensemble"], "ccc3333",
+                         "2026-12-03T11:00:00+00:00"), seeds=3)
+    assert merge_records(rec, again)["seeds"] == 1
+    only_full = merge_records(old, dict(again, not_run=["tfidf", "lexicon", "mpnet"]))  # tfidf (3 seeds) kept
+    assert only_full["seeds"] == 3 and {m["model"] for m in only_full["models"]} == {"tfidf", "minilm", "ensemble"}
     assert [i["models"] for i in rec["invocations"]] == [["tfidf", "ensemble"], ["minilm", "mpnet"]]
     text = render([rec], {})
     assert "Measured in 2 invocations" in text and "commit aaa1111 on 2026-12-01 10:00 (tfidf, ensemble; wall 50 min)" in text

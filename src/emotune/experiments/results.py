@@ -97,9 +97,11 @@ def merge_records(old: dict | None, new: dict) -> dict:
                 for m in rec["models"]]
 
     def invocations(rec: dict) -> list[dict]:
-        return rec.get("invocations") or [{"commit": rec.get("commit"), "date": rec.get("date"),
-                                           "wall_seconds": rec.get("wall_seconds"), "jobs": rec.get("jobs", 1),
-                                           "models": [m["model"] for m in rec["models"]]}]
+        given = rec.get("invocations") or [{"commit": rec.get("commit"), "date": rec.get("date"),
+                                             "wall_seconds": rec.get("wall_seconds"), "jobs": rec.get("jobs", 1),
+                                             "models": [m["model"] for m in rec["models"]]}]
+        # files written before invocations carried their seeds: the record's own count stands in
+        return [dict(i, seeds=i.get("seeds") or rec.get("seeds")) for i in given]
 
     new_models = stamp(new)
     if old is None or old.get("suite") != new["suite"] or old.get("primary_metric") != new["primary_metric"]:
@@ -110,14 +112,17 @@ def merge_records(old: dict | None, new: dict) -> dict:
     kept = {m["model"] for m in keep}
     order = [m["model"] for m in old["models"]] + [m["model"] for m in new_models]
     models = sorted(new_models + keep, key=lambda m: order.index(m["model"]))
-    single = [m.get("seeds") or 0 for m in models if m.get("kind") != "ensemble" and m.get("status") != "failed"]
     history = [dict(i, models=[x for x in i["models"] if x in kept]) for i in invocations(old)]
-    return dict(new, models=models, not_run=[k for k in new.get("not_run", []) if k not in kept],
-                seeds=max(single, default=new.get("seeds")),
+    history = [i for i in history if i["models"]] + invocations(new)
+    # the seeds the table rests on: the fewest of any invocation whose models it keeps (a model kept from a
+    # 1-seed invocation is on 1 seed however many a later one ran; a model that runs fewer by design, such as
+    # MPNet's one seed, says so in its note)
+    seeds = min((i["seeds"] for i in history if i.get("seeds")), default=new.get("seeds"))
+    return dict(new, models=models, not_run=[k for k in new.get("not_run", []) if k not in kept], seeds=seeds,
                 cross_validation=new.get("cross_validation") or old.get("cross_validation"),
                 **({"multi_vs_single": new.get("multi_vs_single") or old["multi_vs_single"]}
                    if new.get("multi_vs_single") or old.get("multi_vs_single") else {}),
-                invocations=[i for i in history if i["models"]] + invocations(new))
+                invocations=history)
 
 
 def read_published(dest_dir: str | Path, suite: str) -> dict | None:
