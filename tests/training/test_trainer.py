@@ -80,9 +80,8 @@ def test_a_swap_cut_between_its_renames_is_undone(tmp_path, toy_data):
     assert rd.is_finished(res.run_dir) and not (tmp_path / ".t.replaced").exists()
 
 
-def test_unfinished_run_resumes_with_the_same_config(tmp_path, toy_data, monkeypatch):
-    res = train(_config(tmp_path), progress=False)
-    (res.run_dir / "metrics.json").unlink()  # as if killed before the end
+def _spy_on_fit(monkeypatch) -> list:
+    """The ``resume`` flag of every ``fit`` call from now on (the trainer's decision to resume or start over)."""
     calls = []
     real_fit = TfidfClassifier.fit
 
@@ -91,6 +90,13 @@ def test_unfinished_run_resumes_with_the_same_config(tmp_path, toy_data, monkeyp
         return real_fit(self, train_ds, dev, output_dir=output_dir, resume=resume)
 
     monkeypatch.setattr(TfidfClassifier, "fit", spy)
+    return calls
+
+
+def test_unfinished_run_resumes_with_the_same_config(tmp_path, toy_data, monkeypatch):
+    res = train(_config(tmp_path), progress=False)
+    (res.run_dir / "metrics.json").unlink()  # as if killed before the end
+    calls = _spy_on_fit(monkeypatch)
     train(_config(tmp_path), progress=False)
     assert calls == [True] and rd.is_finished(res.run_dir)
     assert len(rd.load_history(res.run_dir)) == 1  # the same epoch row is not appended twice
@@ -106,14 +112,7 @@ def test_overwrite_resumes_an_unfinished_run_with_the_same_config(tmp_path, toy_
     # the benchmark trains with overwrite=True: a killed suite must resume its runs, not start them over
     res = train(_config(tmp_path), progress=False)
     (res.run_dir / "metrics.json").unlink()
-    calls = []
-    real_fit = TfidfClassifier.fit
-
-    def spy(self, train_ds, dev=None, *, output_dir=None, resume=False):
-        calls.append(resume)
-        return real_fit(self, train_ds, dev, output_dir=output_dir, resume=resume)
-
-    monkeypatch.setattr(TfidfClassifier, "fit", spy)
+    calls = _spy_on_fit(monkeypatch)
     train(_config(tmp_path), progress=False, overwrite=True)
     assert calls == [True] and rd.is_finished(res.run_dir)
 
