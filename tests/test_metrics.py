@@ -81,6 +81,8 @@ def test_multi_label_auc_tells_a_model_that_ranks_nothing_from_one_that_ranks():
     y[:, 0] = 0  # a label nobody has: no AUC of its own, the mean is over the others
     expected = np.mean([skm.roc_auc_score(y[:, j], noise[:, j]) for j in range(1, y.shape[1])])
     assert compute_metrics(MULTI, y, noise)["roc_auc_macro"] == pytest.approx(expected)
+    broken = np.full(y.shape, np.nan)  # a diverged model: the metrics are computed, no traceback after training
+    assert "roc_auc_macro" not in compute_metrics(MULTI, y, broken) and "f1_macro" in compute_metrics(MULTI, y, broken)
 
 
 def test_fast_jaccard_is_sklearns_including_empty_rows():

@@ -83,7 +83,8 @@ def compute_metrics(label_set: LabelSet, y_true: np.ndarray, scores: np.ndarray,
         # threshold-free ranking quality: 0.5 is a model whose scores rank nothing, whatever thresholds dev picks
         s = np.asarray(scores, dtype=float)
         aucs = [skm.roc_auc_score(y_true[:, j], s[:, j]) for j in range(y_true.shape[1])
-                if 0 < y_true[:, j].sum() < len(y_true)]  # a label with one class present has no AUC
+                if 0 < y_true[:, j].sum() < len(y_true)  # a label with one class present has no AUC
+                and np.isfinite(s[:, j]).all()]  # nor do non-finite scores (the other metrics still report)
         if aucs:
             out["roc_auc_macro"] = float(np.mean(aucs))
     else:
