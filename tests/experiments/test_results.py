@@ -76,6 +76,24 @@ def test_targets():
     assert check_target(fewer, {"best": "f1_macro", "kind": "any", "min": 0.6})[0] == "0.750 (ensemble)"
 
 
+def test_a_wall_time_target_is_met_only_by_one_run_of_the_whole_suite():
+    models = [{"model": "a", "kind": "single", "seeds": 3, "train_seconds": 3600.0, "test": {"f1_macro": {"mean": 0.7}}},
+              {"model": "ensemble", "kind": "ensemble", "train_seconds": 1800.0, "test": {"f1_macro": {"mean": 0.8}}}]
+    rec = {"primary_metric": "f1_macro", "suite_seeds": 3, "models": models,
+           "invocations": [{"models": ["a", "ensemble"], "wall_seconds": 2.5 * 3600}]}
+    assert check_target(rec, {"wall_hours": 3}) == ("2.5 h, one run of the whole suite", True)
+    assert check_target(rec, {"wall_hours": 2})[1] is False
+    # measured over several invocations: a lower bound from the training times (3 seeds x 1 h + 0.5 h)
+    split = dict(rec, invocations=[{"models": ["a"], "wall_seconds": 100}, {"models": ["ensemble"], "wall_seconds": 1}])
+    text, met = check_target(split, {"wall_hours": 3})
+    assert text.startswith(">= 1.8 h: its training times add up to 3.5 h of one core") and met is None
+    assert check_target(split, {"wall_hours": 1})[1] is False
+    # a model left out, or run on fewer seeds, is named: the bound is then lower than the truth
+    partial = dict(rec, not_run=["b"], models=[dict(models[0], seeds=1), models[1]])
+    text, met = check_target(partial, {"wall_hours": 3})
+    assert "1.5 h of one core, without b; models on fewer seeds" in text and met is None
+
+
 def test_a_target_can_also_be_read_from_a_recipe_comparison():
     # E-c: the suite decides for Jaccard; the same scores with thresholds chosen on dev for macro-F1 is a row of
     # a recipe comparison. The table shows both numbers and says where the second comes from.

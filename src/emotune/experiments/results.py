@@ -201,6 +201,8 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
         best = max(pool, key=lambda m: _value(m, metric))
         v = _value(best, metric)
         return f"{v:.3f} ({best['model']}{_seeds_short(record, best)})", v >= target["min"]
+    if "wall_hours" in target:
+        return _check_wall(record, models, target["wall_hours"])
     a, b = target["above"]
     metric = target.get("metric") or record["primary_metric"]
     ma = next((m for m in models if m["model"] == a), None)
@@ -209,6 +211,28 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
         return f"{a if ma is None else b} not run", None
     va, vb = _value(ma, metric), _value(mb, metric)
     return f"{a} {va:.3f}{_seeds_short(record, ma)} vs {b} {vb:.3f}{_seeds_short(record, mb)}", va > vb
+
+
+def _check_wall(record: dict, models: list[dict], hours: float) -> tuple[str, bool | None]:
+    """A suite's wall-time target (``{"wall_hours": h}`` on the 2 cores). Met only when one invocation ran every
+    model of the suite within ``h``; otherwise a lower bound: the training times measured, each model's mean
+    times the seeds it ran, add up to one core's hours, and two cores need at least half of that."""
+    one_core = sum((m.get("train_seconds") or 0.0) * (1 if m.get("kind") == "ensemble" else m.get("seeds") or 1)
+                   for m in models) / 3600
+    missing = list(record.get("not_run") or [])
+    fewer = record.get("suite_seeds") and any(m.get("kind") != "ensemble" and (m.get("seeds") or 0) < record["suite_seeds"]
+                                              for m in models)
+    whole = [i for i in record.get("invocations") or [] if not missing and i.get("wall_seconds")
+             and {m["model"] for m in models} <= set(i.get("models") or [])]
+    if whole and not fewer:
+        wall = min(i["wall_seconds"] for i in whole) / 3600
+        return f"{wall:.1f} h, one run of the whole suite", wall <= hours
+    bound = one_core / 2
+    what = (f">= {bound:.1f} h: its training times add up to {one_core:.1f} h of one core"
+            + (", without " + ", ".join(missing) if missing else "")
+            + ("; models on fewer seeds than the suite's would add more" if fewer else "")
+            + "; not measured as one run")
+    return what, False if bound > hours else None
 
 
 def check_alternative(recipes: list[dict], target: dict) -> tuple[str, bool | None] | None:
