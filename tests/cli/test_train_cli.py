@@ -53,6 +53,13 @@ def test_cv_command(capsys, tmp_path, toy_data):
     cfg.write_text("name: c\ndata: {dataset: toy-single}\nmodel: {backend: tfidf}\n")
     code, out, _ = _run(["cv", str(cfg), "--folds", "2", "--run-dir", str(tmp_path / "cv")], capsys)
     assert code == 0 and "±" in out and (tmp_path / "cv" / "cv_summary.json").exists()
+    # --jobs 2: the folds side by side in two pinned processes, the same summary
+    code, out, _ = _run(["cv", str(cfg), "--folds", "2", "--run-dir", str(tmp_path / "cv2"), "--jobs", "2"], capsys)
+    assert code == 0 and "cv2/fold_1" in out
+    summary = [json.loads((tmp_path / d / "cv_summary.json").read_text()) for d in ("cv", "cv2")]
+    assert summary[0]["mean"] == pytest.approx(summary[1]["mean"])
+    code, _, err = _run(["cv", str(cfg), "--jobs", "0"], capsys)
+    assert code == 2 and "--jobs" in err
 
 
 def test_real_isear_tfidf_from_the_shell(tmp_path):

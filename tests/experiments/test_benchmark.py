@@ -316,3 +316,30 @@ def test_a_transfer_stage_never_sets_the_suites_test_size(tmp_path):
         (spec.run_dir / METRICS_FILE).write_text(json.dumps({"sizes": {"test": rows}}))
     assert benchmark._reference_eval_rows([stage, transfer]) == 750
     assert benchmark._reference_eval_rows([stage]) is None
+
+
+def test_parallel_suite_matches_the_serial_one(tmp_path):
+    """Two pinned workers train the same runs to the same scores as one process, and the results say so."""
+    kw = dict(quick=True, models=["tfidf", "lexicon"], seeds=2, progress=False, report=False, cv=False,
+              n_resamples=50)
+    serial = benchmark.run_suite("isear", out_dir=tmp_path / "serial", jobs=1, **kw)
+    parallel = benchmark.run_suite("isear", out_dir=tmp_path / "parallel", jobs=2, **kw)
+    assert parallel.results["jobs"] == 2 and serial.results["jobs"] == 1
+    for name in ("isear-tfidf-s42", "isear-tfidf-s43", "isear-lexicon"):
+        a = json.loads((tmp_path / "serial" / "runs" / name / "metrics.json").read_text())
+        b = json.loads((tmp_path / "parallel" / "runs" / name / "metrics.json").read_text())
+        assert a["test"] == pytest.approx(b["test"]) and a["dev"] == pytest.approx(b["dev"])
+    # the torch threads a worker used: one (recorded by the run itself)
+    machine = json.loads((tmp_path / "parallel" / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["machine"]
+    assert machine.get("torch_threads") in (None, 1)
+    # resumable: a second call reuses every run
+    again = benchmark.run_suite("isear", out_dir=tmp_path / "parallel", jobs=2, **kw)
+    assert [r["model"] for r in again.results["models"]] == ["tfidf", "lexicon"]
+
+
+def test_jobs_must_be_positive(tmp_path):
+    from emotune.errors import EmotuneError
+
+    with pytest.raises(EmotuneError, match="--jobs must be at least 1"):
+        benchmark.run_suite("isear", quick=True, models=["lexicon"], seeds=1, out_dir=tmp_path, jobs=0,
+                            progress=False, report=False, cv=False)

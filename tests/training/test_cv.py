@@ -43,3 +43,35 @@ def test_too_few_examples_for_k_folds(tmp_path):
     data = PreparedData(tiny, toy.single(1, seed=2, split="dev"), toy.single(1, seed=3, split="test"))
     with pytest.raises(DataError, match="Too few examples"):
         cross_validate(_config(tmp_path), folds=5, data=data, progress=False)
+
+
+def test_folds_trained_in_parallel_score_as_one_after_the_other(tmp_path, toy_data):
+    """jobs=2: the folds train in two pinned one-thread processes, to the same scores; resumable; --overwrite
+    retrains them even though they are finished with the same config."""
+    serial = cross_validate(_config(tmp_path / "serial"), folds=3, progress=False)
+    said = []
+    parallel = cross_validate(_config(tmp_path / "parallel"), folds=3, progress=False, jobs=2, say=said.append)
+    assert parallel.mean == pytest.approx(serial.mean) and parallel.std == pytest.approx(serial.std)
+    assert sum("done in" in s for s in said) == 3 and any("c-cv3/fold_0" in s for s in said)
+    fold = tmp_path / "parallel" / "c-cv3" / "fold_0" / "metrics.json"
+    stamp = fold.stat().st_mtime_ns
+    said.clear()
+    cross_validate(_config(tmp_path / "parallel"), folds=3, progress=False, jobs=2, say=said.append)
+    assert not said and fold.stat().st_mtime_ns == stamp  # every fold finished: nothing trained
+    cross_validate(_config(tmp_path / "parallel"), folds=3, progress=False, jobs=2, overwrite=True)
+    assert fold.stat().st_mtime_ns != stamp
+
+
+def test_a_failed_parallel_fold_is_one_clear_error(tmp_path, toy_data, monkeypatch):
+    from emotune.errors import EmotuneError
+    from emotune.training import cv
+
+    def fake(todo, jobs, say):
+        return {str(f.run_dir): ({"status": "failed", "error": "out of memory"} if i == 1 else {"status": "done"})
+                for i, f in enumerate(todo)}
+
+    monkeypatch.setattr(cv, "train_parallel", fake)
+    with pytest.raises(EmotuneError, match=r"fold_1 failed: out of memory"):
+        cross_validate(_config(tmp_path), folds=3, progress=False, jobs=2)
+    with pytest.raises(ConfigError, match="--jobs must be at least 1"):
+        cross_validate(_config(tmp_path), folds=3, progress=False, jobs=0)

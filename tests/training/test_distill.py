@@ -62,6 +62,17 @@ def test_teacher_file_is_out_of_fold_on_train_only(tmp_path, teacher_file):
     assert header["format"] == "emotune-teacher/1" and header["labels"] == list(data.label_set.names)
 
 
+def test_every_teachers_folds_train_in_one_parallel_pool(tmp_path, teacher_file, toy_data):
+    """jobs=2: the six folds of two teachers (both have a fold_0) train on two pinned processes, to the same file."""
+    teachers = [_tfidf(tmp_path, "t-a"), _tfidf(tmp_path, "t-b", C=0.5)]
+    said = []
+    parallel = build_teacher_file(teachers, tmp_path / "par.jsonl", folds=3, progress=False, jobs=2, say=said.append)
+    assert sum("done in" in s for s in said) == 6
+    assert parallel.probs.keys() == teacher_file.probs.keys()
+    for key, p in teacher_file.probs.items():
+        np.testing.assert_allclose(parallel.probs[key], p, atol=1e-6)
+
+
 def test_teacher_folds_respect_group_by(tmp_path):
     rows = [{"text": f"{w} feeling number {i}", "label": lab, "writer": f"w{(i // 3) % 6}"}
             for i, (w, lab) in enumerate([("happy", "joy"), ("sad", "sadness"), ("angry", "anger")] * 16)]

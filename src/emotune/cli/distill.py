@@ -25,6 +25,8 @@ def teacher(
     work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the teachers' folds are trained "
                                                                      "(default: OUT's name + .teachers).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Retrain finished teacher folds.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Teacher folds trained at once, each in its own "
+                                                                   "process pinned to one CPU core.")] = 1,
     in_sample: Annotated[bool, typer.Option("--in-sample", help="Finished runs predict the train rows they were "
                                                                 "trained on: no cross-validation, one pass (for a "
                                                                 "student that imitates them, e.g. isear-minilm-l4).")] = False,
@@ -45,7 +47,7 @@ def teacher(
         return
     data_config = RunConfig.load(data, list(set_)).data if data is not None else None
     result = build_teacher_file(teachers, out, folds=folds, data_config=data_config, work_dir=work_dir,
-                                overwrite=overwrite)
+                                overwrite=overwrite, jobs=jobs, say=lambda msg: console.print(msg, highlight=False))
     names = ", ".join(t["name"] for t in result.provenance["teachers"])
     console.print(f"[green]✓[/] {len(result):,} of {result.provenance['train_rows']:,} train rows, {folds}-fold "
                   f"out-of-fold probabilities of {names} -> {out}", highlight=False)

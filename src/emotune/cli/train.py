@@ -106,12 +106,15 @@ def cv_command(
     set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
     run_dir: Path = typer.Option(None, "--run-dir", help="Where to write the folds (default: output_dir/name-cvK)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace finished folds."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Folds trained at once, each in its own process pinned "
+                                                          "to one CPU core with one thread (CPU machines)."),
 ) -> None:
     """K-fold cross-validation on train+dev (test stays untouched): mean ± std of every metric."""
     from emotune.training.cv import cross_validate
 
     cfg = _load_config(config, set_, None, None, None)
-    summary = cross_validate(cfg, folds=folds, run_dir=run_dir, overwrite=overwrite)
+    summary = cross_validate(cfg, folds=folds, run_dir=run_dir, overwrite=overwrite, jobs=jobs,
+                             say=lambda msg: console.print(msg, highlight=False))
     console.print(summary.to_markdown(), highlight=False, soft_wrap=True)
     console.print(f"Run directory: {summary.run_dir}", highlight=False)
 

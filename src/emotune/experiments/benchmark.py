@@ -157,12 +157,12 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     ``explain_texts``: test texts the report explains per model ("words that drive each emotion"; default
     100, 0 leaves that section out: Integrated Gradients through an LLM takes minutes per model on a CPU).
     ``jobs`` runs that many trainings at once, each in its own process pinned to one core with one
-    thread (:mod:`emotune.experiments.parallel`; default: one per CPU); ``jobs=1`` trains in this
+    thread (:mod:`emotune.training.parallel`; default: one per CPU); ``jobs=1`` trains in this
     process, one run after the other.
     """
     from rich.console import Console
 
-    from emotune.experiments.parallel import default_jobs, train_parallel
+    from emotune.training.parallel import default_jobs, train_parallel
 
     console = Console(stderr=True)
     say = (lambda msg: console.print(msg, highlight=False)) if progress else (lambda msg: None)
@@ -239,7 +239,7 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
     cv_result = None
     skipped_folds = 0 if cv else follow_ups(plan.suite, quick=quick, models=models, cv=True)[1]
     if folds and finished:
-        cv_result = _cross_validate_best(plan, finished, folds, data_cache, say)
+        cv_result = _cross_validate_best(plan, finished, folds, data_cache, say, jobs)
     elif skipped_folds:
         cv_result = {"folds": skipped_folds, "skipped": True}
 
@@ -314,7 +314,7 @@ def _ensemble_spec(plan: SuitePlan, finished: list[RunSpec], ref_rows: int | Non
 def _train_students(plan: SuitePlan, students: list[RunSpec], ens_dir: Path | None, jobs: int, say) -> dict:
     """The distilled models: the teacher file from the ensemble's members (out-of-fold on train; rebuilt when the
     members change), then the students (retrained when the file changed)."""
-    from emotune.experiments.parallel import train_parallel
+    from emotune.training.parallel import train_parallel
     from emotune.training.distill import build_teacher_file, read_teacher_file, teacher_configs
 
     path = Path(students[0].config.training.distill.teacher)
@@ -326,7 +326,7 @@ def _train_students(plan: SuitePlan, students: list[RunSpec], ens_dir: Path | No
             say(f"[bold]> teacher file[/] {path.name}: {folds}-fold out-of-fold probabilities of {', '.join(members)}")
             try:
                 build_teacher_file([ens_dir], path, folds=folds, data_config=students[0].config.data,
-                                   work_dir=path.parent / "work", progress=False)
+                                   work_dir=path.parent / "work", progress=False, jobs=jobs, say=say)
             except EmotuneError as exc:
                 say(f"[red]x teacher file failed:[/] {exc.message}")
                 return {str(s.run_dir): {"status": "failed", "error": f"teacher file: {exc.message}"} for s in students}
@@ -347,7 +347,8 @@ def _train_students(plan: SuitePlan, students: list[RunSpec], ens_dir: Path | No
     return status
 
 
-def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, data_cache: dict, say) -> dict | None:
+def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, data_cache: dict, say,
+                         jobs: int = 1) -> dict | None:
     from emotune.training.cv import cross_validate
 
     # a model capped at fewer seeds than the suite's (MPNet, the LLM: hours a run on 2 CPU cores) is too slow
@@ -366,7 +367,7 @@ def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, d
     say(f"[bold]> {folds}-fold cross-validation of {best_key}[/] (best by dev)")
     try:
         summary = cross_validate(spec.config, folds, plan.out_dir / "cv" / f"{spec.config.name}-cv{folds}",
-                                 progress=False, data=_prepare_checked(spec.config, data_cache, say))
+                                 progress=False, data=_prepare_checked(spec.config, data_cache, say), jobs=jobs, say=say)
     except EmotuneError as exc:
         say(f"[red]x cross-validation failed:[/] {exc.message}")
         return {"model": best_key, "folds": folds, "error": exc.message}

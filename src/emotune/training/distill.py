@@ -82,15 +82,18 @@ def _plain_teacher(cfg: RunConfig, data_config: DataConfig, name: str) -> RunCon
 
 def build_teacher_file(teachers: Sequence[str | Path | RunConfig], out: str | Path, *, folds: int = 5,
                        data_config: DataConfig | None = None, work_dir: str | Path | None = None,
-                       overwrite: bool = False, progress: bool = True) -> TeacherFile:
+                       overwrite: bool = False, progress: bool = True, jobs: int = 1,
+                       say=None) -> TeacherFile:
     """Out-of-fold probabilities of ``teachers`` on every train row of ``data_config`` (default: the
     first teacher's data), averaged over the teachers, written to ``out`` (JSONL).
 
     Each teacher is cross-validated into ``work_dir/teacher{i}-{name}`` (default: next to ``out``),
-    resumable like any cross-validation; dev and test are set aside unused.
+    resumable like any cross-validation; dev and test are set aside unused. The folds of every teacher are
+    independent trainings: ``jobs`` > 1 trains that many at once (pinned one-thread processes), the
+    longest first.
     """
     from emotune.data.pipeline import prepare_data
-    from emotune.training.cv import cross_validate
+    from emotune.training.cv import plan_folds, summarise_folds, train_folds
 
     configs = teacher_configs(teachers)
     data_config = data_config or configs[0].data
@@ -107,11 +110,18 @@ def build_teacher_file(teachers: Sequence[str | Path | RunConfig], out: str | Pa
     index = {k: i for i, k in enumerate(keys)}
     seen = np.zeros(len(keys), dtype=int)
     described = []
+    plans, pending = [], []
     for i, cfg in enumerate(configs):
         name = f"teacher{i}-{cfg.name}"
         teacher = _plain_teacher(cfg, data_config, name)
-        summary = cross_validate(teacher, folds, work / name, overwrite=overwrite, progress=progress,
-                                 data=train_only, held_out_as="test")
+        base, per_fold, todo, fold_data, n_merged = plan_folds(teacher, folds, work / name, overwrite=overwrite,
+                                                               data=train_only, held_out_as="test")
+        plans.append((teacher, base, per_fold, fold_data, n_merged))
+        pending += todo
+    # every teacher's folds in one pool: with 2 cores, MPNet's five folds need not wait for MiniLM's
+    train_folds(pending, jobs=jobs, overwrite=overwrite, progress=progress, say=say)
+    for cfg, (teacher, base, per_fold, fold_data, n_merged) in zip(configs, plans):
+        summary = summarise_folds(teacher, base, per_fold, fold_data, n_merged, held_out_as="test")
         covered = np.zeros(len(keys), dtype=bool)
         for fold in summary.per_fold:
             preds = rd.load_predictions(summary.run_dir / fold["run_dir"], "test")

@@ -1,10 +1,14 @@
-"""Run a suite's independent trainings side by side, one process per CPU core, one thread each.
+"""Run independent trainings side by side, one process per CPU core, one thread each.
 
 Why: on a small CPU machine torch scales badly across cores for the small batches emotune trains
 with, and very badly when two processes share the cores. Two runs pinned to the two cores with one
 thread each did 1.36-1.8x the work of the same runs one after the other with two threads
-(BENCHMARKS.md). So ``emotune benchmark SUITE --jobs N`` keeps N worker processes busy, each pinned
-to its own core (``os.sched_setaffinity``) with ``torch.set_num_threads(1)``.
+(BENCHMARKS.md). So ``emotune benchmark SUITE --jobs N`` (a suite's runs), ``emotune cv --jobs N``
+(the folds) and ``emotune distill teacher --jobs N`` (every teacher's folds) keep N worker processes
+busy, each pinned to its own core (``os.sched_setaffinity``) with ``torch.set_num_threads(1)``.
+
+A run to train is anything with ``config`` and ``run_dir`` (a suite's :class:`RunSpec`, a
+:class:`FoldRun`); a fold also carries its ``data`` (its part of train) and ``report_test``.
 
 This is a process pool from the standard library (:class:`concurrent.futures.ProcessPoolExecutor`)
 plus the suite's one ordering rule - a run that loads another run of the suite (``model.name``,
@@ -19,6 +23,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 from emotune.runtime import available_cpus
@@ -27,6 +32,22 @@ from emotune.runtime import available_cpus
 _COST = {"instruct": 50, "causal-lm": 40, "seq2seq": 20, "encoder": 10, "prompt": 8, "embed-head": 3,
          "ensemble": 1, "tfidf": 1, "lexicon": 0}
 _BIG = ("mpnet", "roberta", "xlm", "large", "base")
+
+
+@dataclass
+class FoldRun:
+    """One training the caller prepared the data of (a cross-validation fold): trained as given."""
+
+    config: object  # RunConfig
+    run_dir: Path
+    data: object = None  # PreparedData; None: the config's own data
+    report_test: bool = True
+    overwrite: bool = False  # retrain even when finished with this config (``--overwrite``)
+
+
+def label(spec) -> str:
+    """How progress lines name a run: its folder, with its parent for a fold (``fold_0`` alone is ambiguous)."""
+    return f"{spec.run_dir.parent.name}/{spec.run_dir.name}" if isinstance(spec, FoldRun) else spec.run_dir.name
 
 
 def default_jobs() -> int:
@@ -93,7 +114,7 @@ def _init_worker(cores: list[int], counter) -> None:
 
 
 def _train_in_worker(spec, report_test: bool = True) -> dict:
-    """Train one run of the suite in this worker (resumable); never raises."""
+    """Train one run in this worker (resumable); never raises."""
     import traceback
 
     from emotune.errors import EmotuneError
@@ -105,9 +126,11 @@ def _train_in_worker(spec, report_test: bool = True) -> dict:
     started = time.time()
     try:
         # finished meanwhile with this config (another `benchmark` of the same folder, or by hand): reuse it
-        if rd.is_finished(spec.run_dir) and not config_differences(rd.load_config(spec.run_dir), spec.config):
+        if (not getattr(spec, "overwrite", False) and rd.is_finished(spec.run_dir)
+                and not config_differences(rd.load_config(spec.run_dir), spec.config)):
             return {"status": "done", "reused": True, "core": _CORE, "seconds": 0.0}
-        train(spec.config, spec.run_dir, resume=True, overwrite=True, progress=False, report_test=report_test)
+        train(spec.config, spec.run_dir, resume=True, overwrite=True, progress=False,
+              report_test=getattr(spec, "report_test", report_test), data=getattr(spec, "data", None))
     except EmotuneError as exc:
         return {"status": "failed", "error": exc.message, "core": _CORE, "seconds": time.time() - started}
     except Exception as exc:  # noqa: BLE001 - a worker must report, not die: the table says what failed
@@ -120,7 +143,7 @@ def _train_in_worker(spec, report_test: bool = True) -> dict:
 # -- the coordinator side -------------------------------------------------------------------------
 def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
                    on_done: Callable[[object, dict], None] | None = None) -> dict[str, dict]:
-    """Train ``specs`` (RunSpecs still to train) on ``jobs`` pinned single-thread workers.
+    """Train ``specs`` (RunSpecs or FoldRuns still to train) on ``jobs`` pinned single-thread workers.
 
     Returns ``{str(run_dir): status}``. The longest chains of work start first (:func:`start_order`); a
     run that loads another run of the list waits for it (and fails with a message when that one failed).
@@ -129,10 +152,10 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
 
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     jobs = max(1, min(jobs, len(specs)))
-    names = {s.run_dir.name: s.run_dir for s in specs}
-    deps = {s.run_dir.name: dependencies(s.config, names) - {s.run_dir.name} for s in specs}
-    order = start_order({s.run_dir.name: run_cost(s.config) for s in specs}, deps)
-    pending = sorted(specs, key=lambda s: order.index(s.run_dir.name))
+    names = {str(s.run_dir): s.run_dir for s in specs}  # whole paths: two teachers both have a fold_0
+    deps = {str(s.run_dir): dependencies(s.config, names) - {str(s.run_dir)} for s in specs}
+    order = start_order({str(s.run_dir): run_cost(s.config) for s in specs}, deps)
+    pending = sorted(specs, key=lambda s: order.index(str(s.run_dir)))
     status: dict[str, dict] = {}
     running: dict[Future, object] = {}
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no inherited torch threads or locks
@@ -144,21 +167,22 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
                      transient=True) as bar:
         task = bar.add_task("train", total=len(specs))
         while pending or running:
-            done_names = {Path(k).name for k, v in status.items() if v["status"] == "done"}
-            failed_names = {Path(k).name for k, v in status.items() if v["status"] != "done"}
+            done_names = {k for k, v in status.items() if v["status"] == "done"}
+            failed_names = {k for k, v in status.items() if v["status"] != "done"}
             for spec in list(pending):
-                blocked = deps[spec.run_dir.name] & failed_names
+                blocked = deps[str(spec.run_dir)] & failed_names
                 if blocked:
                     pending.remove(spec)
-                    status[str(spec.run_dir)] = {"status": "failed", "error": f"needs {sorted(blocked)[0]}, which failed"}
+                    status[str(spec.run_dir)] = {"status": "failed",
+                                                 "error": f"needs {Path(sorted(blocked)[0]).name}, which failed"}
                     bar.advance(task)
-                elif deps[spec.run_dir.name] <= done_names and len(running) < jobs:
+                elif deps[str(spec.run_dir)] <= done_names and len(running) < jobs:
                     pending.remove(spec)
                     running[pool.submit(_train_in_worker, spec)] = spec
-                    say(f"[bold]> {spec.run_dir.name}[/] started")
+                    say(f"[bold]> {label(spec)}[/] started")
             if not running:
                 if pending:  # a dependency outside the list: train the rest anyway, it will say what is missing
-                    deps.update({s.run_dir.name: set() for s in pending})
+                    deps.update({str(s.run_dir): set() for s in pending})
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -170,9 +194,9 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
                 status[str(spec.run_dir)] = result
                 bar.advance(task)
                 if result["status"] == "done":
-                    say(f"[green]+ {spec.run_dir.name}[/] done in {result['seconds']:.0f} s (core {result['core']})")
+                    say(f"[green]+ {label(spec)}[/] done in {result['seconds']:.0f} s (core {result['core']})")
                 else:
-                    say(f"[red]x {spec.run_dir.name} failed:[/] {result['error']}")
+                    say(f"[red]x {label(spec)} failed:[/] {result['error']}")
                 if on_done is not None:
                     on_done(spec, result)
     return status

@@ -4,8 +4,7 @@ import os
 import pytest
 
 from emotune.config import RunConfig
-from emotune.experiments import benchmark
-from emotune.experiments.parallel import default_jobs, dependencies, run_cost, start_order
+from emotune.training.parallel import default_jobs, dependencies, run_cost, start_order
 
 
 def _cfg(**model) -> RunConfig:
@@ -55,37 +54,10 @@ def test_default_jobs_is_the_cpus_this_process_may_use():
     assert default_jobs() == len(os.sched_getaffinity(0))
 
 
-def test_parallel_suite_matches_the_serial_one(tmp_path):
-    """Two pinned workers train the same runs to the same scores as one process, and the results say so."""
-    kw = dict(quick=True, models=["tfidf", "lexicon"], seeds=2, progress=False, report=False, cv=False,
-              n_resamples=50)
-    serial = benchmark.run_suite("isear", out_dir=tmp_path / "serial", jobs=1, **kw)
-    parallel = benchmark.run_suite("isear", out_dir=tmp_path / "parallel", jobs=2, **kw)
-    assert parallel.results["jobs"] == 2 and serial.results["jobs"] == 1
-    for name in ("isear-tfidf-s42", "isear-tfidf-s43", "isear-lexicon"):
-        a = json.loads((tmp_path / "serial" / "runs" / name / "metrics.json").read_text())
-        b = json.loads((tmp_path / "parallel" / "runs" / name / "metrics.json").read_text())
-        assert a["test"] == pytest.approx(b["test"]) and a["dev"] == pytest.approx(b["dev"])
-    # the torch threads a worker used: one (recorded by the run itself)
-    machine = json.loads((tmp_path / "parallel" / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["machine"]
-    assert machine.get("torch_threads") in (None, 1)
-    # resumable: a second call reuses every run
-    again = benchmark.run_suite("isear", out_dir=tmp_path / "parallel", jobs=2, **kw)
-    assert [r["model"] for r in again.results["models"]] == ["tfidf", "lexicon"]
-
-
-def test_jobs_must_be_positive(tmp_path):
-    from emotune.errors import EmotuneError
-
-    with pytest.raises(EmotuneError, match="--jobs must be at least 1"):
-        benchmark.run_suite("isear", quick=True, models=["lexicon"], seeds=1, out_dir=tmp_path, jobs=0,
-                            progress=False, report=False, cv=False)
-
-
 def test_a_worker_reuses_a_run_that_finished_meanwhile(tmp_path, toy_data):
     """Another process finished the run after the suite listed it: the worker reuses it instead of retraining
     (`train(overwrite=True)` would replace it); a changed config is still retrained."""
-    from emotune.experiments.parallel import _train_in_worker
+    from emotune.training.parallel import _train_in_worker
     from emotune.experiments.suites import RunSpec
     from emotune.training.trainer import train
 
