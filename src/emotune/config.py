@@ -134,6 +134,8 @@ class EncoderModelConfig(_Head):
     init_from: str | None = None  # a finished encoder run: its fine-tuned body, a fresh head (transfer)
     # keep only the body's first N transformer layers (a shallower, faster student; e.g. 4 of MiniLM's 6)
     layers: int | None = Field(None, ge=1)
+    # freeze the embeddings and the first N transformer layers: not trained, their backward pass skipped
+    freeze_layers: int | None = Field(None, ge=0)
 
 
 class CausalLMModelConfig(_Decoder):

@@ -107,3 +107,24 @@ def test_model_layers_beyond_the_body_is_one_clear_error(tmp_path, stage1, toy_d
         EncoderClassifier(rd.load_labels(stage1), model, TrainingConfig()).build()
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         EncoderModelConfig(layers=0)
+
+
+def test_freeze_layers_keeps_the_embeddings_and_lower_layers_as_loaded(tmp_path, toy_data):
+    """``model.freeze_layers=1`` of a 2-layer body: the embeddings and layer 0 do not move in training, layer 1
+    and the head do; more layers than the body has is one clear error before any training."""
+    tiny = str(build_tiny("bert", tmp_path / "tiny"))
+    cfg = RunConfig(name="frozen", output_dir=str(tmp_path / "runs"), data={"dataset": "toy-single"},
+                    model={"backend": "encoder", "name": tiny, "freeze_layers": 1}, training=TRAINING)
+    data = prepare_data(cfg.data)
+    clf = EncoderClassifier(data.label_set, cfg.model, cfg.training)
+    clf.build()
+    before = {k: v.clone() for k, v in clf.model.state_dict().items()}
+    clf.fit(data.train, data.dev)
+    after = clf.model.state_dict()
+    frozen = [k for k in after if k.startswith(("bert.embeddings.", "bert.encoder.layer.0."))]
+    trained = [k for k in after if k.startswith(("bert.encoder.layer.1.", "classifier."))]
+    assert frozen and all(torch.equal(after[k], before[k]) for k in frozen)
+    assert trained and all(not torch.equal(after[k], before[k]) for k in trained if k.endswith("weight"))
+    too_many = EncoderClassifier(data.label_set, EncoderModelConfig(name=tiny, freeze_layers=3), cfg.training)
+    with pytest.raises(ModelError, match=r"model.freeze_layers=3, but .* has only 2 layers"):
+        too_many.build()
