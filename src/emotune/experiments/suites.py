@@ -162,10 +162,12 @@ _BACKEND_SUITES = (
         ModelSpec("embed-head", ("goemotions-embed-head",)), _SMOL_FEATURES,
         ModelSpec("minilm", ("goemotions-minilm",)),
         ModelSpec("mpnet", ("goemotions-minilm",), ("model.name=mpnet", "training.epochs=1", "training.learning_rate=3e-5"),
-                  note="MiniLM recipe with MPNet; full train split, 1 epoch, 1 seed (about an hour on one CPU core)",
+                  note="MiniLM recipe with MPNet; full train split, 1 epoch, 1 seed (~2.5 h on one CPU core: dair-emotion "
+                       "took 55 min an epoch for 16k tweets)",
                   max_seeds=1),
-        # SmolLM2 + LoRA cannot see 43k comments in the suite's 3 hours on 2 cores (~3.5 h an epoch on one core):
-        # a sample, with MiniLM on the same sample and epochs beside it
+        # SmolLM2 + LoRA on all 43k comments is ~2 h an epoch on one core (10,000 rows: 29 min), more than the suite's
+        # 3 hours on 2 cores leave it beside MiniLM's seeds: a sample, with MiniLM on the same sample and epochs beside
+        # it
         ModelSpec("smollm2-lora", ("isear-smollm2-lora",),
                   ("data.max_train=10000", "training.epochs=1", "training.max_length=64"),
                   note="train sampled to 10,000 of 43,016 rows, 1 epoch, 1 seed (same budget: minilm-10k)", max_seeds=1),
