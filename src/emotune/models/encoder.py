@@ -168,20 +168,25 @@ def _body_layers(model):
     return next((m for m in base.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == total), None)
 
 
-def freeze_lower_layers(model, n: int | None, model_name: str = "the model") -> None:
-    """``model.freeze_layers``: no gradient for the embeddings and the first ``n`` transformer layers."""
+def frozen_modules(model, n: int | None, model_name: str = "the model") -> list:
+    """The modules ``model.freeze_layers=n`` freezes: the embeddings and the first ``n`` transformer layers
+    (checked: a clear error when the body has fewer layers or no recognisable ones)."""
     if not n:
-        return
+        return []
     layers = _body_layers(model)
-    base = getattr(model, model.base_model_prefix)
-    embeddings = getattr(base, "embeddings", None)
+    embeddings = getattr(getattr(model, model.base_model_prefix), "embeddings", None)
     if layers is None or embeddings is None:
         raise ModelError(f"model.freeze_layers={n}: cannot find the embeddings and transformer layers of {model_name}",
-                         hint="Leave model.freeze_layers at 0 for this model.")
+                         hint="Leave model.freeze_layers unset for this model.")
     if n > len(layers):
         raise ModelError(f"model.freeze_layers={n}, but {model_name} has only {len(layers)} layers",
                          hint=f"Use model.freeze_layers between 0 and {len(layers)}.")
-    for module in (embeddings, *layers[:n]):
+    return [embeddings, *layers[:n]]
+
+
+def freeze_lower_layers(model, n: int | None, model_name: str = "the model") -> None:
+    """``model.freeze_layers``: no gradient for the embeddings and the first ``n`` transformer layers."""
+    for module in frozen_modules(model, n, model_name):
         for p in module.parameters():
             p.requires_grad_(False)
 
@@ -275,10 +280,7 @@ class EncoderClassifier(SequenceClassifierMixin, EmotionClassifier):
         if self.tokenizer.pad_token is None:  # a few encoders ship without one
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.sep_token
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
-        freeze = getattr(self.model_config, "freeze_layers", None)
-        if freeze:  # checked here, before any training: a wrong count fails at once
-            freeze_lower_layers(self.model, freeze, self.model_name)
-            set_base_trainable(self.model, True)
+        frozen_modules(self.model, getattr(self.model_config, "freeze_layers", None), self.model_name)  # checked now
         if self.model_config.head == "mlp":
             self.head_path = install_mlp_head(self.model, self.model_config.head_hidden, self.model_config.head_dropout)
         elif self.model_config.head != "linear":
