@@ -78,6 +78,10 @@ def test_benchmark_resumes_finished_runs(tmp_path):
     assert json.loads((tmp_path / "runs" / "isear-tfidf-s42" / "metrics.json").read_text())["finished_at"] == stamp
     assert [r["model"] for r in second.results["models"]] == ["tfidf", "lexicon"]  # no ensemble unless selected
     assert first.results["models"][0]["primary"] == second.results["models"][0]["primary"]
+    # the second invocation trained nothing: its wall time is not the suite's (the wall target ignores it)
+    assert first.results["reused_runs"] == [] and second.results["reused_runs"] == ["isear-lexicon", "isear-tfidf-s42"]
+    # TF-IDF is seeded (the suite's 2 quick seeds), the lexicon is not (one run whatever --seeds says)
+    assert [r["planned_seeds"] for r in second.results["models"]] == [2, 1]
     assert second.results["cross_validation"] == {"folds": 3, "skipped": True}
     lexicon = second.results["models"][1]  # learns nothing from train: no train rows or time in the table
     assert lexicon["train_rows"] is None and lexicon["train_seconds"] is None

@@ -80,9 +80,19 @@ def test_a_wall_time_target_is_met_only_by_one_run_of_the_whole_suite():
     models = [{"model": "a", "kind": "single", "seeds": 3, "train_seconds": 3600.0, "test": {"f1_macro": {"mean": 0.7}}},
               {"model": "ensemble", "kind": "ensemble", "train_seconds": 1800.0, "test": {"f1_macro": {"mean": 0.8}}}]
     rec = {"primary_metric": "f1_macro", "suite_seeds": 3, "models": models,
-           "invocations": [{"models": ["a", "ensemble"], "wall_seconds": 2.5 * 3600}]}
+           "invocations": [{"models": ["a", "ensemble"], "wall_seconds": 2.5 * 3600, "reused_runs": 0}]}
     assert check_target(rec, {"wall_hours": 3}) == ("2.5 h, one run of the whole suite", True)
     assert check_target(rec, {"wall_hours": 2})[1] is False
+    # a model the suite caps at one seed (MPNet) or does not seed (TF-IDF) is whole with its one run
+    capped = dict(rec, models=[*models, {"model": "b", "kind": "single", "seeds": 1, "planned_seeds": 1,
+                                         "train_seconds": 60.0}],
+                  invocations=[{"models": ["a", "b", "ensemble"], "wall_seconds": 2.5 * 3600, "reused_runs": 0}])
+    assert check_target(capped, {"wall_hours": 3}) == ("2.5 h, one run of the whole suite", True)
+    # an invocation that reused finished runs (or did not record it) measured only what was left: a bound
+    for resumed in ({"reused_runs": 4}, {}):
+        inv = dict({"models": ["a", "ensemble"], "wall_seconds": 60}, **resumed)
+        text, met = check_target(dict(rec, invocations=[inv]), {"wall_hours": 3})
+        assert text.startswith(">= 1.8 h") and met is None
     # measured over several invocations: a lower bound from the training times (3 seeds x 1 h + 0.5 h)
     split = dict(rec, invocations=[{"models": ["a"], "wall_seconds": 100}, {"models": ["ensemble"], "wall_seconds": 1}])
     text, met = check_target(split, {"wall_hours": 3})

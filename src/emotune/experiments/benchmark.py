@@ -268,9 +268,10 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
             reports[dataset] = str(path.relative_to(out))
             report_path = report_path or path
         results["report"] = ", ".join(reports.values())
-        (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    results["wall_seconds"] = round(time.time() - started, 1)  # the whole invocation, report included
+    (out / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / RESULTS_MD).write_text(_markdown(results, table), encoding="utf-8")
-    say(f"Done in {time.time() - started:.0f} s")
+    say(f"Done in {results['wall_seconds']:.0f} s")
     return BenchmarkResult(out, results, table, report_path)
 
 
@@ -386,6 +387,8 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
     from emotune.training.trainer import machine_info
 
     rows = []
+    suite_seeds = plan.suite.quick_seeds if plan.quick else plan.suite.seeds
+    model_specs = {m.key: m for m in plan.suite.models}
     keys = list(dict.fromkeys(s.key for s in plan.runs))
     for key in keys:
         specs = [s for s in plan.runs if s.key == key]
@@ -437,6 +440,8 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
             "texts_per_s": speed,
             "train_rows": sizes.get("train") if _learns(specs[0]) else None, "eval_rows": eval_rows, "note": note,
             "kind": "ensemble" if key == "ensemble" else "single",
+            # the runs the suite's own command gives this model (MPNet's cap; one for TF-IDF)
+            "planned_seeds": model_specs[key].seeds_for(suite_seeds) if key in model_specs else None,
             "train_rows_available": ((records[0].data_info.get("notes") or {}).get("available") or {}).get(
                 "train", sizes.get("train") if not specs[0].config.data.max_train else None),
             "epochs": specs[0].config.training.epochs if _trains_epochs(specs[0]) else None,
@@ -448,11 +453,13 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
     return {
         "suite": plan.suite.name, "quick": plan.quick, "seeds": plan.seeds, "jobs": jobs,
         # a run of part of the suite (--models, --seeds) says what it left out: its tables are not the suite's
-        "suite_seeds": plan.suite.quick_seeds if plan.quick else plan.suite.seeds,
+        "suite_seeds": suite_seeds,
         "not_run": [m.key for m in (plan.suite.quick_models if plan.quick and plan.suite.quick_models is not None
                                     else plan.suite.models) if m.key not in {s.key for s in plan.runs}],
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.time() - started, 1),
+        "wall_seconds": round(time.time() - started, 1),  # again once the report is written
+        # runs finished by an earlier invocation: this one's wall time does not measure the suite
+        "reused_runs": sorted(Path(k).name for k, v in status.items() if v.get("status") == "reused"),
         "reference_eval_rows": ref_rows,
         "leakage_check": "assert_no_leakage(test, train) and (dev, train) passed for every data config",
         "machine": machine_info(),

@@ -69,7 +69,7 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             test[own]["ci95"] = [r["ci"]["low"], r["ci"]["high"]]
         models.append({
             "model": r["model"], "kind": r.get("kind", "ensemble" if r["model"] == "ensemble" else "single"),
-            "seeds": len(r.get("runs") or []), "train_rows": r.get("train_rows"),
+            "seeds": len(r.get("runs") or []), "planned_seeds": r.get("planned_seeds"), "train_rows": r.get("train_rows"),
             "train_rows_available": r.get("train_rows_available"), "epochs": r.get("epochs"),
             "epochs_trained": r.get("epochs_trained"), "train_seconds": r.get("train_seconds"),
             "predict_texts_per_s": r.get("texts_per_s"), "eval_rows": r.get("eval_rows"),
@@ -82,6 +82,7 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             "jobs": results.get("jobs", 1),
             "seeds": results.get("seeds"), "suite_seeds": results.get("suite_seeds"),
             "not_run": results.get("not_run") or [], "wall_seconds": results.get("wall_seconds"),
+            **({"reused_runs": len(results["reused_runs"])} if "reused_runs" in results else {}),
             "reference_eval_rows": results.get("reference_eval_rows"),
             "cross_validation": results.get("cross_validation"), "models": models,
             **({"multi_vs_single": results["multi_vs_single"]} if results.get("multi_vs_single") else {})}
@@ -99,7 +100,8 @@ def merge_records(old: dict | None, new: dict) -> dict:
     def invocations(rec: dict) -> list[dict]:
         given = rec.get("invocations") or [{"commit": rec.get("commit"), "date": rec.get("date"),
                                              "wall_seconds": rec.get("wall_seconds"), "jobs": rec.get("jobs", 1),
-                                             "models": [m["model"] for m in rec["models"]]}]
+                                             "models": [m["model"] for m in rec["models"]],
+                                             **({"reused_runs": rec["reused_runs"]} if "reused_runs" in rec else {})}]
         # files written before invocations carried their seeds: the record's own count stands in
         return [dict(i, seeds=i.get("seeds") or rec.get("seeds")) for i in given]
 
@@ -214,16 +216,20 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
 
 
 def _check_wall(record: dict, models: list[dict], hours: float) -> tuple[str, bool | None]:
-    """A suite's wall-time target (``{"wall_hours": h}`` on the 2 cores). Met only when one invocation ran every
-    model of the suite within ``h``; otherwise a lower bound: the training times measured, each model's mean
+    """A suite's wall-time target (``{"wall_hours": h}`` on the 2 cores). Met only when one invocation trained
+    every model of the suite, each on the seeds the suite plans for it, from scratch within ``h``; otherwise a lower bound: the training times measured, each model's mean
     times the seeds it ran, add up to one core's hours, and two cores need at least half of that."""
     one_core = sum((m.get("train_seconds") or 0.0) * (1 if m.get("kind") == "ensemble" else m.get("seeds") or 1)
                    for m in models) / 3600
     missing = list(record.get("not_run") or [])
-    fewer = record.get("suite_seeds") and any(m.get("kind") != "ensemble" and (m.get("seeds") or 0) < record["suite_seeds"]
-                                              for m in models)
+    # each model against the seeds the suite plans for it (files from before planned_seeds: the suite's count)
+    fewer = record.get("suite_seeds") and any(
+        m.get("kind") != "ensemble" and (m.get("seeds") or 0) < (m.get("planned_seeds") or record["suite_seeds"])
+        for m in models)
+    # an invocation that trained everything itself (one resuming finished runs, or from before that was
+    # recorded, does not measure the suite's time)
     whole = [i for i in record.get("invocations") or [] if not missing and i.get("wall_seconds")
-             and {m["model"] for m in models} <= set(i.get("models") or [])]
+             and i.get("reused_runs") == 0 and {m["model"] for m in models} <= set(i.get("models") or [])]
     if whole and not fewer:
         wall = min(i["wall_seconds"] for i in whole) / 3600
         return f"{wall:.1f} h, one run of the whole suite", wall <= hours

@@ -56,6 +56,10 @@ class ModelSpec:
     # the ensemble is chosen, on the teacher file the benchmark builds from the ensemble's members
     role: str = "model"
 
+    def seeds_for(self, n_seeds: int) -> int:
+        """The runs this model gets when the suite asks for ``n_seeds`` seeds (its cap; one if unseeded)."""
+        return min(n_seeds, self.max_seeds or n_seeds) if self.seeded else 1
+
 
 @dataclass(frozen=True)
 class SuiteSpec:
@@ -331,7 +335,7 @@ def _model_runs(suite: SuiteSpec, m: ModelSpec, quick: bool, n_seeds: int, task:
         note = (note + "; " if note else "") + f"recipe from configs/{stem}.yaml"
     overrides = [o.replace("{runs}", str(out / "runs")).replace("{out}", str(out)).replace("{prefix}", prefix)
                  for o in suite.overrides + (suite.quick_data if quick else ()) + m.overrides + (m.quick if quick else ())]
-    n = min(n_seeds, m.max_seeds or n_seeds) if m.seeded else 1
+    n = m.seeds_for(n_seeds)
     runs = []
     for i in range(n):
         seed = BASE_SEED + i
