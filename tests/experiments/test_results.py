@@ -59,6 +59,7 @@ def test_tables_are_generated_from_the_files(quick_results, tmp_path):
     assert "| **no** |" in text and "| yes |" in text  # 0.99 missed; TF-IDF beats the lexicon
     # a run of part of the suite says what it left out
     assert "**Partial run** (not run in this invocation: embed-head, minilm)." in text
+    assert "for this invocation (every run trained in it, the report included)." in text  # nothing was reused
     assert not update_markdown(md, tmp_path / "results")  # idempotent
 
 

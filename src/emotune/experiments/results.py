@@ -346,8 +346,11 @@ def _provenance(rec: dict) -> str:
     """Where and when the table's numbers were measured: one invocation, or each of several (merged)."""
     calls = rec.get("invocations") or []
     if len(calls) <= 1:
+        reused = rec.get("reused_runs")
+        how = ("every run trained in it, the report included" if reused == 0 else
+               f"{reused} runs finished earlier reused" if reused else "runs finished earlier may have been reused")
         return (f"Commit {rec.get('commit') or '?'}, {rec.get('date') or '?'}; {rec.get('machine')}; wall "
-                f"{(rec.get('wall_seconds') or 0) / 60:.0f} min for this invocation (runs finished earlier reused).")
+                f"{(rec.get('wall_seconds') or 0) / 60:.0f} min for this invocation ({how}).")
     def wall(c: dict) -> str:  # an invocation that only reused finished runs took seconds: not worth a number
         return f"; wall {c['wall_seconds'] / 60:.0f} min" if (c.get("wall_seconds") or 0) >= 60 else ""
 
