@@ -388,7 +388,6 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
 
     rows = []
     suite_seeds = plan.suite.quick_seeds if plan.quick else plan.suite.seeds
-    model_specs = {m.key: m for m in plan.suite.models}
     keys = list(dict.fromkeys(s.key for s in plan.runs))
     for key in keys:
         specs = [s for s in plan.runs if s.key == key]
@@ -440,8 +439,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
             "texts_per_s": speed,
             "train_rows": sizes.get("train") if _learns(specs[0]) else None, "eval_rows": eval_rows, "note": note,
             "kind": "ensemble" if key == "ensemble" else "single",
-            # the runs the suite's own command gives this model (MPNet's cap; one for TF-IDF)
-            "planned_seeds": model_specs[key].seeds_for(suite_seeds) if key in model_specs else None,
+            "planned_seeds": next((m.seeds_for(suite_seeds) for m in plan.suite.models if m.key == key), None),
             "train_rows_available": ((records[0].data_info.get("notes") or {}).get("available") or {}).get(
                 "train", sizes.get("train") if not specs[0].config.data.max_train else None),
             "epochs": specs[0].config.training.epochs if _trains_epochs(specs[0]) else None,
@@ -457,8 +455,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         "not_run": [m.key for m in (plan.suite.quick_models if plan.quick and plan.suite.quick_models is not None
                                     else plan.suite.models) if m.key not in {s.key for s in plan.runs}],
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.time() - started, 1),  # again once the report is written
-        # runs finished by an earlier invocation: this one's wall time does not measure the suite
+        "wall_seconds": round(time.time() - started, 1),  # again after the report; with reused runs not the suite's
         "reused_runs": sorted(Path(k).name for k, v in status.items() if v.get("status") == "reused"),
         "reference_eval_rows": ref_rows,
         "leakage_check": "assert_no_leakage(test, train) and (dev, train) passed for every data config",
