@@ -217,8 +217,9 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
 
 def _check_wall(record: dict, models: list[dict], hours: float) -> tuple[str, bool | None]:
     """A suite's wall-time target (``{"wall_hours": h}`` on the 2 cores). Met only when one invocation trained
-    every model of the suite, each on the seeds the suite plans for it, from scratch within ``h``; otherwise a lower bound: the training times measured, each model's mean
-    times the seeds it ran, add up to one core's hours, and two cores need at least half of that."""
+    every model of the suite, each on the seeds the suite plans for it, from scratch within ``h``; otherwise a
+    lower bound: the training times measured, each model's mean times the seeds it ran, add up to one core's
+    hours, and two cores need at least half of that."""
     one_core = sum((m.get("train_seconds") or 0.0) * (1 if m.get("kind") == "ensemble" else m.get("seeds") or 1)
                    for m in models) / 3600
     missing = list(record.get("not_run") or [])
