@@ -329,7 +329,8 @@ def _model_runs(suite: SuiteSpec, m: ModelSpec, quick: bool, n_seeds: int, task:
                 out: Path) -> list[RunSpec]:
     prefix = suite.prefix or suite.name
     base, stem = _base_config(suite, m, quick, task)
-    note = m.note.replace("{preset}", base.description)
+    # a description ends a sentence; where the note goes on after it, its full stop would read ".;"
+    note = m.note.replace("{preset}", base.description if m.note.endswith("{preset}") else base.description.rstrip("."))
     description = f"benchmark {suite.name}: " + suite.description.format(key=m.key, note=note)
     if suite.data_preset and stem != f"{prefix}-{m.key}":
         note = (note + "; " if note else "") + f"recipe from configs/{stem}.yaml"
