@@ -46,8 +46,11 @@ def test_meld_gives_mpnet_one_seed_and_says_so(tmp_path):
     assert "meld-mpnet" in configs and not any(n.startswith("meld-mpnet-s") for n in configs)
     assert configs["meld-mpnet"].model.name == "mpnet" and configs["meld-mpnet"].data.max_train is None
     from emotune.experiments.suites import build_suite
-    note = next(r.note for r in build_suite("meld", out_dir=tmp_path).runs if r.key == "mpnet")
-    assert "1 seed" in note
+    runs = build_suite("meld", out_dir=tmp_path).runs
+    note = next(r.note for r in runs if r.key == "mpnet")
+    # the preset's description goes on into the note as one sentence (its full stop dropped)
+    assert note.startswith("all-mpnet-base-v2 on MELD") and "cross-entropy); 1 seed" in note
+    assert ".;" not in " ".join(r.note for r in runs)
 
 
 @pytest.mark.parametrize("name", AFFECT)
