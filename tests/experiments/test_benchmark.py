@@ -100,6 +100,8 @@ def test_quick_isear_benchmark_end_to_end(tmp_path):
     assert rows["tfidf"]["primary"]["n"] == 2 and rows["lexicon"]["primary"]["n"] == 1
     assert rows["minilm"]["train_rows"] == 48 and rows["tfidf"]["train_rows"] == 300
     assert rows["tfidf"]["texts_per_s"] > 0
+    # the second embed-head seed embeds the same train/dev texts: read from the cache, and said so
+    assert rows["embed-head"]["reused_embeddings"] >= 1 and rows["tfidf"]["reused_embeddings"] == 0
     assert "by dev" in rows["ensemble"]["note"]
     assert (tmp_path / "runs" / "isear-ensemble" / "metrics.json").is_file()  # named like every run of the suite
     cv = res.results["cross_validation"]

@@ -103,6 +103,20 @@ def test_a_wall_time_target_is_met_only_by_one_run_of_the_whole_suite():
     partial = dict(rec, not_run=["b"], models=[dict(models[0], seeds=1), models[1]])
     text, met = check_target(partial, {"wall_hours": 3})
     assert "1.5 h of one core, without b; models on fewer seeds" in text and met is None
+    # a frozen-feature model that read an earlier run's cached embeddings: the wall time lacks the encoder's pass
+    cached = dict(rec, models=[dict(models[0], reused_embeddings=3), models[1]])
+    assert check_target(cached, {"wall_hours": 3}) == (
+        "2.5 h, one run of the whole suite (a: embeddings cached by an earlier run, the encoder's pass not timed)", True)
+
+
+def test_a_train_time_without_the_encoders_pass_says_so(quick_results):
+    results = dict(quick_results, models=[dict(m, reused_embeddings=2 if m["model"] == "tfidf" else 0)
+                                          for m in quick_results["models"]])
+    rec = suite_record(results)
+    tfidf, lexicon = (next(m for m in rec["models"] if m["model"] == k) for k in ("tfidf", "lexicon"))
+    assert tfidf["reused_embeddings"] == 2 and "reused_embeddings" not in lexicon
+    row = next(line for line in suite_table(rec).splitlines() if line.startswith("| tfidf |"))
+    assert "(head only: cached embeddings, 2 of 2 runs)" in row
 
 
 def test_a_target_can_also_be_read_from_a_recipe_comparison():

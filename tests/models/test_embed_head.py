@@ -93,3 +93,34 @@ def test_with_the_real_packaged_minilm(tmp_path):
     assert np.mean(scores.argmax(1) == data.test.y()) > 0.8
     clf.save_pretrained(tmp_path / "m")
     np.testing.assert_allclose(load_classifier(tmp_path / "m").predict_proba(data.test.texts), scores, rtol=1e-5)
+
+
+def test_fit_says_which_splits_it_read_from_the_embedding_cache(tmp_path, monkeypatch):
+    """A run whose train/dev embeddings an earlier run cached fits the head alone: its metrics say so
+    (the benchmark tables then do not pass that fit time off as the model's)."""
+    from emotune.models import embeddings
+    from emotune.models.zoo import resolve_model
+
+    monkeypatch.setenv("EMOTUNE_CACHE_DIR", str(tmp_path))
+
+    def caching_encode(texts, model="minilm", batch_size=64, progress=True, normalize=True, *, max_length=256,
+                       cache=False, device=None):  # the fake encoder, writing the real cache files
+        out = _fake_encode(texts)
+        if cache:
+            path = embeddings._cache_file(resolve_model(model), list(texts), normalize, max_length)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, out, allow_pickle=False)
+        return out
+
+    monkeypatch.setattr(embeddings, "encode", caching_encode)
+    data = toy.prepared("single", scale=16)  # train and dev both long enough to be cached
+    first = _clf(data.label_set, "logreg")
+    first.fit(data.train, data.dev)
+    assert first.reused_embeddings == []
+    second = _clf(data.label_set, "logreg")
+    second.fit(data.train, data.dev)
+    assert second.reused_embeddings == ["train", "dev"]
+    other = toy.prepared("single", scale=17)  # other texts: not in the cache
+    third = _clf(other.label_set, "logreg")
+    third.fit(other.train, other.dev)
+    assert third.reused_embeddings == []

@@ -46,6 +46,7 @@ class EmbedHeadClassifier(EmotionClassifier):
         self.estimators: list = []  # logreg head
         self.constant_proba: np.ndarray | None = None
         self.mlp = None  # torch head
+        self.reused_embeddings: list[str] = []  # the splits whose fit read cached embeddings (metrics say so)
 
     # -- embeddings ---------------------------------------------------------------------------
     def embed(self, texts: Sequence[str], progress: bool = False, *, cache: bool = False) -> np.ndarray:
@@ -61,6 +62,11 @@ class EmbedHeadClassifier(EmotionClassifier):
             output_dir: str | Path | None = None, resume: bool = False) -> list[dict]:
         if len(train) == 0:
             raise ModelError("Cannot fit the embed-head model on an empty training set")
+        from emotune.models import embeddings
+
+        self.reused_embeddings = [name for name, d in (("train", train), ("dev", dev)) if d is not None and len(d)
+                                  and len(d) >= _CACHE_MIN and embeddings.is_cached(
+                                      list(d.texts), self.encoder_name, max_length=self.training_config.max_length)]
         X = self.embed(train.texts, progress=True, cache=True)
         Xd = self.embed(dev.texts, progress=True, cache=True) if dev is not None and len(dev) else None
         self.dim = int(X.shape[1])

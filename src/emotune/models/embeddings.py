@@ -53,6 +53,14 @@ def _cache_file(model: str, texts: Sequence[str], normalize: bool, max_length: i
     return cache_dir() / "embeddings" / f"{slug}-{h.hexdigest()[:24]}.npy"
 
 
+def is_cached(texts: Sequence[str], model: str = DEFAULT_ENCODER, normalize: bool = True, *,
+              max_length: int = 256) -> bool:
+    """Whether ``encode(texts, ..., cache=True)`` would read its result from the on-disk cache (a run that
+    does says so in its metrics: its fit time then lacks the encoder's pass)."""
+    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    return _cache_file(resolve_model(model), texts, normalize, max_length).is_file()
+
+
 def encode(texts: Sequence[str], model: str = DEFAULT_ENCODER, batch_size: int = 64, progress: bool = True,
            normalize: bool = True, *, max_length: int = 256, cache: bool = False,
            device: str | None = None) -> np.ndarray:

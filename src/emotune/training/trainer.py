@@ -499,6 +499,8 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
         metrics["distillation"] = distilled
     if getattr(clf, "init_from", None):
         metrics["init_from"] = clf.init_from
+    if getattr(clf, "reused_embeddings", None):  # fit_seconds then lacks the encoder's pass over these splits
+        metrics["reused_embeddings"] = list(clf.reused_embeddings)
     _set_input_spec(clf, config, summary)
     _save_model(clf, run_dir)
     _timings(metrics, fit_seconds, scored, started)
