@@ -240,7 +240,9 @@ def _check_wall(record: dict, models: list[dict], hours: float) -> tuple[str, bo
     if whole and not fewer:
         best = min(whole, key=lambda i: i["wall_seconds"])
         wall = best["wall_seconds"] / 3600
-        cached = sorted(m["model"] for m in models if m.get("reused_embeddings") and m["model"] in best["models"])
+        # a model whose every run read cached embeddings: no run of this invocation timed the encoder's pass
+        cached = sorted(m["model"] for m in models if m["model"] in best["models"]
+                        and (m.get("reused_embeddings") or 0) >= (m.get("seeds") or 1))
         return (f"{wall:.1f} h, one run of the whole suite" + (
             f" ({', '.join(cached)}: embeddings cached by an earlier run, the encoder's pass not timed)"
             if cached else ""), wall <= hours)
@@ -324,7 +326,7 @@ def suite_table(record: dict, second: str | None = None) -> str:
         secs = m.get("train_seconds")
         time_s = "–" if secs is None else (f"{secs / 60:.1f} min" if secs >= 120 else f"{secs:.0f} s")
         if secs is not None and m.get("reused_embeddings"):  # the encoder's pass was an earlier run's
-            time_s += f" (head only: cached embeddings, {m['reused_embeddings']} of {m['seeds']} runs)"
+            time_s += f" ({m['reused_embeddings']} of {m['seeds']} runs head only: embeddings cached)"
         speed = m.get("predict_texts_per_s")
         lines.append(f"| {m['model']} | {score} | {ci} | {'–' if s2 is None else format(s2['mean'], '.3f')} | "
                      f"{'–' if dev is None else format(dev, '.3f')} | {_rows(m)} | {epochs} | {time_s} | "
