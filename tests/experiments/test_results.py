@@ -214,7 +214,7 @@ def test_merged_records_replace_what_was_rerun_and_say_when_each_was_measured():
     assert by["tfidf"]["commit"] == "aaa1111" and by["ensemble"]["commit"] == "aaa1111"  # not rerun: kept
     # the kept tfidf rests on 3 seeds, the rerun minilm on 1: the table is on 1 of the suite's 3 seeds
     assert rec["not_run"] == ["lexicon"] and rec["seeds"] == 1
-    assert "1 of the suite's 3 seeds" in render([rec], {})
+    assert "fewer seeds than the suite plans: minilm 1 of 3, mpnet 1 of 3" in render([rec], {})
     # a later 3-seed run of minilm alone leaves mpnet (kept from the 1-seed invocation) on 1 seed: still partial
     again = dict(_record([_model("minilm", 0.69, 3)], ["tfidf", "lexicon", "mpnet", "ensemble"], "ccc3333",
                          "2026-12-03T11:00:00+00:00"), seeds=3)
@@ -227,6 +227,22 @@ def test_merged_records_replace_what_was_rerun_and_say_when_each_was_measured():
     # another suite's or another metric's file is replaced, not merged
     other = dict(old, primary_metric="accuracy")
     assert [m["model"] for m in merge_records(other, new)["models"]] == ["minilm", "mpnet"]
+
+
+def test_a_model_kept_from_an_older_file_gets_the_seeds_the_suite_plans_for_it():
+    from emotune.experiments.results import merge_records, render
+
+    # a file from before planned_seeds: MPNet's one seed (its plan) read against the suite's three
+    old = _record([_model("mpnet", 0.73, 1), _model("ensemble", 0.74, 1, "ensemble")], [], "aaa1111",
+                  "2026-12-01T10:00:00+00:00")
+    new = dict(_record([dict(_model("minilm", 0.70, 3), planned_seeds=3)], ["mpnet"], "bbb2222",
+                       "2026-12-02T11:00:00+00:00"), planned_seeds={"minilm": 3, "mpnet": 1}, seeds=3)
+    rec = merge_records(old, new)
+    assert {m["model"]: m["planned_seeds"] for m in rec["models"]} == {"mpnet": 1, "minilm": 3, "ensemble": None}
+    text = render([rec], {})
+    assert "Partial run" not in text  # every model on the seeds planned for it
+    short = merge_records(old, dict(new, models=[dict(new["models"][0], seeds=2)]))
+    assert "(fewer seeds than the suite plans: minilm 2 of 3)" in render([short], {})
 
 
 def test_publish_names_a_results_file_it_cannot_read(quick_results, tmp_path):

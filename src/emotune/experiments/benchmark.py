@@ -451,7 +451,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
     return {
         "suite": plan.suite.name, "quick": plan.quick, "seeds": plan.seeds, "jobs": jobs,
         # a run of part of the suite (--models, --seeds) says what it left out: its tables are not the suite's
-        "suite_seeds": suite_seeds,
+        "suite_seeds": suite_seeds, "planned_seeds": {m.key: m.seeds_for(suite_seeds) for m in plan.suite.models},
         "not_run": [m.key for m in (plan.suite.quick_models if plan.quick and plan.suite.quick_models is not None
                                     else plan.suite.models) if m.key not in {s.key for s in plan.runs}],
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),

@@ -87,6 +87,8 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             "machine": _machine(results), "primary_metric": primary, "secondary_metric": secondary,
             "jobs": results.get("jobs", 1),
             "seeds": results.get("seeds"), "suite_seeds": results.get("suite_seeds"),
+            # every model's planned seeds, run or not (a merge fills them into entries measured before the field)
+            **({"planned_seeds": results["planned_seeds"]} if results.get("planned_seeds") else {}),
             "not_run": results.get("not_run") or [], "wall_seconds": results.get("wall_seconds"),
             **({"reused_runs": len(results["reused_runs"])} if "reused_runs" in results else {}),
             "reference_eval_rows": results.get("reference_eval_rows"),
@@ -115,8 +117,9 @@ def merge_records(old: dict | None, new: dict) -> dict:
     if old is None or old.get("suite") != new["suite"] or old.get("primary_metric") != new["primary_metric"]:
         return dict(new, models=new_models, invocations=invocations(new))
     measured = {m["model"] for m in new_models}
-    keep = [m for m in stamp(old) if m["model"] not in measured
-            and (m["model"] in new.get("not_run", []) or m.get("kind") == "ensemble")]
+    planned = new.get("planned_seeds") or {}
+    keep = [dict(m, planned_seeds=m.get("planned_seeds") or planned.get(m["model"])) for m in stamp(old)
+            if m["model"] not in measured and (m["model"] in new.get("not_run", []) or m.get("kind") == "ensemble")]
     kept = {m["model"] for m in keep}
     order = [m["model"] for m in old["models"]] + [m["model"] for m in new_models]
     models = sorted(new_models + keep, key=lambda m: order.index(m["model"]))
@@ -288,8 +291,13 @@ def partial_line(record: dict) -> str | None:
     parts = []
     if record.get("not_run"):
         parts.append("not run in this invocation: " + ", ".join(record["not_run"]))
-    if record.get("suite_seeds") and record.get("seeds") and record["seeds"] < record["suite_seeds"]:
-        parts.append(f"{record['seeds']} of the suite's {record['suite_seeds']} seeds")
+    short = []  # each seeded model against the seeds the suite plans for it (MPNet: 1 by design)
+    for m in record.get("models") or []:
+        want = m.get("planned_seeds") or record.get("suite_seeds") or 0
+        if m.get("kind") != "ensemble" and m.get("status") != "failed" and (m.get("seeds") or 0) < want:
+            short.append(f"{m['model']} {m.get('seeds') or 0} of {want}")
+    if short:
+        parts.append("fewer seeds than the suite plans: " + ", ".join(short))
     return "**Partial run** (" + "; ".join(parts) + ")." if parts else None
 
 
