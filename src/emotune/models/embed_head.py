@@ -64,8 +64,8 @@ class EmbedHeadClassifier(EmotionClassifier):
             raise ModelError("Cannot fit the embed-head model on an empty training set")
         from emotune.models import embeddings
 
-        self.reused_embeddings = [name for name, d in (("train", train), ("dev", dev)) if d is not None and len(d)
-                                  and len(d) >= _CACHE_MIN and embeddings.is_cached(
+        self.reused_embeddings = [name for name, d in (("train", train), ("dev", dev))
+                                  if d is not None and len(d) >= _CACHE_MIN and embeddings.is_cached(
                                       list(d.texts), self.encoder_name, max_length=self.training_config.max_length)]
         X = self.embed(train.texts, progress=True, cache=True)
         Xd = self.embed(dev.texts, progress=True, cache=True) if dev is not None and len(dev) else None

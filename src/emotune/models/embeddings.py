@@ -43,6 +43,10 @@ def _device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _as_text(texts: Sequence) -> list[str]:
+    return [t if isinstance(t, str) else str(t) for t in texts]
+
+
 def _cache_file(model: str, texts: Sequence[str], normalize: bool, max_length: int) -> Path:
     h = hashlib.sha256()
     h.update(f"{model}\0{normalize}\0{max_length}\0".encode())
@@ -57,8 +61,7 @@ def is_cached(texts: Sequence[str], model: str = DEFAULT_ENCODER, normalize: boo
               max_length: int = 256) -> bool:
     """Whether ``encode(texts, ..., cache=True)`` would read its result from the on-disk cache (a run that
     does says so in its metrics: its fit time then lacks the encoder's pass)."""
-    texts = [t if isinstance(t, str) else str(t) for t in texts]
-    return _cache_file(resolve_model(model), texts, normalize, max_length).is_file()
+    return _cache_file(resolve_model(model), _as_text(texts), normalize, max_length).is_file()
 
 
 def encode(texts: Sequence[str], model: str = DEFAULT_ENCODER, batch_size: int = 64, progress: bool = True,
@@ -72,7 +75,7 @@ def encode(texts: Sequence[str], model: str = DEFAULT_ENCODER, batch_size: int =
     """
     import torch
 
-    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    texts = _as_text(texts)
     resolved = resolve_model(model)
     path = _cache_file(resolved, texts, normalize, max_length) if cache else None
     if path is not None and path.is_file():
