@@ -166,8 +166,9 @@ _BACKEND_SUITES = (
         ModelSpec("embed-head", ("goemotions-embed-head",)), _SMOL_FEATURES,
         ModelSpec("minilm", ("goemotions-minilm",)),
         ModelSpec("mpnet", ("goemotions-minilm",), ("model.name=mpnet", "training.epochs=1", "training.learning_rate=3e-5"),
-                  note="MiniLM recipe with MPNet; full train split, 1 epoch, 1 seed (~2.5 h on one CPU core: dair-emotion "
-                       "took 55 min an epoch for 16k tweets)",
+                  note="MiniLM recipe with MPNet; full train split, 1 epoch, 1 seed: 61 min an epoch on one CPU core "
+                       "(2026-12-05), so the 4 epochs MiniLM needs (4 h) do not fit the suite; after one epoch it is "
+                       "below TF-IDF",
                   max_seeds=1),
         # SmolLM2 + LoRA on all 43k comments: ~2 h an epoch on one core (measured 2026-12-04), so the whole split;
         # the 10,000-row sample of the 2026-12-01 suite stays as a same-budget pair with MiniLM
