@@ -18,8 +18,8 @@ A single-label run's rule (macro-F1 is the ranking metric there, and argmax favo
 - ``class offsets`` - argmax of log-probability plus a per-class offset, the offsets chosen on dev for
   macro-F1 by coordinate ascent (each class in turn over -2.0, -1.9, ..., 2.0; three rounds).
 
-Choosing a way by its dev score favours the more flexible ones: they fit dev's own noise. Each row therefore also
-carries a **cross-fitted** dev score: dev split in 5 folds, thresholds chosen on 4, applied to the 5th, the
+Choosing a way by its dev score favours the more flexible ones: they fit dev's own noise. Each row therefore
+also carries a **cross-fitted** dev score: dev split in 5 folds, the rule chosen on 4, applied to the 5th, the
 held-out decisions pooled over dev and scored once - what the way is worth on rows it did not see.
 
 Writes ``benchmarks/results/recipes-NAME.json`` (one row per run and way, macro-F1 as the table's score,
