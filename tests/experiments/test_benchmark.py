@@ -90,9 +90,8 @@ def test_benchmark_resumes_finished_runs(tmp_path):
 
 
 def test_quick_isear_benchmark_end_to_end(tmp_path):
-    # jobs=1: the seeds run in turn, so the second embed-head seed finds what the first cached (on 2 free
-    # cores the default runs them side by side and neither may find it; jobs=2 is tested below)
-    res = benchmark.run_suite("isear", quick=True, out_dir=tmp_path, progress=False, n_resamples=200, jobs=1)
+    # default jobs (one per core): embed-head's later seeds still start after its first (cache_primers)
+    res = benchmark.run_suite("isear", quick=True, out_dir=tmp_path, progress=False, n_resamples=200)
     rows = {r["model"]: r for r in res.results["models"]}
     assert list(rows) == ["tfidf", "lexicon", "embed-head", "minilm", "ensemble"]
     for key, row in rows.items():

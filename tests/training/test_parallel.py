@@ -4,7 +4,7 @@ import os
 import pytest
 
 from emotune.config import RunConfig
-from emotune.training.parallel import default_jobs, dependencies, run_cost, start_order
+from emotune.training.parallel import FoldRun, cache_primers, default_jobs, dependencies, run_cost, start_order
 
 
 def _cfg(**model) -> RunConfig:
@@ -48,6 +48,28 @@ def test_a_run_that_loads_another_waits_for_it(tmp_path):
     assert dependencies(_cfg(backend="encoder", name="minilm"), runs) == set()
     stage2 = _cfg(backend="encoder", name="minilm", init_from=str(runs["other"]))  # transfer: after its stage 1
     assert dependencies(stage2, runs) == {"other"}
+
+
+def test_later_seeds_of_a_frozen_embedding_model_wait_for_its_first(tmp_path):
+    from types import SimpleNamespace
+
+    def spec(run, seed, **model):
+        cfg = RunConfig.from_dict({"name": run, "model": model, "training": {"seed": seed}})
+        return SimpleNamespace(config=cfg, run_dir=tmp_path / run)
+
+    minilm = [spec(f"embed-head-s{s}", s, backend="embed-head", name="minilm") for s in (42, 43, 44)]
+    smollm2 = [spec(f"features-s{s}", s, backend="embed-head", name="smollm2") for s in (42, 43)]
+    other = [spec("tfidf-s42", 42, backend="tfidf"), spec("tfidf-s43", 43, backend="tfidf")]
+    wait = cache_primers(minilm + smollm2 + other)
+    first, first_smol = str(minilm[0].run_dir), str(smollm2[0].run_dir)
+    assert wait == {str(minilm[1].run_dir): {first}, str(minilm[2].run_dir): {first},
+                    str(smollm2[1].run_dir): {first_smol}}
+    # another split (a sample of train) embeds other texts: its own first seed; folds carry their own data
+    sampled = spec("embed-head-10k-s43", 43, backend="embed-head", name="minilm")
+    sampled.config = RunConfig.from_dict({"name": "x", "data": {"max_train": 10000},
+                                          "model": {"backend": "embed-head", "name": "minilm"}})
+    folds = [FoldRun(minilm[0].config, tmp_path / f"fold_{i}", data=object()) for i in range(2)]
+    assert cache_primers([minilm[0], sampled, *folds]) == {}
 
 
 def test_default_jobs_is_the_cpus_this_process_may_use():

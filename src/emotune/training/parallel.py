@@ -11,13 +11,16 @@ A run to train is anything with ``config`` and ``run_dir`` (a suite's :class:`Ru
 :class:`FoldRun`); a fold also carries its ``data`` (its part of train) and ``report_test``.
 
 This is a process pool from the standard library (:class:`concurrent.futures.ProcessPoolExecutor`)
-plus the suite's one ordering rule - a run that loads another run of the suite (``model.name``,
-``model.init_from`` or an ensemble member pointing into the suite's run folder) starts after it -
-not a scheduler: one machine, a fixed list of runs, each resumable by itself.
+plus the suite's two ordering rules - a run that loads another run of the suite (``model.name``,
+``model.init_from`` or an ensemble member pointing into the suite's run folder) starts after it; the
+seeds of one frozen-embedding model on one split start after its first seed, whose fit leaves the
+train/dev embeddings in the on-disk cache (:func:`cache_primers`) - not a scheduler: one machine, a fixed
+list of runs, each resumable by itself.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import time
@@ -96,6 +99,29 @@ def dependencies(config, run_dirs: dict[str, Path]) -> set[str]:
     return out
 
 
+def cache_primers(specs: list) -> dict[str, set[str]]:
+    """``{run: {the run it waits for}}`` for the seeds of one ``embed-head`` model on one split: their fits
+    embed the same train/dev texts, which the first leaves in the on-disk cache (``models/embeddings.py``).
+    Started side by side each seed would make the encoder's pass itself (a cold SmolLM2 pass over
+    GoEmotions is 45 min of a core); started after the first they fit the head alone. A soft order: a
+    failed first seed does not fail the others. ``specs`` in start order; folds (own data) are left alone."""
+    first: dict[str, str] = {}
+    out: dict[str, set[str]] = {}
+    for spec in specs:
+        if spec.config.model.backend != "embed-head" or getattr(spec, "data", None) is not None:
+            continue
+        cfg = spec.config.model_dump(mode="json")
+        cfg["training"].pop("seed", None)
+        key = json.dumps({k: v for k, v in cfg.items() if k not in ("name", "description", "output_dir")},
+                         sort_keys=True, default=str)
+        name = str(spec.run_dir)
+        if key in first:
+            out[name] = {first[key]}
+        else:
+            first[key] = name
+    return out
+
+
 # -- the worker side --------------------------------------------------------------------------------
 _CORE = None  # this worker's core
 
@@ -146,7 +172,8 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
     """Train ``specs`` (RunSpecs or FoldRuns still to train) on ``jobs`` pinned single-thread workers.
 
     Returns ``{str(run_dir): status}``. The longest chains of work start first (:func:`start_order`); a
-    run that loads another run of the list waits for it (and fails with a message when that one failed).
+    run that loads another run of the list waits for it (and fails with a message when that one failed);
+    a frozen-embedding model's later seeds wait for its first (:func:`cache_primers`).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -156,6 +183,7 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
     deps = {str(s.run_dir): dependencies(s.config, names) - {str(s.run_dir)} for s in specs}
     order = start_order({str(s.run_dir): run_cost(s.config) for s in specs}, deps)
     pending = sorted(specs, key=lambda s: order.index(str(s.run_dir)))
+    after = cache_primers(pending)  # soft: waits for the run to end, whatever its status
     status: dict[str, dict] = {}
     running: dict[Future, object] = {}
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no inherited torch threads or locks
@@ -176,13 +204,15 @@ def train_parallel(specs: list, jobs: int, say: Callable[[str], None], *,
                     status[str(spec.run_dir)] = {"status": "failed",
                                                  "error": f"needs {Path(sorted(blocked)[0]).name}, which failed"}
                     bar.advance(task)
-                elif deps[str(spec.run_dir)] <= done_names and len(running) < jobs:
+                elif (deps[str(spec.run_dir)] <= done_names and after.get(str(spec.run_dir), set()) <= set(status)
+                      and len(running) < jobs):
                     pending.remove(spec)
                     running[pool.submit(_train_in_worker, spec)] = spec
                     say(f"[bold]> {label(spec)}[/] started")
             if not running:
                 if pending:  # a dependency outside the list: train the rest anyway, it will say what is missing
                     deps.update({str(s.run_dir): set() for s in pending})
+                    after.clear()
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in finished:
