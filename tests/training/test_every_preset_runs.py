@@ -31,7 +31,8 @@ ARCH = {
     "minilm": "bert", "bge-small": "bert", "mpnet": "mpnet", "roberta-base": "roberta", "distilbert": "distilbert",
     "distilroberta": "roberta", "xlm-roberta-large": "xlm-roberta", "flan-t5-small": "t5",
     "smollm2": "llama", "llama2-7b": "llama", "llama3.2-1b": "llama", "llama3.2-3b-instruct": "llama",
-    "mistral-7b-instruct": "mistral", "gemma-2b": "gemma", "qwen2.5-1.5b": "qwen2", "qwen2.5-14b-instruct": "qwen2",
+    "mistral-7b-instruct": "mistral", "gemma-2b": "gemma", "gemma3-270m": "gemma3", "qwen2.5-1.5b": "qwen2",
+    "qwen2.5-14b-instruct": "qwen2",
 }
 SMALL = ["data.max_train=40", "data.max_eval=12", "training.epochs=1", "training.max_length=48",
          "training.batch_size=8", "training.eval_batch_size=16", "training.grad_accum=1",

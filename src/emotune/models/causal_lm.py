@@ -2,8 +2,8 @@
 
 Llama, Mistral, Gemma, Qwen2 and SmolLM2 (a Llama) load as ``AutoModelForSequenceClassification``:
 the model reads the text and a new linear ``score`` head maps the hidden state of the last
-real token to the labels. LoRA adapters (PEFT) on the attention projections plus the head are
-trained; the base weights stay frozen.
+real token to the labels. LoRA adapters (PEFT) on every linear projection of the blocks (attention and MLP;
+``model.lora.target_modules`` narrows them) plus the head are trained; the base weights stay frozen.
 
 Choices worth knowing:
 
@@ -38,11 +38,29 @@ from emotune.models.base import EmotionClassifier
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2"
-DEFAULT_TARGETS = ["q_proj", "v_proj"]
+# LoRA on all seven linear projections of a Llama-style block by default: on 1,500 ISEAR rows this scored
+# 0.626 macro-F1 against 0.270 for the q/v-only adapters of the original recipes (issue #18)
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 # Bytes per parameter for the frozen base weights; training adds activations and LoRA states.
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "8bit": 1.1, "4bit": 0.6, "full": 16.0}
 TRAIN_OVERHEAD = 1.5
+
+
+def lora_targets(model, configured: list[str] | None) -> list[str]:
+    """The modules LoRA adapts: ``model.lora.target_modules`` when set, else :data:`DEFAULT_TARGETS` where the
+    blocks have them, else PEFT's attention projections for the architecture (shared with the instruct backend)."""
+    if configured:
+        return list(configured)
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    if set(DEFAULT_TARGETS) <= names:
+        return list(DEFAULT_TARGETS)
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
+
+    if model.config.model_type in mapping:
+        return list(mapping[model.config.model_type])
+    raise ModelError(f"No default LoRA target modules for model type '{model.config.model_type}'",
+                     hint="Set model.lora.target_modules (e.g. [q_proj, v_proj]) to the attention projections.")
 
 
 def resolve_source(name: str | None) -> str:
@@ -169,20 +187,6 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
         check_fits(n, BYTES_PER_PARAM[key], factor=TRAIN_OVERHEAD,
                       what=f"'{self.model_name}' ({human_count(n)} parameters, {key}) in {where}", hint=hint)
 
-    def _lora_targets(self, model) -> list[str] | None:
-        lora = self.model_config.lora
-        if lora.target_modules:
-            return list(lora.target_modules)
-        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
-
-        if model.config.model_type in mapping:
-            return list(mapping[model.config.model_type])
-        names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-        if set(DEFAULT_TARGETS) <= names:
-            return list(DEFAULT_TARGETS)
-        raise ModelError(f"No default LoRA target modules for model type '{model.config.model_type}'",
-                         hint="Set model.lora.target_modules (e.g. [q_proj, v_proj]) to the attention projections.")
-
     def build(self) -> None:
         """Base model + LoRA adapters (or QLoRA, or a full fine-tune when ``lora.enabled`` is false)."""
         import torch
@@ -206,7 +210,7 @@ class CausalLMClassifier(SequenceClassifierMixin, EmotionClassifier):
             from peft import LoraConfig, TaskType, get_peft_model
 
             peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha,
-                                     lora_dropout=lora.dropout, target_modules=self._lora_targets(model),
+                                     lora_dropout=lora.dropout, target_modules=lora_targets(model, lora.target_modules),
                                      modules_to_save=self._head_names(model))
             with quiet_hf(errors_only=False):
                 model = get_peft_model(model, peft_config)

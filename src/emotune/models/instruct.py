@@ -63,6 +63,7 @@ from emotune import runtime
 from emotune.errors import ConfigError, DataError, ModelError
 from emotune.metrics import softmax
 from emotune.models.base import MODEL_META, EmotionClassifier
+from emotune.models.causal_lm import lora_targets
 from emotune.models.instruct_prompt import ANSWER_RESERVE, Prompter
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ class InstructClassifier(EmotionClassifier):
             base.gradient_checkpointing_enable()
             base.enable_input_require_grads()
         config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                            target_modules=lora.target_modules)
+                            target_modules=lora_targets(base, lora.target_modules))
         try:
             self.model = get_peft_model(base, config)
         except ValueError as exc:

