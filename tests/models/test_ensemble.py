@@ -8,6 +8,7 @@ from emotune.data.labels import LabelSet, Task
 from emotune.errors import ModelError
 from emotune.models.base import load_classifier
 from emotune.models.ensemble import EnsembleClassifier
+from emotune.runs import Run
 from emotune.config import EnsembleModelConfig, RunConfig
 from emotune.training.trainer import train
 from tests.fixtures import toy
@@ -78,3 +79,27 @@ def test_mismatched_label_sets_are_listed(member_runs):
 def test_needs_members():
     with pytest.raises(ModelError, match="model.members"):
         EnsembleClassifier(toy.ISEAR, EnsembleModelConfig())
+
+
+def test_members_stored_scores_are_read_not_recomputed(tmp_path, member_runs, monkeypatch):
+    """A member run's dev/test predictions stand in for its predict_proba on those texts; others are predicted."""
+    _, runs = member_runs
+    data = toy.prepared("single")
+    paths = [runs[("single", n)] for n in ("tfidf", "tfidf-c")]
+    ens = _ens(data.label_set, paths)
+    members = ens.load_members()
+    fresh = np.mean([m.predict_proba(data.test.texts) for m in members], axis=0)
+    calls = []
+    for m in members:
+        original = m.predict_proba
+        monkeypatch.setattr(m, "predict_proba",
+                            lambda texts, batch_size=None, f=original: calls.append(len(texts)) or f(texts))
+    ens.fit(data.train, data.dev)
+    np.testing.assert_allclose(ens.predict_proba(data.test.texts), fresh, atol=1e-6)  # float32 on disk
+    np.testing.assert_allclose(ens.predict_proba(data.test.texts[3:7]), fresh[3:7], atol=1e-6)
+    assert calls == []  # dev (fit) and test, whole or in part: all read from the runs' predictions
+    ens.predict_proba(["a text no run has scored", data.test.texts[0]])
+    assert calls == [2, 2]  # one unseen text: every member predicts the request
+    # a member that is a bare model directory (a saved ensemble's members) has nothing stored
+    bare = _ens(data.label_set, [Run.open(p).model_dir for p in paths])
+    assert bare._stored_scores(0) == {}

@@ -7,6 +7,14 @@ thresholds on dev and scores dev/test, so an ensemble run reads like any other r
 ``combine: mean`` averages probabilities (regression: values). ``combine: vote`` gives each
 label the share of members that predict it (single-label: argmax; multi-label: each member's
 own thresholds), with the mean probability as a tie-breaker far below one vote.
+
+A member given as a run directory is not asked again for texts its run already scored: its stored
+dev/test predictions (``predictions/*.npz`` with the texts beside them) are read instead, when every
+text of a request is among them. Building a suite's ensemble otherwise re-ran each member over dev
+(three times: the members' dev scores, the ensemble's, the trainer's) and test - ~25 min of a core
+for a SmolLM2 member on GoEmotions. The stored scores are the member's own ``predict_proba`` output
+for the same texts, kept as float32 (differences below 1e-6); a saved ensemble points to model
+directories, so serving it always runs the members.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class EnsembleClassifier(EmotionClassifier):
             raise ModelError("An ensemble needs members: set model.members to a list of run directories",
                              hint="e.g. --set 'model.members=[runs/isear-tfidf, runs/isear-minilm]'")
         self.members = members
+        self._stored: dict[int, dict[str, np.ndarray]] = {}
 
     # -- members ------------------------------------------------------------------------------
     def load_members(self) -> list[EmotionClassifier]:
@@ -81,7 +90,7 @@ class EnsembleClassifier(EmotionClassifier):
 
             y, primary = dev.y(), PRIMARY[self.task]
             for i, (path, clf) in enumerate(zip(self.member_paths, members)):
-                m = compute_metrics(self.label_set, y, clf.predict_proba(dev.texts), clf.thresholds)
+                m = compute_metrics(self.label_set, y, self._member_scores(i, clf, dev.texts), clf.thresholds)
                 row[f"dev_member{i}_{primary}"] = m[primary]
             row.update({f"dev_{k}": v for k, v in compute_metrics(self.label_set, y, self.predict_proba(dev.texts)).items()})
         return [row]
@@ -89,7 +98,7 @@ class EnsembleClassifier(EmotionClassifier):
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = list(texts)
         members = self.load_members()
-        scores = [np.asarray(m.predict_proba(texts, batch_size=batch_size), dtype=float) for m in members]
+        scores = [self._member_scores(i, m, texts, batch_size) for i, m in enumerate(members)]
         mean = np.mean(scores, axis=0)
         if self.model_config.combine == "mean" or self.task == Task.REGRESSION:
             return mean
@@ -104,6 +113,30 @@ class EnsembleClassifier(EmotionClassifier):
             thr = m.thresholds if m.thresholds is not None else np.full(s.shape[1], 0.5)
             votes += s >= thr
         return np.clip(votes / len(scores) + _TIE_BREAK * (mean - 0.5), 0.0, 1.0)
+
+    def _member_scores(self, i: int, member: EmotionClassifier, texts: Sequence[str],
+                       batch_size: int | None = None) -> np.ndarray:
+        texts = list(texts)
+        known = self._stored_scores(i)
+        rows = [known.get(t) for t in texts] if known else []
+        if texts and rows and all(r is not None for r in rows):
+            return np.stack(rows).astype(float)
+        return np.asarray(member.predict_proba(texts, batch_size=batch_size), dtype=float)
+
+    def _stored_scores(self, i: int) -> dict[str, np.ndarray]:
+        """Member ``i``'s stored dev/test scores by text ({} unless it is a run directory that kept them)."""
+        if i not in self._stored:
+            from emotune.runs import PREDICTIONS_DIR, is_run_dir, load_predictions
+
+            known: dict[str, np.ndarray] = {}
+            path = self.member_paths[i]
+            for split in ("dev", "test"):
+                if is_run_dir(path) and (path / PREDICTIONS_DIR / f"{split}.npz").is_file():
+                    p = load_predictions(path, split)
+                    if p.texts is not None and len(p.texts) == len(p.scores):
+                        known.update(zip(p.texts, p.scores))
+            self._stored[i] = known
+        return self._stored[i]
 
     # -- persistence --------------------------------------------------------------------------
     def _save(self, path: Path) -> dict:
