@@ -118,9 +118,8 @@ class EnsembleClassifier(EmotionClassifier):
                        batch_size: int | None = None) -> np.ndarray:
         texts = list(texts)
         known = self._stored_scores(i)
-        rows = [known.get(t) for t in texts] if known else []
-        if texts and rows and all(r is not None for r in rows):
-            return np.stack(rows).astype(float)
+        if texts and known and all(t in known for t in texts):
+            return np.stack([known[t] for t in texts]).astype(float)
         return np.asarray(member.predict_proba(texts, batch_size=batch_size), dtype=float)
 
     def _stored_scores(self, i: int) -> dict[str, np.ndarray]:

