@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from emotune import runtime
@@ -88,3 +89,14 @@ def test_batch_layout_keeps_the_effective_batch():
     b, a = runtime.batch_layout(16, 1, 3)  # 16 does not split in 3: the nearest layout
     assert b * a * 3 == 15
     assert runtime.batch_layout(16, 2, 4, keep_effective=False) == (16, 2)  # "grow": both per process
+
+
+def test_the_fit_clock_carries_a_checkpoints_reading_across_a_resume():
+    runtime.start_fit_clock()
+    assert runtime.fit_resumed() is None and 0 <= runtime.fit_elapsed() < 5
+    runtime.resume_fit_clock(600.0)  # the checkpoint continued was saved 10 min into the fit
+    assert runtime.fit_resumed() == "clocked"
+    assert runtime.fit_elapsed() == pytest.approx(600.0, abs=1.0)  # this process's load time is not counted twice
+    runtime.start_fit_clock()  # the next fit starts from zero
+    runtime.resume_fit_clock(None)  # a checkpoint from before the clock: only this process's time counts
+    assert runtime.fit_resumed() == "unclocked" and runtime.fit_elapsed() < 5

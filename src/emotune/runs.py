@@ -7,7 +7,8 @@ so its presence marks a finished run)::
       config.yaml            the full RunConfig (every default spelled out)
       labels.json            the LabelSet
       data.json              split sizes, data-preparation notes, sha256 of each split's texts
-      checkpoints/           the backend's resumable state (deleted by nobody; may be empty)
+      checkpoints/           the backend's resumable state (deleted by nobody; may be empty); each
+                             checkpoint-N/emotune_clock.json holds the fitting seconds when it was saved
       history.jsonl          one JSON row per epoch (appended on resume)
       predictions/dev.npz    arrays only: scores (n, n_labels), y_true
       predictions/test.npz

@@ -161,3 +161,39 @@ def batch_layout(batch_size: int, grad_accum: int, processes: int, keep_effectiv
         log.warning("effective batch %d cannot be split over %d processes; using %d x %d per process "
                     "(effective batch %d)", effective, processes, batch, accum, batch * accum * processes)
     return batch, accum
+
+
+# -- the fit clock: a run's fitting time across resumes ------------------------------------------
+# A run killed and resumed would otherwise report only the part after the resume. The trainer starts
+# the clock around a fit; each checkpoint stores the clock's reading (models.hf.checkpoints), and a
+# resume sets the clock to the reading of the checkpoint it continues, so the work redone after the
+# kill is not counted twice. Process state, like the thread count: a process fits one run at a time.
+_CLOCK = {"t0": None, "offset": 0.0, "resumed": None}
+
+
+def start_fit_clock() -> None:
+    import time
+
+    _CLOCK.update(t0=time.monotonic(), offset=0.0, resumed=None)
+
+
+def fit_elapsed() -> float:
+    """Seconds of fitting so far, earlier processes' included up to the checkpoint resumed from."""
+    import time
+
+    return 0.0 if _CLOCK["t0"] is None else _CLOCK["offset"] + time.monotonic() - _CLOCK["t0"]
+
+
+def resume_fit_clock(seconds: float | None) -> None:
+    """The fit continues a checkpoint whose clock read ``seconds`` (None: it has no reading, e.g.
+    written by an older emotune: the time before the resume is then unknown and not counted)."""
+    if seconds is None:
+        _CLOCK["resumed"] = "unclocked"
+        return
+    _CLOCK["offset"] += float(seconds) - fit_elapsed()
+    _CLOCK["resumed"] = "clocked"
+
+
+def fit_resumed() -> str | None:
+    """None (not resumed), "clocked" (earlier time counted) or "unclocked" (only this process's)."""
+    return _CLOCK["resumed"]

@@ -122,6 +122,16 @@ def test_a_train_time_without_the_encoders_pass_says_so(quick_results):
     assert "(2 of 2 runs head only: embeddings cached)" in row
 
 
+def test_a_train_time_missing_the_part_before_a_resume_says_so(quick_results):
+    results = dict(quick_results, models=[dict(m, resumed_unclocked=1 if m["model"] == "tfidf" else 0)
+                                          for m in quick_results["models"]])
+    rec = suite_record(results)
+    tfidf, lexicon = (next(m for m in rec["models"] if m["model"] == k) for k in ("tfidf", "lexicon"))
+    assert tfidf["resumed_unclocked"] == 1 and "resumed_unclocked" not in lexicon
+    row = next(line for line in suite_table(rec).splitlines() if line.startswith("| tfidf |"))
+    assert "(1 of 2 runs resumed from a checkpoint without a clock: only the part after the resume counted)" in row
+
+
 def test_a_target_can_also_be_read_from_a_recipe_comparison():
     # E-c: the suite decides for Jaccard; the same scores with thresholds chosen on dev for macro-F1 is a row of
     # a recipe comparison. The table shows both numbers and says where the second comes from.

@@ -68,6 +68,9 @@ def test_kill_9_mid_training_then_rerun_continues_from_the_checkpoint(tmp_path):
     proc.wait(timeout=60)
     assert first is not None, "training ended (or timed out) before its first checkpoint: nothing was killed"
     assert proc.returncode == -signal.SIGKILL
+    # the checkpoint holds the fit clock's reading, so the resumed run reports its whole fitting time
+    clock = json.loads((first / "emotune_clock.json").read_text())["fit_seconds"]
+    assert clock > 0
     assert not rd.is_finished(killed_run)  # no metrics.json: an unfinished run, not a corrupt finished one
 
     rerun = subprocess.run(_command(config, killed_run), cwd=ROOT, env=env, capture_output=True, text=True,
@@ -77,6 +80,8 @@ def test_kill_9_mid_training_then_rerun_continues_from_the_checkpoint(tmp_path):
     assert rd.is_finished(killed_run)
     epochs = [row["epoch"] for row in rd.load_history(killed_run)]
     assert epochs == [1, 2, 3]
+    resumed = json.loads((killed_run / "metrics.json").read_text())
+    assert resumed["fit_resumed"] == "clocked" and resumed["fit_seconds"] > clock
 
     straight = tmp_path / "straight"
     subprocess.run(_command(config, straight), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,

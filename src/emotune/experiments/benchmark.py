@@ -437,6 +437,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
             "dev_primary": {k: dev[primary][k] for k in ("mean", "std", "n")} if primary in dev else None,
             "train_seconds": float(np.mean(fit)) if fit and (_learns(specs[0]) or key == "ensemble") else None,
             "texts_per_s": speed, "reused_embeddings": sum(bool(r.metrics.get("reused_embeddings")) for r in records),
+            "resumed_unclocked": sum(r.metrics.get("fit_resumed") == "unclocked" for r in records),
             "train_rows": sizes.get("train") if _learns(specs[0]) else None, "eval_rows": eval_rows, "note": note,
             "kind": "ensemble" if key == "ensemble" else "single",
             "planned_seeds": next((m.seeds_for(suite_seeds) for m in plan.suite.models if m.key == key), None),

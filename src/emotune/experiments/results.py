@@ -21,7 +21,9 @@ A suite file::
 
 A frozen-feature model (embed-head, smollm2-features) whose runs read their train/dev embeddings from the
 on-disk cache an earlier run filled carries ``"reused_embeddings": <runs>``: its train time is the head's
-alone, and the tables say so beside it and beside a suite's wall time.
+alone, and the tables say so beside it and beside a suite's wall time. A model with runs resumed from a
+checkpoint that had no fit clock (saved by an emotune before the clock) carries ``"resumed_unclocked":
+<runs>``: their train time is the part after the resume; a resume from a clocked checkpoint counts it whole.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             **({"primary_metric": own} if own != primary else {}),
             # runs whose fit read train/dev embeddings an earlier run cached: their train time is the head's alone
             **({"reused_embeddings": r["reused_embeddings"]} if r.get("reused_embeddings") else {}),
+            # runs resumed from a checkpoint without a fit clock: their train time misses the part before the resume
+            **({"resumed_unclocked": r["resumed_unclocked"]} if r.get("resumed_unclocked") else {}),
         })
     secondary = next((r["secondary"][0] for r in results["models"] if r.get("secondary")), None)
     return {"suite": results["suite"], "commit": commit, "date": date or results.get("started_at"),
@@ -253,6 +257,8 @@ def _check_wall(record: dict, models: list[dict], hours: float) -> tuple[str, bo
     what = (f">= {bound:.1f} h: its training times add up to {one_core:.1f} h of one core"
             + (", without " + ", ".join(missing) if missing else "")
             + ("; models on fewer seeds than the suite's would add more" if fewer else "")
+            + ("; runs resumed without a clock would add more" if any(m.get("resumed_unclocked") for m in models)
+               else "")
             + "; not measured as one run")
     return what, False if bound > hours else None
 
@@ -335,6 +341,9 @@ def suite_table(record: dict, second: str | None = None) -> str:
         time_s = "–" if secs is None else (f"{secs / 60:.1f} min" if secs >= 120 else f"{secs:.0f} s")
         if secs is not None and m.get("reused_embeddings"):  # the encoder's pass was an earlier run's
             time_s += f" ({m['reused_embeddings']} of {m['seeds']} runs head only: embeddings cached)"
+        if secs is not None and m.get("resumed_unclocked"):
+            time_s += (f" ({m['resumed_unclocked']} of {m['seeds']} runs resumed from a checkpoint without a clock: "
+                       "only the part after the resume counted)")
         speed = m.get("predict_texts_per_s")
         lines.append(f"| {m['model']} | {score} | {ci} | {'–' if s2 is None else format(s2['mean'], '.3f')} | "
                      f"{'–' if dev is None else format(dev, '.3f')} | {_rows(m)} | {epochs} | {time_s} | "

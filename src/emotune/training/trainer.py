@@ -318,10 +318,10 @@ def _build_model(config: RunConfig, data: PreparedData, run_dir: Path, write: bo
 def _fit(clf, config: RunConfig, data: PreparedData, run_dir: Path, resuming: bool, say) -> tuple[list, float]:
     """Fit on train (dev for early stopping) and append the new history rows; returns (history, seconds)."""
     say(f"Fitting {config.model.backend}" + (f" ({config.model.name})" if config.model.name else ""))
-    t0 = time.time()
+    runtime.start_fit_clock()  # a resumed backend sets it to its checkpoint's reading (models.hf.checkpoints)
     with _oom_as_user_error(config, "training"):
         history = clf.fit(data.train, data.dev, output_dir=run_dir / rd.CHECKPOINT_DIR, resume=resuming) or []
-    fit_seconds = time.time() - t0
+    fit_seconds = runtime.fit_elapsed()
     if not runtime.is_main_process():
         return history, fit_seconds
     # appended: a resumed backend may return the epochs it restored from its checkpoint again
@@ -405,6 +405,8 @@ def _set_input_spec(clf, config: RunConfig, summary: dict) -> None:
 
 def _timings(metrics: dict, fit_seconds: float, scored: _Scored, started: float) -> None:
     metrics["fit_seconds"] = round(fit_seconds, 2)
+    if runtime.fit_resumed():  # "unclocked": its checkpoint had no clock, the time before the resume is missing
+        metrics["fit_resumed"] = runtime.fit_resumed()
     timed = "test" if scored.seconds.get("test") else "dev"
     n = metrics["sizes"][timed]
     if scored.seconds.get(timed) and n:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from emotune import runtime
+from emotune import atomic, runtime
+
+CLOCK_FILE = "emotune_clock.json"  # the fit clock's reading when the checkpoint was saved (runtime)
 
 
 def checkpoint_dir(output_dir: str | Path | None, name: str | None = None) -> Path | None:
@@ -100,4 +103,22 @@ class TimedCheckpointCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         self.last = self.clock()
+        return control
+
+
+def checkpoint_clock(checkpoint: str | Path) -> float | None:
+    """The fit clock's reading saved with ``checkpoint`` (None when it has none or it is unreadable)."""
+    try:
+        return float(json.loads((Path(checkpoint) / CLOCK_FILE).read_text(encoding="utf-8"))["fit_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class ClockCallback(TrainerCallback):
+    """Store the fit clock in every checkpoint, so a resumed run reports its whole fitting time."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if runtime.is_main_process() and folder.is_dir():
+            atomic.write_text(folder / CLOCK_FILE, json.dumps({"fit_seconds": round(runtime.fit_elapsed(), 2)}))
         return control

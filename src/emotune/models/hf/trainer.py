@@ -24,7 +24,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from emotune import runtime
 from emotune.data.labels import LabelSet, Task
 from emotune.models.hf.args import build_training_args, make_compute_metrics
-from emotune.models.hf.checkpoints import TimedCheckpointCallback, last_checkpoint
+from emotune.models.hf.checkpoints import ClockCallback, TimedCheckpointCallback, checkpoint_clock, last_checkpoint
 from emotune.models.hf.data import make_collator
 from emotune.models.hf.loss import distillation_loss, loss_fn
 from emotune.models.hf.resources import quiet_hf
@@ -272,6 +272,8 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
     # timed saves: one process only (ranks with their own clocks could disagree on the step to save at)
     if args.save_strategy != "no" and getattr(training, "checkpoint_minutes", 0) > 0 and runtime.world_size() == 1:
         cbs.append(TimedCheckpointCallback(training.checkpoint_minutes))
+    if args.save_strategy != "no":
+        cbs.append(ClockCallback())
     trainer = EmotuneTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds if has_eval else None,
         processing_class=tokenizer, data_collator=data_collator or make_collator(tokenizer),
@@ -284,6 +286,7 @@ def run_trainer(model, tokenizer, train_ds, dev_ds, *, label_set: LabelSet, trai
     ckpt = last_checkpoint(output_dir) if resume else None
     if ckpt:
         log.info("resuming from %s", ckpt)
+        runtime.resume_fit_clock(checkpoint_clock(ckpt))
     start = time.perf_counter()
     with quiet_hf():  # checkpoint "Writing model shards" bars, checkpoint-sorting notices
         trainer.train(resume_from_checkpoint=ckpt)
