@@ -93,6 +93,8 @@ class InstructConfig(_Strict):
     max_per_task: int | None = None  # seeded sample of tweets per extra task (speed)
     template: int = 0  # the wording used at prediction time
     file: str | None = None  # train rows of an `emotune instruct build` file, instead of `tasks`
+    # E-c asked emotion by emotion (11 rows a tweet) or as one checklist row (data.instruct.ec_task)
+    ec_format: Literal["questions", "checklist"] = "questions"
 
 
 class BackendConfig(_Strict):

@@ -35,6 +35,12 @@ def test_build_on_semeval_and_check(tmp_path, capsys):
     assert (tmp_path / "b.jsonl").read_bytes() == out.read_bytes()  # same seed, same file
     code, stdout, _ = _run(["instruct", "check", out], capsys)
     assert code == 0 and "6 valid rows" in stdout
+    # E-c as one checklist row a tweet (real SemEval-2018 E-c train)
+    code, stdout, err = _run(["instruct", "build", "--out", tmp_path / "ec.jsonl", "--tasks", "ec",
+                              "--max-per-task", 4, "--ec-format", "checklist"], capsys)
+    assert code == 0, err
+    rows = read_instructions(tmp_path / "ec.jsonl")
+    assert len(rows) == 4 and all(r["output"].count("\n") == 10 for r in rows)
 
 
 def test_bad_inputs_give_one_clear_line(tmp_path, capsys):
@@ -46,6 +52,8 @@ def test_bad_inputs_give_one_clear_line(tmp_path, capsys):
     assert code == 2 and "Unknown instruction task 'e-c'" in err
     code, _, err = _run(["instruct", "build", "--out", tmp_path / "x.jsonl", "--split", "validation"], capsys)
     assert code == 2 and "--split" in err
+    code, _, err = _run(["instruct", "build", "--out", tmp_path / "x.jsonl", "--ec-format", "list"], capsys)
+    assert code == 2 and "Unknown E-c format 'list'" in err and "Traceback" not in err
     code, _, err = _run(["instruct", "evaluate", tmp_path / "nope"], capsys)
     assert code == 2 and "not found" in err
 

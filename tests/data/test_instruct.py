@@ -175,3 +175,31 @@ def test_a_trained_models_own_wordings_can_replace_the_templates():
     rows = rows_from_dataset(ds, "ei-oc", templates=["{emotion} class? {meaning}"], templates_per_task=3)
     assert {r["instruction"].split(" class?")[0] for r in rows} == {"anger", "fear", "joy", "sadness"}
     assert all("moderate amount of" in r["instruction"] for r in rows)
+
+
+def test_ec_as_one_checklist_row_per_tweet(tmp_path):
+    from emotune.data.instruct import checklist_answer, parse_checklist, summarize
+
+    ds = fake_loader("semeval-ec").split("train")
+    rows = rows_from_dataset(ds, "ec", split="train", ec_format="checklist")
+    assert len(rows) == len(ds)  # one row a tweet, not 11
+    for row, labels in zip(rows, ds.frame["labels"]):
+        answers = parse_checklist(row["output"])
+        assert list(answers) == list(EC_EMOTIONS)  # every emotion, in order
+        assert {e for e, v in answers.items() if v} == set(labels)
+        assert all(e in row["instruction"] for e in EC_EMOTIONS) and row["label_set"] == ["no", "yes"]
+    assert rows[0]["output"].splitlines()[0] in ("anger: yes", "anger: no")
+    # the file round trip validates a checklist answer; a malformed one names its line and field
+    path = tmp_path / "ec.jsonl"
+    write_instructions(rows, path)
+    assert read_instructions(path) == rows
+    bad = checklist_answer(["joy"]).replace("joy: yes", "joy: maybe")
+    assert parse_checklist(bad) is None and parse_checklist("anger: yes") is None
+    write_instructions([rows[0], {**rows[1], "output": bad}], path)
+    with pytest.raises(DataError, match="line 2: field 'output' .* is not in label_set"):
+        read_instructions(path)
+    counts = summarize(rows)["ec"]
+    assert counts["rows"] == len(ds) and sum(counts["answers"].values()) == 11 * len(ds)
+    assert counts["answers"]["yes"] == sum(len(set(x)) for x in ds.frame["labels"])
+    with pytest.raises(DataError, match="Unknown E-c format"):
+        rows_from_dataset(ds, "ec", ec_format="list")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emotune.data.dataset import EmotionDataset
-from emotune.data.instruct import EC_EMOTIONS, task_label_set, write_instructions
+from emotune.data.instruct import EC_EMOTIONS, checklist_answer, parse_checklist, task_label_set, write_instructions
 from emotune.errors import ConfigError, DataError, ModelError
 from emotune.models.base import load_classifier
 from emotune.evaluation.instruct import evaluate_view
@@ -89,16 +89,18 @@ def test_batched_loss_equals_the_models_own_loss_on_each_row(tiny_llama):
     import torch
 
     from emotune.models.hf.loss import _keeps_logits, answer_lm_loss
-    from emotune.models.instruct import _Collator
+    from emotune.models.instruct_prompt import AnswerCollator
 
     clf = make(tiny_llama)
     clf.build()
     rows = [{"instruction": "Valence 0-1?", "input": "I am happy", "output": "0.900"},
             {"instruction": "Is there joy? yes or no.", "input": "We won the match, finally, after years",
              "output": "yes"},
-            {"instruction": "Valence class -3..3?", "input": "Sad", "output": "-2"}]
+            {"instruction": "Valence class -3..3?", "input": "Sad", "output": "-2"},
+            # an E-c checklist: its "anger:" slots are given inside the answer (-100), its yes/no answers learned
+            {"task": "ec", "instruction": "Which emotions?", "input": "We won", "output": checklist_answer(["joy"])}]
     feats = [clf._features(r) for r in rows]
-    batch = _Collator(clf.tokenizer.pad_token_id)(feats)
+    batch = AnswerCollator(clf.tokenizer.pad_token_id)(feats)
     assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in feats)
     assert (batch["labels"][:, -1] != -100).all()  # every answer ends the batch (left padding)
     model = clf.model.eval()
@@ -237,3 +239,28 @@ def test_long_texts_are_windowed_to_the_room_the_prompt_leaves(trained):
     assert 8 < clf.max_length < clf.training_config.max_length  # the instruction takes its share
     pred = predict_texts(clf, ["I was so happy and then furious " * 40])[0]
     assert pred.windows > 1 and all(lab in EC_EMOTIONS for lab in pred.labels)
+
+
+def test_ec_as_a_checklist_trains_on_one_row_a_tweet_and_reloads(tiny_llama, tmp_path):
+    mc, tc = _configs(tiny_llama)
+    mc.instruct.ec_format = "checklist"
+    clf = InstructClassifier(task_label_set("ec"), mc, tc)
+    clf.templates = {**{k: list(v) for k, v in SHORT.items()}, "ec": ["Which emotions? yes or no each."]}
+    history = clf.fit(ec_data(), ec_data(split="dev").subset(range(4)))
+    assert history[0]["rows"] == {"ec": 8} and "dev_f1_macro" in history[0]  # 8 tweets, not 88 questions
+    feat = clf._features({"task": "ec", "instruction": "Which emotions?", "input": "We won",
+                          "output": checklist_answer(["joy", "optimism"])})
+    learned = [t for t in feat["labels"] if t != -100]
+    checklist = parse_checklist(checklist_answer(["joy", "optimism"]))
+    yes, no = clf.tokenizer(" yes", add_special_tokens=False)["input_ids"], clf.tokenizer(
+        " no", add_special_tokens=False)["input_ids"]
+    assert learned == [t for v in checklist.values() for t in (yes if v else no)] + [clf.prompter.eos_id]
+    texts = ["I am so happy today", "They cheated again", "fear and anger"]
+    proba = clf.predict_proba(texts)
+    assert proba.shape == (3, len(EC_EMOTIONS)) and ((proba > 0) & (proba < 1)).all()
+    clf.save_pretrained(tmp_path / "model")
+    again = load_classifier(tmp_path / "model")
+    assert again.ec_format == "checklist" and again.templates["ec"] == ["Which emotions? yes or no each."]
+    np.testing.assert_allclose(again.predict_proba(texts), proba, atol=1e-6)
+    # another task's view of the same weights keeps the format its E-c was trained in
+    assert again.view("v-oc").view("ec").ec_format == "checklist"

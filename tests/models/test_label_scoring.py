@@ -153,3 +153,33 @@ def test_helpers():
 def test_empty_inputs(tiny_llama):
     model, _ = tiny_llama
     assert ls.causal_logliks(model, [], [[1]]).shape == (0, 1)
+
+
+def _by_hand_checklist(model, prompts, slots, choices) -> np.ndarray:
+    """One unpadded forward per slot: the first-token odds of yes vs no, then the more likely answer appended."""
+    out = np.zeros((len(prompts), len(slots)))
+    with torch.no_grad():
+        for i, p in enumerate(prompts):
+            seq = list(p) + list(slots[0])
+            for j in range(len(slots)):
+                logits = model(torch.tensor([seq])).logits[0, -1].double()
+                out[i, j] = float(torch.softmax(logits[[choices[0][0], choices[1][0]]], dim=-1)[1])
+                if j + 1 < len(slots):
+                    seq += list(choices[1] if out[i, j] >= 0.5 else choices[0]) + list(slots[j + 1])
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_checklist_scores_equal_a_greedy_chain_scored_by_hand(tiny_llama, batch_size):
+    model, tok = tiny_llama
+    prompts = [tok("Classify emotion: which ones? " + t + " Answer:")["input_ids"] for t in TEXTS]
+    slots = [tok(("\n" if j else "") + f"{e}:", add_special_tokens=False)["input_ids"] for j, e in enumerate(LABELS)]
+    choices = (tok(" no", add_special_tokens=False)["input_ids"], tok(" yes", add_special_tokens=False)["input_ids"])
+    assert len({len(p) for p in prompts}) == 3 and len(choices[0]) != len(choices[1])  # ragged steps exercised
+    expected = _by_hand_checklist(model, prompts, slots, choices)
+    got = ls.checklist_scores(model, prompts, slots, choices, batch_size=batch_size)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert ((got > 0) & (got < 1)).all()
+    with pytest.raises(ValueError, match="first token"):
+        ls.checklist_scores(model, prompts, slots, (choices[0], choices[0]))
+    assert ls.checklist_scores(model, [], slots, choices).shape == (0, len(LABELS))

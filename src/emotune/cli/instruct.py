@@ -23,6 +23,8 @@ def build(
     seed: Annotated[int, typer.Option("--seed", help="Seed for the template choice (and --max-per-task sample).")] = 0,
     templates_per_task: Annotated[int, typer.Option("--templates-per-task", min=1, help="Wordings per task to draw from.")] = 3,
     max_per_task: Annotated[int | None, typer.Option("--max-per-task", min=1, help="Seeded sample of tweets per task.")] = None,
+    ec_format: Annotated[str, typer.Option("--ec-format", help="E-c as one yes/no question per emotion "
+                                           "('questions', 11 rows a tweet) or one 'checklist' row a tweet.")] = "questions",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Turn SemEval-2018 E-c, EI-reg, EI-oc, V-reg and V-oc into instruction rows (JSONL)."""
@@ -33,7 +35,7 @@ def build(
         raise ConfigError(f"--split must be train, dev or test, not '{split}'")
     with console_err.status("Building instruction rows ..."):
         rows = build_instruction_dataset(tasks, split, seed, templates_per_task=templates_per_task,
-                                         max_per_task=max_per_task)
+                                         max_per_task=max_per_task, ec_format=ec_format)
         n = write_instructions(rows, out)
     summary = summarize(rows)
     if as_json:

@@ -20,6 +20,11 @@ Choices (and why):
   emotions" answer: a yes/no answer is scored exactly by label scoring, which gives every
   emotion its own probability, so multi-label thresholds can be tuned on dev like for any other
   backend. A generated list would have to be parsed and has no per-label probabilities.
+  With ``ec_format="checklist"`` E-c is one row per tweet instead: the instruction lists the 11
+  emotions and the answer is one ``emotion: yes|no`` line per emotion, in :data:`EC_EMOTIONS`
+  order. Training sees each tweet once, not 11 times (~8x fewer tokens), and the answer still
+  gives every emotion its own probability: the model reads each line's yes/no after the lines
+  before it (:func:`emotune.models.instruct_prompt.checklist_scores`).
 * **Ordinal classes are answered with the bare integer** ("2", "-1"); the instruction spells out
   what each integer means (the official "2: moderate amount of anger can be inferred" text).
   Short, single-token answers make label scoring cheap and avoid rewarding the model for
@@ -124,6 +129,17 @@ TASKS: dict[str, InstructTask] = {t.name: t for t in [
         "Ordinal valence (-3 to 3) of the text. {meaning}. Answer with the integer.",
     ), answers=("-3", "-2", "-1", "0", "1", "2", "3")),
 ]}
+_EC_LIST = ", ".join(EC_EMOTIONS)
+#: E-c as one row per tweet (``ec_format="checklist"``): the same task, other wordings and answer
+EC_CHECKLIST = replace(TASKS["ec"], per_emotion=False, templates=(
+    f"Task: For each emotion below, decide whether the writer of the text expresses it. Answer one line per "
+    f"emotion, in this order, as 'emotion: yes' or 'emotion: no': {_EC_LIST}.",
+    f"Which of these emotions does the tweet express? Go through the list and answer yes or no for each, one "
+    f"per line: {_EC_LIST}.",
+    f"Emotion detection. For every emotion in the list ({_EC_LIST}), say yes if it can be inferred from the "
+    f"text and no otherwise, one line per emotion.",
+))
+EC_FORMATS = ("questions", "checklist")
 TASK_NAMES = tuple(TASKS)
 DATASET_TO_TASK = {t.dataset: t.name for t in TASKS.values()}
 
@@ -181,6 +197,33 @@ def task_for_label_set(label_set: LabelSet, dataset: str | None = None) -> str:
 
 
 # -- answers ------------------------------------------------------------------------------------
+def ec_task(ec_format: str = "questions") -> InstructTask:
+    """E-c asked emotion by emotion (``questions``, 11 rows a tweet) or as one ``checklist`` row."""
+    if ec_format not in EC_FORMATS:
+        raise DataError(f"Unknown E-c format '{ec_format}'", hint="Choose " + " or ".join(EC_FORMATS))
+    return EC_CHECKLIST if ec_format == "checklist" else TASKS["ec"]
+
+
+def checklist_answer(present: Iterable[str]) -> str:
+    """One ``emotion: yes|no`` line for every E-c emotion, in :data:`EC_EMOTIONS` order."""
+    present = set(present)
+    return "\n".join(f"{e}: {'yes' if e in present else 'no'}" for e in EC_EMOTIONS)
+
+
+def parse_checklist(text: str) -> dict[str, bool] | None:
+    """The answers of a checklist (every emotion once, in order), or None when it is not one."""
+    lines = str(text).strip().split("\n")
+    if len(lines) != len(EC_EMOTIONS):
+        return None
+    out: dict[str, bool] = {}
+    for line, emotion in zip(lines, EC_EMOTIONS):
+        head, sep, answer = line.partition(":")
+        if not sep or head.strip() != emotion or answer.strip() not in ("yes", "no"):
+            return None
+        out[emotion] = answer.strip() == "yes"
+    return out
+
+
 def format_number(value: float) -> str:
     """The one way numbers are written in answers: three decimals."""
     return f"{float(value):.3f}"
@@ -207,6 +250,8 @@ def parse_number(text: str, value_range: tuple[float, float] = (0.0, 1.0)) -> fl
 
 
 def answer_for(task: InstructTask, value) -> str:
+    if task.kind == "binary" and isinstance(value, frozenset):
+        return checklist_answer(value)
     if task.kind == "binary":
         return "yes" if value else "no"
     if task.kind == "ordinal":
@@ -234,15 +279,19 @@ def _source_ids(ds: EmotionDataset) -> list[str]:
 
 def rows_from_dataset(ds: EmotionDataset, task: str, *, split: str = "", seed: int = 0,
                       templates_per_task: int = 3, max_items: int | None = None,
-                      emotion: str | None = None, templates: Sequence[str] | None = None) -> list[dict]:
+                      emotion: str | None = None, templates: Sequence[str] | None = None,
+                      ec_format: str = "questions") -> list[dict]:
     """Instruction rows for every labelled item of ``ds`` (one SemEval task, any split).
 
     ``max_items`` keeps a seeded sample of source items (tweets) before expansion, so an E-c
     sample keeps all 11 questions of each kept tweet. ``emotion`` is the emotion of every row
     of an EI dataset without an ``emotion`` column (one emotion loaded). ``templates`` replaces
-    the task's wordings (a trained model keeps the ones it was trained with).
+    the task's wordings (a trained model keeps the ones it was trained with). ``ec_format``: see
+    :func:`ec_task`.
     """
     t = get_task(task)
+    if t.name == "ec":
+        t = ec_task(ec_format)
     if templates:
         t = replace(t, templates=tuple(templates))
     k = max(1, min(int(templates_per_task), len(t.templates)))
@@ -263,7 +312,9 @@ def rows_from_dataset(ds: EmotionDataset, task: str, *, split: str = "", seed: i
     rows: list[dict] = []
     for i in order.tolist():
         row_split = split or splits[i]
-        if t.kind == "binary":
+        if t.kind == "binary" and not t.per_emotion:  # one checklist row
+            items = [(None, frozenset(frame["labels"].iloc[i]))]
+        elif t.kind == "binary":
             present = set(frame["labels"].iloc[i])
             items = [(emo, emo in present) for emo in EC_EMOTIONS]
         elif t.kind == "ordinal":
@@ -283,7 +334,7 @@ def rows_from_dataset(ds: EmotionDataset, task: str, *, split: str = "", seed: i
 
 def build_instruction_dataset(tasks: str | Sequence[str] | None = None, split: str = "train", seed: int = 0, *,
                               templates_per_task: int = 3, max_per_task: int | None = None,
-                              data_root: str | Path | None = None,
+                              data_root: str | Path | None = None, ec_format: str = "questions",
                               loader: Callable[..., EmotionDataset] | None = None) -> list[dict]:
     """Rows for ``split`` of every task in ``tasks`` (default: all five), in task order.
 
@@ -296,7 +347,8 @@ def build_instruction_dataset(tasks: str | Sequence[str] | None = None, split: s
         t = TASKS[name]
         ds = loader(t.dataset, data_root=data_root) if data_root is not None else loader(t.dataset)
         rows.extend(rows_from_dataset(ds.split(split), name, split=split, seed=seed,
-                                      templates_per_task=templates_per_task, max_items=max_per_task))
+                                      templates_per_task=templates_per_task, max_items=max_per_task,
+                                      ec_format=ec_format))
     return rows
 
 
@@ -339,7 +391,7 @@ def validate_row(row, where: str) -> dict:
         ls = row["label_set"]
         if not isinstance(ls, list) or not ls or not all(isinstance(x, str) for x in ls):
             raise DataError(f"{where}: field 'label_set' must be a list of answers for task '{t.name}'")
-        if row["output"] not in ls:
+        if row["output"] not in ls and not (t.kind == "binary" and parse_checklist(row["output"])):
             raise DataError(f"{where}: field 'output' {row['output']!r} is not in label_set {ls}")
     return row
 
@@ -379,8 +431,10 @@ def summarize(rows: Sequence[dict]) -> dict[str, dict]:
     for row in rows:
         entry = out.setdefault(row["task"], {"rows": 0, "answers": {}})
         entry["rows"] += 1
-        if not TASKS[row["task"]].is_regression:
-            entry["answers"][row["output"]] = entry["answers"].get(row["output"], 0) + 1
+        if not TASKS[row["task"]].is_regression:  # a checklist counts each of its yes/no answers
+            checklist = parse_checklist(row["output"]) if row["task"] == "ec" else None
+            for answer in (["yes" if v else "no" for v in checklist.values()] if checklist else [row["output"]]):
+                entry["answers"][answer] = entry["answers"].get(answer, 0) + 1
     for name, entry in out.items():
         if TASKS[name].is_regression:
             vals = [float(r["output"]) for r in rows if r["task"] == name]

@@ -55,8 +55,8 @@ import numpy as np
 
 from emotune.data.dataset import EmotionDataset
 from emotune.data.instruct import (
-    SEMEVAL_EMOTIONS, TASKS, InstructTask, get_task, parse_number, parse_tasks, read_instructions,
-    rows_from_dataset, task_for_label_set, task_label_set,
+    EC_EMOTIONS, SEMEVAL_EMOTIONS, TASKS, InstructTask, ec_task, get_task, parse_checklist, parse_number, parse_tasks,
+    read_instructions, rows_from_dataset, task_for_label_set, task_label_set,
 )
 from emotune.data.labels import LabelSet, Task
 from emotune import runtime
@@ -64,7 +64,7 @@ from emotune.errors import ConfigError, DataError, ModelError
 from emotune.metrics import softmax
 from emotune.models.base import MODEL_META, EmotionClassifier
 from emotune.models.causal_lm import lora_targets
-from emotune.models.instruct_prompt import ANSWER_RESERVE, Prompter
+from emotune.models.instruct_prompt import ANSWER_RESERVE, AnswerCollator, Checklist, Prompter
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class InstructClassifier(EmotionClassifier):
         super().__init__(label_set, model_config, training_config)
         self.task_name = get_task(task).name if task else task_for_label_set(label_set)
         self.spec: InstructTask = TASKS[self.task_name]
+        self.ec_format = "questions"  # E-c emotion by emotion, or one checklist row (data.instruct.ec_task)
         if emotion is not None and emotion not in SEMEVAL_EMOTIONS:
             raise ConfigError(f"Unknown emotion '{emotion}' for task {self.task_name}",
                               hint="Choose from " + ", ".join(SEMEVAL_EMOTIONS))
@@ -93,10 +94,18 @@ class InstructClassifier(EmotionClassifier):
         self.base_model: str = self.model_config.name or DEFAULT_MODEL
         self.trained_tasks: list[str] = []
         self.templates: dict[str, list[str]] = {name: list(t.templates) for name, t in TASKS.items()}
+        self._set_ec_format(self.model_config.instruct.ec_format, templates=True)
         self.template: int = int(self.model_config.instruct.template)
         self.primary_task: str = self.task_name
         self.invalid_stats = {"answers": 0, "invalid": 0}
         self.last_answers: list[str] = []  # the raw generated answers of the last predict_values call
+
+    def _set_ec_format(self, ec_format: str, templates: bool = False) -> None:
+        """The E-c format (of the config, or of the run the weights come from) and its task spec / wordings."""
+        self.ec_format = ec_format
+        self.spec = ec_task(ec_format) if self.task_name == "ec" else self.spec
+        if templates:
+            self.templates["ec"] = list(ec_task(ec_format).templates)
 
     def _check_label_set(self) -> None:
         t, names = self.spec, self.label_set.names
@@ -118,6 +127,7 @@ class InstructClassifier(EmotionClassifier):
         for attr in ("model", "tokenizer", "prompter", "base_model", "trained_tasks", "templates", "template",
                      "primary_task", "input_spec"):
             setattr(other, attr, getattr(self, attr))
+        other._set_ec_format(self.ec_format)
         if name == self.task_name:
             other.thresholds = self.thresholds
         return other
@@ -202,6 +212,7 @@ class InstructClassifier(EmotionClassifier):
             self.base_model = info["base_model"]
             self.trained_tasks = list(info.get("tasks", []))
             self.templates = info.get("templates", self.templates)
+            self._set_ec_format(info.get("ec_format", "questions"))
             base, _ = self._load_base(self.base_model)
             self.model = PeftModel.from_pretrained(base, str(previous), is_trainable=True)
             self._set_tokenizer(AutoTokenizer.from_pretrained(str(previous)))
@@ -248,13 +259,17 @@ class InstructClassifier(EmotionClassifier):
             ds = load_dataset(TASKS[name].dataset).split("train")
             rows += rows_from_dataset(ds, name, split="train", seed=self.training_config.seed,
                                       templates_per_task=ic.templates_per_task, max_items=ic.max_per_task,
-                                      templates=self.templates.get(name))
+                                      templates=self.templates.get(name), ec_format=self.ec_format)
         return rows
 
     def _features(self, row: dict) -> dict:
-        answer = self.prompter.answer_ids(row["output"]) + [self.prompter.eos_id]
+        checklist = parse_checklist(row["output"]) if row.get("task") == "ec" else None
+        if checklist is not None:
+            answer, labels = Checklist(self.tokenizer, EC_EMOTIONS).answer(list(checklist.values()), self.prompter.eos_id)
+        else:
+            answer = labels = self.prompter.answer_ids(row["output"]) + [self.prompter.eos_id]
         prompt = self.prompter.prompt_ids(row["instruction"], row["input"], reserve=len(answer))
-        return {"input_ids": prompt + answer, "labels": [-100] * len(prompt) + answer}
+        return {"input_ids": prompt + answer, "labels": [-100] * len(prompt) + labels}
 
     # -- protocol: fit --------------------------------------------------------------------------
     def fit(self, train: EmotionDataset, dev: EmotionDataset | None = None, *, output_dir=None,
@@ -265,7 +280,7 @@ class InstructClassifier(EmotionClassifier):
         ic = self.model_config.instruct
         rows = rows_from_dataset(train, self.task_name, split="train", seed=self.training_config.seed,
                                  templates_per_task=ic.templates_per_task, emotion=self.emotion,
-                                 templates=self.templates.get(self.task_name))
+                                 templates=self.templates.get(self.task_name), ec_format=self.ec_format)
         if self.model is None:
             self.build()
         dropped = 0
@@ -346,7 +361,7 @@ class InstructClassifier(EmotionClassifier):
             result = run_trainer(
                 self.model, self.tokenizer, [self._features(r) for r in rows], dev if has_dev else None,
                 label_set=self.label_set, training=self.training_config, output_dir=root, resume=resume,
-                description=f"instruct {self.describe()}", data_collator=_Collator(self.tokenizer.pad_token_id),
+                description=f"instruct {self.describe()}", data_collator=AnswerCollator(self.tokenizer.pad_token_id),
                 loss=answer_lm_loss, dev_scorer=(lambda model: self._dev_metrics(dev)) if has_dev else None,
                 # the last checkpoint (not only the best one) stays, to continue from
                 args_overrides={"remove_unused_columns": False, "save_total_limit": 2},
@@ -411,6 +426,14 @@ class InstructClassifier(EmotionClassifier):
         if n == 0:
             return np.zeros((0, k))
         t = self.spec
+        if t.kind == "binary" and self.ec_format == "checklist":
+            from emotune.models.label_scoring import checklist_scores
+
+            checklist = Checklist(self.tokenizer, EC_EMOTIONS)
+            prompts = [self.prompter.prompt_ids(self._instruction(None), x) for x in texts]
+            p = checklist_scores(self._scoring_model(), prompts, checklist.slots, (checklist.no, checklist.yes),
+                                 batch_size=batch_size or self.training_config.eval_batch_size)
+            return p[:, [checklist.emotions.index(name) for name in self.label_set.names]]
         if t.kind == "binary":
             emotions = list(self.label_set.names)
             flat = [text for text in texts for _ in emotions]
@@ -486,7 +509,7 @@ class InstructClassifier(EmotionClassifier):
         return {"instruct": {
             "task": self.task_name, "emotion": self.emotion, "primary_task": self.primary_task,
             "tasks": self.trained_tasks, "base_model": self.base_model, "template": self.template,
-            "templates": self.templates, "system": self.model_config.prompt.system,
+            "templates": self.templates, "ec_format": self.ec_format, "system": self.model_config.prompt.system,
             "label_sets": {name: task_label_set(name).to_dict() for name in self.trained_tasks},
             "invalid_stats": self.invalid_stats,
         }}
@@ -511,6 +534,7 @@ class InstructClassifier(EmotionClassifier):
         clf.base_model = info.get("base_model") or model_config.name or DEFAULT_MODEL
         clf.trained_tasks = list(info.get("tasks") or [primary])
         clf.templates = info.get("templates") or clf.templates
+        clf._set_ec_format(info.get("ec_format", "questions"))  # runs from before the checklist asked E-c by question
         clf.template = int(info.get("template", clf.template))
         base, _ = clf._load_base(clf.base_model)
         clf.model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
@@ -550,27 +574,3 @@ def _instruct_model_dir(name: str | None) -> Path | None:
                 raise ConfigError(f"{name} is a '{backend}' run; model.name must be a causal LM or an instruct run")
             return cand
     return None
-
-
-class _Collator:
-    """Left-pads ``input_ids`` (with ``pad``) and ``labels`` (with -100) to the longest row of the batch, so
-    the answers line up at the end (:func:`~emotune.models.hf.loss.answer_lm_loss`); positions count from each
-    row's first token."""
-
-    def __init__(self, pad: int):
-        self.pad = pad
-
-    def __call__(self, items: list[dict]) -> dict:
-        import torch
-
-        width = max(len(x["input_ids"]) for x in items)
-        ids = torch.full((len(items), width), self.pad, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        labels = torch.full((len(items), width), -100, dtype=torch.long)
-        for r, x in enumerate(items):
-            m = len(x["input_ids"])
-            ids[r, width - m:] = torch.tensor(x["input_ids"])
-            mask[r, width - m:] = 1
-            labels[r, width - m:] = torch.tensor(x["labels"])
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "position_ids": positions}

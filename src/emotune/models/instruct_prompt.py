@@ -1,4 +1,4 @@
-"""The instruct backend's prompts: (instruction, text) -> prompt token ids, the same in training and prediction."""
+"""The instruct backend's prompts and answers: token ids, the same in training and prediction."""
 
 from __future__ import annotations
 
@@ -68,3 +68,57 @@ class Prompter:
         if eos is None:
             raise ModelError("The tokenizer has no end-of-sequence token; the instruct backend needs one")
         return int(eos)
+
+
+class Checklist:
+    """The token ids of an E-c checklist answer (``"anger: no\\nanticipation: yes..."``), built piece by
+    piece, the same in training and prediction: a slot (``"anger:"``, ``"\\nanticipation:"``) then the
+    answer's tokens (" yes" / " no"). Tokenising the whole answer at once could merge a slot with its
+    answer differently from what prediction feeds the model."""
+
+    def __init__(self, tokenizer, emotions):
+        self.emotions = tuple(emotions)
+
+        def ids(text: str) -> list[int]:
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        self.slots = [ids(("\n" if i else "") + f"{e}:") for i, e in enumerate(self.emotions)]
+        self.no, self.yes = ids(" no"), ids(" yes")
+        if not self.no or not self.yes or self.no[0] == self.yes[0]:
+            raise ModelError(f"The E-c checklist needs ' yes' and ' no' to start with different tokens; this "
+                             f"tokenizer gives {self.yes} and {self.no}",
+                             hint="Set model.instruct.ec_format=questions (one yes/no question per emotion).")
+
+    def answer(self, values, eos: int) -> tuple[list[int], list[int]]:
+        """(input ids, labels) of the answer: the slots are given (-100), each yes/no and the end of turn are learned."""
+        ids: list[int] = []
+        labels: list[int] = []
+        for slot, value in zip(self.slots, values):
+            tokens = self.yes if value else self.no
+            ids += [*slot, *tokens]
+            labels += [-100] * len(slot) + tokens
+        return ids + [eos], labels + [eos]
+
+
+class AnswerCollator:
+    """Left-pads ``input_ids`` (with ``pad``) and ``labels`` (with -100) to the longest row of the batch, so
+    the answers line up at the end (:func:`~emotune.models.hf.loss.answer_lm_loss`); positions count from each
+    row's first token."""
+
+    def __init__(self, pad: int):
+        self.pad = pad
+
+    def __call__(self, items: list[dict]) -> dict:
+        import torch
+
+        width = max(len(x["input_ids"]) for x in items)
+        ids = torch.full((len(items), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        labels = torch.full((len(items), width), -100, dtype=torch.long)
+        for r, x in enumerate(items):
+            m = len(x["input_ids"])
+            ids[r, width - m:] = torch.tensor(x["input_ids"])
+            mask[r, width - m:] = 1
+            labels[r, width - m:] = torch.tensor(x["labels"])
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "position_ids": positions}

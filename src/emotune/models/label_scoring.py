@@ -18,6 +18,9 @@ Two model families:
   prompt and itself. A prefix shared by *all* prompts (system prompt, few-shot examples,
   instruction) is computed once for the whole call.
 
+:func:`checklist_scores` reads a chain of yes/no answers after each prompt (an E-c checklist:
+every emotion's answer after the answers before it), one short cached forward per answer.
+
 Every function returns an ``(n_prompts, n_labels)`` float64 matrix of summed token
 log-probabilities; :func:`reduce_scores` turns sums into per-token means.
 """
@@ -394,3 +397,79 @@ def _causal_full(model, prompt_ids, label_ids, *, batch_size: int) -> np.ndarray
         for q, (i, j) in enumerate(chunk):
             out[i, j] = sums[q]
     return out
+
+
+@torch.inference_mode()
+def checklist_scores(model, prompt_ids: Sequence[Sequence[int]], slots: Sequence[Sequence[int]],
+                     choices: tuple[Sequence[int], Sequence[int]], *, batch_size: int = 8) -> np.ndarray:
+    """The probability of ``choices[1]`` against ``choices[0]`` at every slot of a chain of binary answers.
+
+    The answer after each prompt is ``slots[0] c0 slots[1] c1 ...``: the slots' token ids are given
+    (an E-c checklist's ``"anger:"``, ``"\\nanticipation:"``), each ``cj`` is one of the two ``choices``
+    (no, yes), read from the model after the slots and answers before it, and the chain goes on with
+    the more likely one, as greedy generation would. The choices are told apart by their first
+    tokens (one token each for real tokenizers' " yes" / " no": then the probability is exact). One
+    forward per batch of prompts (behind a prefix shared by all, computed once), then one short
+    forward per slot against the key/value cache. Returns ``(n_prompts, n_slots)``.
+    """
+    n, k = len(prompt_ids), len(slots)
+    out = np.zeros((n, k), dtype=np.float64)
+    if n == 0 or k == 0:
+        return out
+    cache_arg = _cache_arg(model)
+    if cache_arg is None:
+        raise NotImplementedError("checklist scoring needs a model whose forward() takes a key/value cache")
+    if choices[0][0] == choices[1][0]:
+        raise ValueError("the two choices must differ in their first token")
+    was_training = model.training
+    model.eval()
+    try:
+        device, pad = _device(model), _pad_id(model)
+        keep_last = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
+        first = torch.tensor([choices[0][0], choices[1][0]], device=device)
+        answer_len = sum(len(s) for s in slots) + k * max(len(c) for c in choices)
+        window = sliding_window(model)
+        longest = max(len(p) for p in prompt_ids) + answer_len
+        # a prefix shared by every prompt, once; not under sliding-window layers whose window the padding would move
+        c = common_prefix_length(prompt_ids) if n > 1 and (window is None or longest <= window) else 0
+        c = min(c, min(len(p) for p in prompt_ids) - 1)
+        prefix_cache = None
+        if c > 0:
+            prefix_cache = _cache_of(model(input_ids=torch.tensor([list(prompt_ids[0][:c])], device=device),
+                                           use_cache=True, **keep_last))
+        order = sorted(range(n), key=lambda i: -len(prompt_ids[i]))
+        start = 0
+        while start < n:
+            b = max(1, min(batch_size, CACHE_TOKEN_BUDGET // (len(prompt_ids[order[start]]) + answer_len)))
+            idx = order[start:start + b]
+            start += len(idx)
+            cache = None
+            if prefix_cache is not None:
+                cache = copy.deepcopy(prefix_cache)
+                cache.batch_repeat_interleave(len(idx))
+            # the prompts (after the shared prefix) and the first slot, left-padded: every row ends where the answer is read
+            steps = [list(prompt_ids[i][c:]) + list(slots[0]) for i in idx]
+            mask = torch.ones((len(idx), c), dtype=torch.long, device=device)
+            nxt = torch.full((len(idx),), c, dtype=torch.long, device=device)
+            for j in range(k):
+                width = max(len(x) for x in steps)
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                step_mask = torch.zeros((len(idx), width), dtype=torch.long)
+                pos = torch.zeros((len(idx), width), dtype=torch.long)
+                for r, x in enumerate(steps):
+                    ids[r, width - len(x):] = torch.tensor(x, dtype=torch.long)
+                    step_mask[r, width - len(x):] = 1
+                    pos[r, width - len(x):] = int(nxt[r]) + torch.arange(len(x))
+                mask = torch.cat([mask, step_mask.to(device)], dim=1)
+                res = model(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device), use_cache=True,
+                            **{cache_arg: cache}, **keep_last)
+                cache = _cache_of(res)
+                nxt = nxt + step_mask.sum(dim=1).to(device)
+                p = torch.softmax(res.logits[:, -1, :].float()[:, first], dim=-1)[:, 1]
+                out[idx, j] = p.double().cpu().numpy()
+                if j + 1 < k:
+                    steps = [list(choices[1] if float(v) >= 0.5 else choices[0]) + list(slots[j + 1]) for v in p]
+        return out
+    finally:
+        if was_training:
+            model.train()

@@ -105,7 +105,9 @@ def answer_lm_loss(model, inputs: dict, weights=None):
     the last positions that hold an answer (``logits_to_keep``). Same loss, less work per step.
     """
     labels = inputs["labels"]
-    answer = max(1, int((labels != -100).sum(dim=1).max()))  # tokens of the batch's longest answer
+    labelled = labels != -100  # an answer may hold given tokens too (an E-c checklist's "anger:" slots)
+    first = torch.where(labelled.any(dim=1), labelled.int().argmax(dim=1), labels.size(1))
+    answer = max(1, int((labels.size(1) - first).max()))  # positions from the batch's longest answer's first label
     kwargs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
     if _keeps_logits(model):
         kwargs["logits_to_keep"] = answer + 1
