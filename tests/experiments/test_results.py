@@ -112,24 +112,19 @@ def test_a_wall_time_target_is_met_only_by_one_run_of_the_whole_suite():
     assert check_target(same_run, {"wall_hours": 3}) == ("2.5 h, one run of the whole suite", True)
 
 
-def test_a_train_time_without_the_encoders_pass_says_so(quick_results):
-    results = dict(quick_results, models=[dict(m, reused_embeddings=2 if m["model"] == "tfidf" else 0)
+@pytest.mark.parametrize("field, runs, says", [
+    ("reused_embeddings", 2, "(2 of 2 runs head only: embeddings cached)"),  # the encoder's pass was an earlier run's
+    # resumed from a checkpoint saved before the fit clock: the time before the resume is missing
+    ("resumed_unclocked", 1, "(1 of 2 runs resumed from a checkpoint without a clock: only the part after the resume counted)"),
+])
+def test_a_train_time_that_misses_part_of_the_work_says_so(quick_results, field, runs, says):
+    results = dict(quick_results, models=[dict(m, **{field: runs if m["model"] == "tfidf" else 0})
                                           for m in quick_results["models"]])
     rec = suite_record(results)
     tfidf, lexicon = (next(m for m in rec["models"] if m["model"] == k) for k in ("tfidf", "lexicon"))
-    assert tfidf["reused_embeddings"] == 2 and "reused_embeddings" not in lexicon
+    assert tfidf[field] == runs and field not in lexicon
     row = next(line for line in suite_table(rec).splitlines() if line.startswith("| tfidf |"))
-    assert "(2 of 2 runs head only: embeddings cached)" in row
-
-
-def test_a_train_time_missing_the_part_before_a_resume_says_so(quick_results):
-    results = dict(quick_results, models=[dict(m, resumed_unclocked=1 if m["model"] == "tfidf" else 0)
-                                          for m in quick_results["models"]])
-    rec = suite_record(results)
-    tfidf, lexicon = (next(m for m in rec["models"] if m["model"] == k) for k in ("tfidf", "lexicon"))
-    assert tfidf["resumed_unclocked"] == 1 and "resumed_unclocked" not in lexicon
-    row = next(line for line in suite_table(rec).splitlines() if line.startswith("| tfidf |"))
-    assert "(1 of 2 runs resumed from a checkpoint without a clock: only the part after the resume counted)" in row
+    assert says in row
 
 
 def test_a_target_can_also_be_read_from_a_recipe_comparison():
