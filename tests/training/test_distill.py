@@ -1,6 +1,7 @@
 """Out-of-fold teacher files and students trained on them (tiny encoder; the real MiniLM once)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +98,9 @@ def test_teacher_from_an_ensemble_run_uses_its_members(tmp_path, toy_data):
     ens_dir = train(ens, progress=False).run_dir
     teacher = build_teacher_file([ens_dir], tmp_path / "ens.jsonl", folds=2, progress=False)
     assert [t["name"] for t in teacher.provenance["teachers"]] == ["m-a", "m-b"]
+    # each teacher's own cross-validation folder (the provenance once named the last teacher's for every one)
+    assert [Path(t["work_dir"]).name for t in teacher.provenance["teachers"]] == ["teacher0-m-a", "teacher1-m-b"]
+    assert all(Path(t["work_dir"]).is_dir() for t in teacher.provenance["teachers"])
 
 
 def _student(tmp_path, name, teacher=None, alpha=0.5, model_dir=None, epochs=6, dataset="toy-single", **data):

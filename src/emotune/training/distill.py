@@ -116,11 +116,11 @@ def build_teacher_file(teachers: Sequence[str | Path | RunConfig], out: str | Pa
         teacher = _plain_teacher(cfg, data_config, name)
         base, per_fold, todo, fold_data, n_merged = plan_folds(teacher, folds, work / name, overwrite=overwrite,
                                                                data=train_only, held_out_as="test")
-        plans.append((teacher, base, per_fold, fold_data, n_merged))
+        plans.append((name, teacher, base, per_fold, fold_data, n_merged))
         pending += todo
     # every teacher's folds in one pool: with 2 cores, MPNet's five folds need not wait for MiniLM's
     train_folds(pending, jobs=jobs, overwrite=overwrite, progress=progress, say=say)
-    for cfg, (teacher, base, per_fold, fold_data, n_merged) in zip(configs, plans):
+    for cfg, (name, teacher, base, per_fold, fold_data, n_merged) in zip(configs, plans):
         summary = summarise_folds(teacher, base, per_fold, fold_data, n_merged, held_out_as="test")
         covered = np.zeros(len(keys), dtype=bool)
         for fold in summary.per_fold:
