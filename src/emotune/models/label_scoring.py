@@ -19,9 +19,10 @@ Two model families:
   instruction) is computed once for the whole call.
 
 :func:`checklist_scores` reads a chain of yes/no answers after each prompt (an E-c checklist:
-every emotion's answer after the answers before it), one short cached forward per answer.
+every emotion's answer after the answers before it), one short cached forward per answer, and
+returns each answer's probability.
 
-Every function returns an ``(n_prompts, n_labels)`` float64 matrix of summed token
+Every other function returns an ``(n_prompts, n_labels)`` float64 matrix of summed token
 log-probabilities; :func:`reduce_scores` turns sums into per-token means.
 """
 
