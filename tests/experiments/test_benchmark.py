@@ -344,6 +344,15 @@ def test_parallel_suite_matches_the_serial_one(tmp_path):
     assert [r["model"] for r in again.results["models"]] == ["tfidf", "lexicon"]
 
 
+def test_one_run_left_trains_on_a_pinned_worker(tmp_path):
+    """--jobs 2 with a single run to train still trains it on a one-thread worker, as the runs it is compared with
+    (in this process it would take every core: a train time not comparable with the rest of the table)."""
+    benchmark.run_suite("isear", out_dir=tmp_path, jobs=2, quick=True, models=["minilm"], seeds=1, progress=False,
+                        report=False, cv=False, n_resamples=50)
+    metrics = json.loads((tmp_path / "runs" / "isear-minilm-s42" / "metrics.json").read_text())
+    assert metrics["machine"]["torch_threads"] == 1
+
+
 def test_jobs_must_be_positive(tmp_path):
     from emotune.errors import EmotuneError
 

@@ -189,7 +189,7 @@ def run_suite(name: str, *, quick: bool = False, out_dir: str | Path | None = No
             status[str(spec.run_dir)] = {"status": "reused"}
         else:
             todo.append(spec)
-    if jobs > 1 and len(todo) > 1:
+    if jobs > 1 and todo:  # even one run: a pinned one-thread worker, timed as the others
         status.update(train_parallel(todo, jobs, say))
         todo = []
     for spec in todo:
@@ -340,7 +340,7 @@ def _train_students(plan: SuitePlan, students: list[RunSpec], ens_dir: Path | No
             status[str(spec.run_dir)] = {"status": "reused"}
         else:
             todo.append(spec)
-    if jobs > 1 and len(todo) > 1:
+    if jobs > 1 and todo:  # even one run: a pinned one-thread worker, timed as the others
         return {**status, **train_parallel(todo, jobs, say)}
     for spec in todo:
         say(f"[bold]> {spec.run_dir.name}[/] (student of {path.name})")

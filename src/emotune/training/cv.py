@@ -114,7 +114,7 @@ def train_folds(todo: Sequence[FoldRun], *, jobs: int = 1, overwrite: bool = Fal
 
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1 (got {jobs})")
-    if jobs == 1 or len(todo) < 2:
+    if jobs == 1 or not todo:  # jobs > 1 trains even one fold on a pinned one-thread worker, as the others
         for fold in todo:
             train(fold.config, fold.run_dir, overwrite=overwrite, data=fold.data, progress=progress,
                   report_test=fold.report_test)
