@@ -32,6 +32,9 @@ def test_suite_record_has_the_published_shape(quick_results):
     assert lexicon["train_rows"] is None and lexicon["seeds"] == 1
     # the table's second column is the suite's own second metric (MELD: weighted F1, its literature's)
     assert rec["secondary_metric"] == "accuracy"
+    import sklearn  # the library versions that decide the scores are part of the machine the table names
+
+    assert f"scikit-learn {sklearn.__version__}" in rec["machine"]
     head = suite_table(dict(rec, secondary_metric="f1_weighted")).splitlines()[0]
     assert "| f1_weighted |" in head and "accuracy" not in head
 

@@ -28,6 +28,9 @@ def test_writes_a_complete_run_dir(tmp_path, toy_data):
     assert not (run / "model.tmp").exists()
     metrics = rd.load_metrics(run)
     assert metrics["primary_metric"] == "f1_macro" and metrics["test"]["f1_macro"] > 0.9
+    import sklearn  # the versions of the libraries that decide the scores travel with them
+
+    assert metrics["machine"]["packages"]["scikit-learn"] == sklearn.__version__
     assert set(metrics["per_class"]["test"]) >= set(toy.ISEAR.names)
     assert rd.load_config(run).name == "t" and rd.load_labels(run) == toy.ISEAR
     assert rd.load_history(run)[0]["epoch"] == 1

@@ -55,6 +55,8 @@ def _machine(results: dict) -> str:
     text = f"{m.get('platform', platform.platform())}, {m.get('cpu_count', '?')} CPU(s)"
     if m.get("gpu"):
         text += f", GPU {m['gpu']}"
+    if m.get("packages"):
+        text += ", " + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
     if results.get("jobs", 1) > 1:
         text += f"; {results['jobs']} runs at once, each pinned to one core with one torch thread"
     return text
