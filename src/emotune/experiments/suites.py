@@ -161,9 +161,9 @@ _BACKEND_SUITES = (
                         replace(_SMOL_LORA_FULL, max_seeds=None, note="full train split, 1 epoch (17 min a training on "
                                                                       "one core, 2026-12-05)"),
                         _SMOL_PROMPT, _MINILM_DISTILLED, _CARER_STAGE1, _MINILM_TRANSFER),
-              # the teacher file trains every ensemble member once per fold: k folds cost k-1 full trainings of
-              # each (MPNet: 104 min a training on a core), so 5 folds are ~10 h of one core, 3 folds ~5 h
-              # (~2.5 h on 2 cores with --jobs 2); each teacher then sees 2/3 of train, not 4/5
+              # the teacher file trains every ensemble member once per fold, on (k-1)/k of train: 3 folds took
+              # MPNet 16 min a fold, SmolLM2 LoRA 12, MiniLM 7 (2026-12-05, one core each): ~1.7 h of one core,
+              # under an hour with --jobs 2; 5 folds would be ~3.5 h of one core. Each teacher sees 2/3 of train
               cv_folds=5, distill_folds=3),
     _backends("goemotions", (
         _TFIDF,
