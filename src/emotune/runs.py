@@ -108,6 +108,12 @@ def load_metrics(run_dir: str | Path) -> dict:
     return json.loads(_need(Path(run_dir), METRICS_FILE).read_text(encoding="utf-8"))
 
 
+def fit_seconds_under(folder: str | Path) -> float:
+    """Fitting seconds of every finished run inside ``folder`` (cross-validation or teacher folds), summed."""
+    return round(sum(load_metrics(p.parent).get("fit_seconds") or 0.0 for p in Path(folder).rglob(METRICS_FILE)
+                     if is_finished(p.parent)), 1)
+
+
 def load_data_info(run_dir: str | Path) -> dict:
     path = Path(run_dir) / DATA_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -107,6 +107,10 @@ def test_quick_isear_benchmark_end_to_end(tmp_path):
     assert (tmp_path / "runs" / "isear-ensemble" / "metrics.json").is_file()  # named like every run of the suite
     cv = res.results["cross_validation"]
     assert cv["folds"] == 3 and len(cv["per_fold"]) == 3
+    # the folds' fitting time is the suite's too (its 3-hour bound counts it)
+    folds = sorted((tmp_path / "cv").glob("*/fold_*"))
+    assert len(folds) == 3 and cv["train_seconds"] == pytest.approx(
+        sum(json.loads((f / "metrics.json").read_text())["fit_seconds"] for f in folds), abs=0.051)
     md = (tmp_path / "results.md").read_text()
     assert "| model | f1_macro (mean ± std, seeds) | 95% CI | accuracy | train time | predict texts/s |" in md
     assert "3-fold cross-validation" in md and "assert_no_leakage" in md

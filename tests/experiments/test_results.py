@@ -102,6 +102,12 @@ def test_a_wall_time_target_is_met_only_by_one_run_of_the_whole_suite():
     text, met = check_target(split, {"wall_hours": 3})
     assert text.startswith(">= 1.8 h: its training times add up to 3.5 h of one core") and met is None
     assert check_target(split, {"wall_hours": 1})[1] is False
+    # the cross-validation's and the teacher file's folds are training too: counted and named
+    folds = dict(split, cross_validation={"model": "a", "folds": 5, "train_seconds": 1.5 * 3600},
+                 teacher_train_seconds=3 * 3600)
+    text, met = check_target(folds, {"wall_hours": 3})
+    assert text.startswith(">= 4.0 h: its training times add up to 8.0 h of one core "
+                           "(cross-validation 1.5 h, teacher file 3.0 h of it)") and met is False
     # a model left out, or run on fewer seeds, is named: the bound is then lower than the truth
     partial = dict(rec, not_run=["b"], models=[dict(models[0], seeds=1), models[1]])
     text, met = check_target(partial, {"wall_hours": 3})

@@ -74,6 +74,21 @@ def test_every_teachers_folds_train_in_one_parallel_pool(tmp_path, teacher_file,
         np.testing.assert_allclose(parallel.probs[key], p, atol=1e-6)
 
 
+def test_the_teacher_files_fold_time_is_counted(tmp_path, toy_data):
+    """A suite's 3-hour bound counts the teachers' folds: read from the work folder beside the file."""
+    from emotune.training.distill import teacher_fit_seconds
+
+    out = tmp_path / "teachers" / "suite-ensemble-oof.jsonl"
+    build_teacher_file([_tfidf(tmp_path, "t-a"), _tfidf(tmp_path, "t-b", C=0.5)], out, folds=3, progress=False,
+                       work_dir=out.parent / "work")
+    folds = sorted((out.parent / "work").glob("teacher*/fold_*"))
+    assert len(folds) == 6
+    student = RunConfig(name="s", data={"dataset": "toy-single"}, training={"distill": {"teacher": str(out)}})
+    expected = round(sum(rd.load_metrics(f)["fit_seconds"] for f in folds), 1) or None
+    assert teacher_fit_seconds([RunConfig(name="plain"), student]) == expected
+    assert teacher_fit_seconds([RunConfig(name="plain")]) is None  # no student, no teacher file
+
+
 def test_teacher_folds_respect_group_by(tmp_path):
     rows = [{"text": f"{w} feeling number {i}", "label": lab, "writer": f"w{(i // 3) % 6}"}
             for i, (w, lab) in enumerate([("happy", "joy"), ("sad", "sadness"), ("angry", "anger")] * 16)]

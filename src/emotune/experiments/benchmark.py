@@ -13,10 +13,8 @@ and ``run_suite``
 5. writes ``results.json``, ``results.md`` (model, primary metric mean ± std over seeds, 95% CI,
    accuracy or Jaccard, train time, texts/s, rows used, notes) and the comparison report.
 
-Models too slow for the full data on 2 CPU cores are trained on a fixed sample and/or fewer
-epochs, and LLM prompting is scored on a fixed sample of test; the table's ``train rows`` /
-``eval rows`` / ``note`` columns say so. ``--quick`` is a smoke version (tiny samples, three cheap
-models and one epoch of MiniLM on 100 rows) that runs in a minute or two.
+A model that cannot fit the suite's time trains on a fixed sample, LLM prompting is scored on one; the table's
+``train rows`` / ``eval rows`` / ``note`` columns say so. ``--quick``: a smoke version of a minute or two.
 """
 
 from __future__ import annotations
@@ -377,13 +375,15 @@ def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, d
                 f"the models run with every seed ({', '.join(slow)}: too slow for {folds} more trainings)" if slow
                 else "all models"),
             "primary_metric": summary.primary_metric, "mean": summary.mean, "std": summary.std,
-            "per_fold": [f["metrics"].get(summary.primary_metric) for f in summary.per_fold], "notes": summary.notes}
+            "per_fold": [f["metrics"].get(summary.primary_metric) for f in summary.per_fold], "notes": summary.notes,
+            "train_seconds": rd.fit_seconds_under(summary.run_dir)}
 
 
 def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurements: dict, ref_rows: int | None,
              n_resamples: int, cv_result: dict | None, started: float, jobs: int = 1) -> dict:
     from emotune.metrics import PRIMARY
     from emotune.evaluation.stats import aggregate, resample_indices, resampled_values
+    from emotune.training.distill import teacher_fit_seconds
     from emotune.training.trainer import machine_info
 
     rows = []
@@ -445,8 +445,7 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
                 "train", sizes.get("train") if not specs[0].config.data.max_train else None),
             "epochs": specs[0].config.training.epochs if _trains_epochs(specs[0]) else None,
             "epochs_trained": [max((h.get("epoch") or 0 for h in r.history), default=0) for r in records] if _trains_epochs(specs[0]) else None,
-            "dev": {k: v["mean"] for k, v in dev.items()},
-            "test": {k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()},
+            "dev": {k: v["mean"] for k, v in dev.items()}, "test": {k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()},
         })
         rows.append(row)
     return {
@@ -461,7 +460,8 @@ def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurement
         "reference_eval_rows": ref_rows,
         "leakage_check": "assert_no_leakage(test, train) and (dev, train) passed for every data config",
         "machine": machine_info(),
-        "models": rows, "cross_validation": cv_result, "report": None,
+        "models": rows, "cross_validation": cv_result, "report": None,  # fold times: in the 3-hour bound
+        "teacher_train_seconds": teacher_fit_seconds([s.config for s in plan.runs if s.kind == "student"]),
         "multi_vs_single": _multi_vs_single(finished, n_resamples) or None,  # instruct's multi/single pairs
     }
 

@@ -98,6 +98,7 @@ def suite_record(results: dict, *, commit: str | None = None, date: str | None =
             "not_run": results.get("not_run") or [], "wall_seconds": results.get("wall_seconds"),
             **({"reused_runs": len(results["reused_runs"])} if "reused_runs" in results else {}),
             "reference_eval_rows": results.get("reference_eval_rows"),
+            **({"teacher_train_seconds": results["teacher_train_seconds"]} if results.get("teacher_train_seconds") else {}),
             "cross_validation": results.get("cross_validation"), "models": models,
             **({"multi_vs_single": results["multi_vs_single"]} if results.get("multi_vs_single") else {})}
 
@@ -233,10 +234,13 @@ def check_target(record: dict | None, target: dict) -> tuple[str, bool | None]:
 def _check_wall(record: dict, models: list[dict], hours: float) -> tuple[str, bool | None]:
     """A suite's wall-time target (``{"wall_hours": h}`` on the 2 cores). Met only when one invocation trained
     every model of the suite, each on the seeds the suite plans for it, from scratch within ``h``; otherwise a
-    lower bound: the training times measured, each model's mean times the seeds it ran, add up to one core's
-    hours, and two cores need at least half of that."""
-    one_core = sum((m.get("train_seconds") or 0.0) * (1 if m.get("kind") == "ensemble" else m.get("seeds") or 1)
-                   for m in models) / 3600
+    lower bound: the training times measured, each model's mean times the seeds it ran, plus the folds of the
+    cross-validation and of the distillation teacher file, add up to one core's hours, and two cores need at
+    least half of that."""
+    folds = {"cross-validation": (record.get("cross_validation") or {}).get("train_seconds") or 0.0,
+             "teacher file": record.get("teacher_train_seconds") or 0.0}
+    one_core = (sum((m.get("train_seconds") or 0.0) * (1 if m.get("kind") == "ensemble" else m.get("seeds") or 1)
+                    for m in models) + sum(folds.values())) / 3600
     missing = list(record.get("not_run") or [])
     # each model against the seeds the suite plans for it (files from before planned_seeds: the suite's count)
     fewer = record.get("suite_seeds") and any(
@@ -256,7 +260,9 @@ def _check_wall(record: dict, models: list[dict], hours: float) -> tuple[str, bo
             f" ({', '.join(cached)}: embeddings cached by an earlier run, the encoder's pass not timed)"
             if cached else ""), wall <= hours)
     bound = one_core / 2
+    counted = [f"{k} {v / 3600:.1f} h" for k, v in folds.items() if v]
     what = (f">= {bound:.1f} h: its training times add up to {one_core:.1f} h of one core"
+            + (f" ({', '.join(counted)} of it)" if counted else "")
             + (", without " + ", ".join(missing) if missing else "")
             + ("; models on fewer seeds than the suite's would add more" if fewer else "")
             + ("; runs resumed without a clock would add more" if any(m.get("resumed_unclocked") for m in models)

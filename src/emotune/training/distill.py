@@ -73,6 +73,18 @@ def teacher_configs(sources: Sequence[str | Path | RunConfig]) -> list[RunConfig
     return out
 
 
+def teacher_fit_seconds(configs) -> float | None:
+    """Fitting seconds of the folds behind the teacher file the distilled ``configs`` learn from, built as the
+    benchmark builds it (each teacher cross-validated in ``work/teacher{i}-{name}`` beside the file)."""
+    path = next((Path(c.training.distill.teacher) for c in configs if c.training.distill and c.training.distill.teacher),
+                None)
+    if path is None or not path.is_file():
+        return None
+    teachers = read_teacher_file(path).provenance.get("teachers", [])
+    return round(sum(rd.fit_seconds_under(path.parent / "work" / f"teacher{i}-{t['name']}")
+                     for i, t in enumerate(teachers)), 1) or None
+
+
 def _plain_teacher(cfg: RunConfig, data_config: DataConfig, name: str) -> RunConfig:
     """The recipe as a teacher: the student's data, no distillation of its own."""
     training = cfg.training.model_copy(update={"distill": None}, deep=True)
