@@ -162,7 +162,7 @@ _BACKEND_SUITES = (
                                                                       "one core, 2026-12-05)"),
                         _SMOL_PROMPT, _MINILM_DISTILLED, _CARER_STAGE1, _MINILM_TRANSFER),
               # the teacher file trains every ensemble member once per fold, on (k-1)/k of train: 3 folds took
-              # MPNet 16 min a fold, SmolLM2 LoRA 12, MiniLM 7 (2026-12-05, one core each): ~1.7 h of one core,
+              # MPNet 16 min a fold, SmolLM2 LoRA 12, MiniLM 7 (2026-12-05, one core each): 1.8 h of one core,
               # under an hour with --jobs 2; 5 folds would be ~3.5 h of one core. Each teacher sees 2/3 of train
               cv_folds=5, distill_folds=3),
     _backends("goemotions", (
