@@ -228,8 +228,9 @@ def test_unparsable_answers_are_reported_in_the_table(tmp_path, monkeypatch):
 
     monkeypatch.setattr(TfidfClassifier, "predict_proba", counting)
     monkeypatch.setattr(TfidfClassifier, "generation_stats", lambda self: dict(self.__dict__.get("invalid_stats", {})))
+    # jobs=1: trained in this process, where the patch applies (a worker process imports the real class)
     res = benchmark.run_suite("emobank", quick=True, out_dir=tmp_path, models=["tfidf"], seeds=1, progress=False,
-                              report=False, cv=False, n_resamples=50)
+                              report=False, cv=False, n_resamples=50, jobs=1)
     note = res.results["models"][0]["note"]
     assert "unparsable answers: 25.0% of test, scored at the range midpoint" in note
     assert "unparsable answers: 25.0%" in (tmp_path / "results.md").read_text()
