@@ -110,8 +110,8 @@ def load_metrics(run_dir: str | Path) -> dict:
 
 def fit_seconds_under(folder: str | Path) -> float:
     """Fitting seconds of every finished run inside ``folder`` (cross-validation or teacher folds), summed."""
-    return round(sum(load_metrics(p.parent).get("fit_seconds") or 0.0 for p in Path(folder).rglob(METRICS_FILE)
-                     if is_finished(p.parent)), 1)
+    return sum(load_metrics(p.parent).get("fit_seconds") or 0.0 for p in Path(folder).rglob(METRICS_FILE)
+               if is_finished(p.parent))
 
 
 def load_data_info(run_dir: str | Path) -> dict:

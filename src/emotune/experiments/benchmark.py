@@ -376,7 +376,7 @@ def _cross_validate_best(plan: SuitePlan, finished: list[RunSpec], folds: int, d
                 else "all models"),
             "primary_metric": summary.primary_metric, "mean": summary.mean, "std": summary.std,
             "per_fold": [f["metrics"].get(summary.primary_metric) for f in summary.per_fold], "notes": summary.notes,
-            "train_seconds": rd.fit_seconds_under(summary.run_dir)}
+            "train_seconds": round(rd.fit_seconds_under(summary.run_dir), 1)}
 
 
 def _collect(plan: SuitePlan, finished: list[RunSpec], status: dict, measurements: dict, ref_rows: int | None,
