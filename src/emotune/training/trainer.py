@@ -521,27 +521,13 @@ def train(config: RunConfig, run_dir: str | Path | None = None, *, resume: bool 
     return TrainResult(run_dir, metrics)
 
 
-# libraries whose versions can move scores: the same seed of SmolLM2 LoRA on ISEAR, on the same code path, scored
-# 0.636 and 0.696 on two set-ups a day apart whose versions were not recorded; now every run records them
-SCORE_PACKAGES = ("torch", "transformers", "peft", "scikit-learn", "numpy", "onnxruntime")
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of :data:`SCORE_PACKAGES` (those that are installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in SCORE_PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
 def machine_info() -> dict:
+    from emotune.training.model_card import library_versions
+
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "packages": package_versions()}
+            # the versions that move scores: the same SmolLM2 LoRA seed on the same code scored 0.636 and 0.696
+            # on two set-ups a day apart whose versions were not recorded
+            "packages": {k: v for k, v in library_versions().items() if v}}
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch_threads"] = torch.get_num_threads()
