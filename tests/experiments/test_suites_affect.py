@@ -85,6 +85,7 @@ def test_instruct_suite_trains_once_then_evaluates_each_task(tmp_path, quick):
     for c in singles:
         assert c.model.name == first.model.name and c.model.lora == first.model.lora and not c.model.instruct.tasks
         assert c.training.epochs == first.training.epochs and c.training.learning_rate == first.training.learning_rate
+        assert c.model.instruct.ec_format == first.model.instruct.ec_format  # E-c asked the same way
     assert [c.data.max_train for c in singles] == [n_ec] + [n_task] * 4
     # every pair is scored on the same fixed test sample
     assert {c.data.max_eval for c in configs} == {n_eval} and len({c.data.split.seed for c in configs}) == 1

@@ -229,12 +229,12 @@ INSTRUCT_VIEWS = {
 }
 # (E-c train tweets, train items of every other task, dev/test items per task): the full suite on
 # 2 CPU cores (configs/instruct-smollm2-cpu.yaml) and its --quick smoke version.
-# Measured: SmolLM2 instruction tuning runs at ~0.5-0.75 rows/s on one core (prompts of ~80-140 tokens),
-# and V-oc alone does not learn from 200 items (dev Pearson 0.04-0.12) but does from 600 (0.52;
-# benchmarks/results/recipes-instruct-voc.json). So 600 items a task and 160 E-c tweets (1,760 yes/no
-# rows): ~4,160 rows for the multi-task model, as many for the five single-task ones together, each
-# side ~2 hours on one core.
-INSTRUCT_BUDGET = {False: (160, 600, 200), True: (10, 25, 30)}
+# Measured: SmolLM2 instruction tuning runs at ~1 row/s on one core (prompts of ~80-180 tokens), and
+# V-oc alone does not learn from 200 items (dev Pearson 0.04-0.12) but does from 600 (0.52;
+# benchmarks/results/recipes-instruct-voc.json). E-c as one checklist row a tweet costs what another
+# task's item does (asked emotion by emotion, 11 rows). So 900 items a task: 4,500 rows for the
+# multi-task model, as many for the five single-task ones together, each side ~1.5-2 hours on one core.
+INSTRUCT_BUDGET = {False: (900, 900, 200), True: (10, 25, 30)}
 
 
 def _instruct() -> SuiteSpec:
