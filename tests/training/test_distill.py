@@ -85,7 +85,8 @@ def test_the_teacher_files_fold_time_is_counted(tmp_path, toy_data):
     assert len(folds) == 6
     student = RunConfig(name="s", data={"dataset": "toy-single"}, training={"distill": {"teacher": str(out)}})
     expected = sum(rd.load_metrics(f)["fit_seconds"] for f in folds)  # TF-IDF folds: tenths of a second
-    assert (teacher_fit_seconds([RunConfig(name="plain"), student]) or 0.0) == pytest.approx(expected, abs=0.051)
+    counted = teacher_fit_seconds([RunConfig(name="plain"), student])
+    assert counted is not None and counted == pytest.approx(expected, abs=0.051)
     assert teacher_fit_seconds([RunConfig(name="plain")]) is None  # no student, no teacher file
 
 
