@@ -25,12 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _scores(run: Run, metric: str) -> tuple[float | None, float | None]:
     """(dev, test) of ``metric``: from the run's metrics.json, else recomputed from its stored predictions
-    (a metric added after the run trained, e.g. the ordinal Pearson of V-oc)."""
+    (a metric added after the run trained, e.g. the ordinal Pearson of V-oc). A split the run has no rows of
+    (a cross-validation fold: its held-out part is dev, test is empty) is None."""
     stored = tuple((run.metrics.get(split) or {}).get(metric) for split in ("dev", "test"))
     if None not in stored:
         return stored
     out = []
-    for split in ("dev", "test"):
+    for split, value in zip(("dev", "test"), stored):
+        if value is None and not (run.metrics.get("sizes") or {}).get(split):
+            out.append(None)
+            continue
         p = run.predictions(split)
         out.append(compute_metrics(run.label_set, p.y_true, p.scores, p.thresholds).get(metric))
     return tuple(out)

@@ -183,6 +183,12 @@ def test_recipe_tables_render_each_change(tmp_path):
                     "epochs_trained": None, "best_epoch": None, "dev_curve": [], "fit_seconds": None}]
     text = render_recipes([rec])
     assert "| tfidf: 0.01 grid | thresholds: 0.01 grid | 0.500 | 0.470 | – | – | – |" in text and "None" not in text
+    # a cross-validation fold: its held-out part is its dev split, it has no test split
+    rec["rows"] = [{"label": "fold 4, seed 43", "changes": ["training.seed: 42 -> 43"], "dev": 0.68, "test": None,
+                    "epochs_trained": 1, "best_epoch": 1, "dev_curve": [0.68], "fit_seconds": 960.0}]
+    text = render_recipes([rec])
+    assert "| fold 4, seed 43 | training.seed: 42 -> 43 | 0.680 | – | 1 (1) | 0.680 | 16.0 min |" in text
+    assert "None" not in text
 
 
 def _model(name, score, seeds=1, kind="single"):

@@ -476,7 +476,8 @@ def render_recipes(records: list[dict]) -> str:
             fit = r.get("fit_seconds")
             epochs = "–" if r.get("epochs_trained") is None else f"{r['epochs_trained']} ({r.get('best_epoch')})"
             extra = "".join(f" {_pair(r.get(k))} |" for k in also)
-            out.append(f"| {r['label']} | {changes} | {r['dev']:.3f} | {r['test']:.3f} | {epochs} | {curve} | "
+            test = "–" if r.get("test") is None else f"{r['test']:.3f}"  # a CV fold has no test split
+            out.append(f"| {r['label']} | {changes} | {r['dev']:.3f} | {test} | {epochs} | {curve} | "
                        f"{'–' if fit is None else f'{fit / 60:.1f} min'} |" + extra)
         out.append("")
     return "\n".join(out)
